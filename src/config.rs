@@ -1,0 +1,287 @@
+//! The config file's format, exactly as users write it, and loading it.
+//!
+//! This module owns the TOML/env shape (`FileConfig`) and nothing else: every
+//! field is kept as written (durations as strings, URLs as strings) so that
+//! `settings.rs` can validate all of them in one pass and name the key, the
+//! value and what was expected. Sources, lowest first: built-in defaults, the
+//! TOML file, then `LATCHKEY_*` environment variables (`__` nests:
+//! `LATCHKEY_SERVER__LISTEN`). Unknown keys are errors.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// Environment variables with the `LATCHKEY_` prefix that are not config keys.
+const NON_CONFIG_ENV: &[&str] = &["config", "log", "log_format"];
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FileConfig {
+    pub server: ServerConfig,
+    pub redis: Option<RedisConfig>,
+    pub session: SessionConfig,
+    pub login: LoginConfig,
+    pub mail: MailConfig,
+    pub headers: HeadersConfig,
+    pub access: AccessConfig,
+    pub limits: LimitsConfig,
+    pub branding: BrandingConfig,
+    pub users: Vec<UserConfig>,
+    pub apps: Vec<AppConfig>,
+    pub rules: Vec<RuleConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: String,
+    pub public_url: String,
+    pub trusted_proxies: Vec<String>,
+    pub admin_listen: Option<String>,
+    /// How long a proxied request may wait for the upstream's response head.
+    pub upstream_timeout: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "0.0.0.0:8080".into(),
+            public_url: "http://localhost:8080".into(),
+            trusted_proxies: Vec::new(),
+            admin_listen: None,
+            upstream_timeout: "60s".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisConfig {
+    pub url: String,
+    /// Prefix for every key latchkey writes, so several deployments can share a Redis.
+    pub key_prefix: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    pub cookie_name: String,
+    pub cookie_domain: Option<String>,
+    pub idle_timeout: String,
+    pub max_lifetime: String,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            cookie_name: "latchkey_session".into(),
+            cookie_domain: None,
+            idle_timeout: "15m".into(),
+            max_lifetime: "12h".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginConfig {
+    pub link_ttl: String,
+    pub same_browser: bool,
+    pub signup: String,
+    pub allowed_domains: Vec<String>,
+    pub default_roles: Vec<String>,
+    pub landing: BTreeMap<String, String>,
+}
+
+impl Default for LoginConfig {
+    fn default() -> Self {
+        LoginConfig {
+            link_ttl: "10m".into(),
+            same_browser: true,
+            signup: "closed".into(),
+            allowed_domains: Vec::new(),
+            default_roles: vec!["member".into()],
+            landing: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailConfig {
+    pub transport: String,
+    pub from: String,
+    pub smtp_url: Option<String>,
+    pub file_dir: Option<String>,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        MailConfig {
+            transport: "console".into(),
+            from: "latchkey <login@localhost>".into(),
+            smtp_url: None,
+            file_dir: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HeadersConfig {
+    pub user_id: String,
+    pub email: String,
+    pub roles: String,
+}
+
+impl Default for HeadersConfig {
+    fn default() -> Self {
+        HeadersConfig {
+            user_id: "X-Auth-User-Id".into(),
+            email: "X-Auth-Email".into(),
+            roles: "X-Auth-Roles".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccessConfig {
+    pub default: String,
+}
+
+impl Default for AccessConfig {
+    fn default() -> Self {
+        AccessConfig {
+            default: "authenticated".into(),
+        }
+    }
+}
+
+/// Abuse and resource limits. Counts are per window.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    pub links_per_email: u32,
+    pub links_per_ip: u32,
+    pub link_window: String,
+    pub verify_per_ip: u32,
+    pub verify_window: String,
+    pub code_attempts: u32,
+    pub form_body_bytes: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            links_per_email: 5,
+            links_per_ip: 20,
+            link_window: "15m".into(),
+            verify_per_ip: 30,
+            verify_window: "15m".into(),
+            code_attempts: 3,
+            form_body_bytes: 8192,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BrandingConfig {
+    pub title: String,
+    pub logo_url: Option<String>,
+    pub accent_color: String,
+    pub template_dir: Option<String>,
+}
+
+impl Default for BrandingConfig {
+    fn default() -> Self {
+        BrandingConfig {
+            title: "Sign in".into(),
+            logo_url: None,
+            accent_color: "#2563eb".into(),
+            template_dir: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    pub email: String,
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppConfig {
+    pub host: String,
+    pub upstream: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    pub host: Option<String>,
+    pub path: Option<String>,
+    pub methods: Option<Vec<String>>,
+    pub policy: String,
+    pub roles: Option<Vec<String>>,
+}
+
+/// The config could not be read or does not have the right shape.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct LoadError(#[source] Box<figment::Error>);
+
+impl LoadError {
+    /// One line per problem figment found, each naming the key.
+    pub fn problems(&self) -> Vec<String> {
+        self.0
+            .clone()
+            .into_iter()
+            .map(|e| {
+                let key = e.path.join(".");
+                let at = e
+                    .metadata
+                    .as_ref()
+                    .and_then(|m| m.source.as_ref())
+                    .map(|s| format!(" (in {s})"))
+                    .unwrap_or_default();
+                if key.is_empty() {
+                    format!("{}{at}", e.kind)
+                } else {
+                    format!("{key}: {}{at}", e.kind)
+                }
+            })
+            .collect()
+    }
+}
+
+impl FileConfig {
+    /// Defaults, then the TOML file (if given), then `LATCHKEY_*` env.
+    pub fn load(file: Option<&Path>) -> Result<FileConfig, LoadError> {
+        let mut figment = Figment::from(Serialized::defaults(FileConfig::default()));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment = figment.merge(
+            Env::prefixed("LATCHKEY_")
+                .ignore(NON_CONFIG_ENV)
+                .split("__"),
+        );
+        figment.extract().map_err(|e| LoadError(Box::new(e)))
+    }
+
+    /// Parses TOML text alone (no env): for tests and `check` of a string.
+    pub fn from_toml(text: &str) -> Result<FileConfig, LoadError> {
+        Figment::from(Serialized::defaults(FileConfig::default()))
+            .merge(Toml::string(text))
+            .extract()
+            .map_err(|e| LoadError(Box::new(e)))
+    }
+}

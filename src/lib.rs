@@ -1,0 +1,38 @@
+//! latchkey: an authentication gateway. Magic-link sign-in, sessions in Redis,
+//! role rules per host, path and method, identity headers for the apps behind
+//! it; as a reverse proxy or as the forward-auth target of Traefik, Caddy and
+//! Nginx.
+//!
+//! Data flows one way: `config` (file format) → `settings` (validated and
+//! compiled once) → `server` (listeners) → `gate` (identity → decision →
+//! outcome), which hands off to `login`, `forward_auth` or `proxy`.
+
+pub mod config;
+pub mod echo;
+pub mod mail;
+pub mod pages;
+pub mod path;
+pub mod proxy;
+pub mod redirect;
+pub mod rules;
+pub mod session;
+pub mod store;
+
+/// The body of every response latchkey sends: its own pages (`full`) or an
+/// upstream's streamed body.
+pub type Body = http_body_util::combinators::BoxBody<bytes::Bytes, hyper::Error>;
+
+/// A complete body from bytes (pages, JSON, redirects).
+pub fn full(bytes: impl Into<bytes::Bytes>) -> Body {
+    use http_body_util::BodyExt;
+    http_body_util::Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn unix_ms(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,267 @@
+//! Secrets and the records built around them: session and link tokens, their
+//! hashes, users and sessions as the store keeps them.
+//!
+//! A `Secret` is what a browser holds (cookie value, link token, code); it has
+//! no `Display`, its `Debug` hides the value, and comparisons are constant
+//! time. The store only ever sees a `TokenHash` (SHA-256). Generating tokens
+//! takes the random source as an argument so tests can drive it.
+
+use std::fmt;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::{Rng, RngCore};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// A secret a client holds: 256 random bits, base64url without padding.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    /// 256 fresh random bits.
+    pub fn generate(rng: &mut impl RngCore) -> Secret {
+        let mut bytes = [0u8; 32];
+        rng.fill_bytes(&mut bytes);
+        Secret(URL_SAFE_NO_PAD.encode(bytes))
+    }
+
+    /// A short one-time code a person can type: `digits` decimal digits.
+    pub fn generate_code(rng: &mut impl RngCore, digits: u32) -> Secret {
+        let code: String = (0..digits)
+            .map(|_| char::from(b'0' + rng.random_range(0..10u8)))
+            .collect();
+        Secret(code)
+    }
+
+    /// Accepts a value from a client if it has the shape of a token
+    /// (43 base64url characters); anything else is no token at all.
+    pub fn parse(value: &str) -> Option<Secret> {
+        let ok = value.len() == 43
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        ok.then(|| Secret(value.to_owned()))
+    }
+
+    /// Accepts a typed code: digits only, spaces and dashes ignored.
+    pub fn parse_code(value: &str, digits: u32) -> Option<Secret> {
+        let code: String = value
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != '-')
+            .collect();
+        let ok = code.len() == digits as usize && code.bytes().all(|b| b.is_ascii_digit());
+        ok.then_some(Secret(code))
+    }
+
+    /// The value itself, for the one place that must send it (a cookie, a link).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn hash(&self) -> TokenHash {
+        TokenHash(Sha256::digest(self.0.as_bytes()).into())
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+impl PartialEq for Secret {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_bytes().ct_eq(other.0.as_bytes()).into()
+    }
+}
+
+/// SHA-256 of a secret: what the store keys and compares on.
+#[derive(Clone, Copy, Serialize, Deserialize)]
+pub struct TokenHash(pub [u8; 32]);
+
+impl TokenHash {
+    /// Lower-case hex, used in store keys and as the public id of a session.
+    pub fn to_hex(&self) -> String {
+        let mut s = String::with_capacity(64);
+        for b in self.0 {
+            s.push(char::from(HEX[(b >> 4) as usize]));
+            s.push(char::from(HEX[(b & 15) as usize]));
+        }
+        s
+    }
+
+    pub fn from_hex(hex: &str) -> Option<TokenHash> {
+        if hex.len() != 64 {
+            return None;
+        }
+        let mut out = [0u8; 32];
+        for (i, pair) in hex.as_bytes().chunks(2).enumerate() {
+            let hi = (pair[0] as char).to_digit(16)?;
+            let lo = (pair[1] as char).to_digit(16)?;
+            out[i] = (hi * 16 + lo) as u8;
+        }
+        Some(TokenHash(out))
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+impl PartialEq for TokenHash {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.ct_eq(&other.0).into()
+    }
+}
+
+impl fmt::Debug for TokenHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TokenHash({}..)", &self.to_hex()[..8])
+    }
+}
+
+/// A person who may sign in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// Stable: derived from the normalized email (see `user_id`).
+    pub id: String,
+    pub email: String,
+    pub roles: Vec<String>,
+    /// Unix milliseconds.
+    pub created_at: u64,
+}
+
+/// Lower-cases and trims an address; `None` if it is not plausibly one.
+pub fn normalize_email(raw: &str) -> Option<String> {
+    let email = raw.trim().to_ascii_lowercase();
+    let (local, domain) = email.rsplit_once('@')?;
+    let ok = !local.is_empty()
+        && local.len() <= 64
+        && email.len() <= 254
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && !email.contains(['<', '>', ',', ';', '"', '\\'])
+        && domain
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+    ok.then_some(email)
+}
+
+/// The stable id of the user with this (normalized) email. Derived, so every
+/// instance agrees without coordination and re-adding an address keeps its id.
+pub fn user_id(email: &str) -> String {
+    let digest = Sha256::digest(format!("latchkey-user:{email}").as_bytes());
+    TokenHash(digest.into()).to_hex()[..24].to_owned()
+}
+
+/// A signed-in browser, as stored under the hash of its token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    pub user_id: String,
+    pub email: String,
+    /// Unix milliseconds.
+    pub created_at: u64,
+    /// Unix milliseconds: the absolute end, never extended.
+    pub expires_at: u64,
+    pub ip: String,
+    pub user_agent: String,
+}
+
+/// A session as listed for admins: its public id is the token hash in hex.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    pub id: String,
+    pub record: SessionRecord,
+    /// Unix milliseconds when it ends if left idle (<= record.expires_at).
+    pub idle_expires_at: u64,
+}
+
+/// A requested magic link, stored under the hash of the link token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkRecord {
+    pub email: String,
+    /// Already validated return address ("" for none).
+    pub return_to: String,
+    /// Hash of the attempt cookie of the browser that asked (hex).
+    pub attempt: String,
+    /// Unix milliseconds.
+    pub created_at: u64,
+    pub expires_at: u64,
+    pub ip: String,
+    pub user_agent: String,
+}
+
+/// The browser-side half of a sign-in attempt, stored under the hash of the
+/// attempt cookie: which link it asked for and the hash of the typed code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    /// Hash of the link token (hex).
+    pub link: String,
+    /// Hash of the one-time code (hex).
+    pub code: String,
+    pub failures: u32,
+}
+
+/// Who is calling, once the session checked out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub user: User,
+    /// Present for cookie sessions: the session's hash and its ends.
+    pub session: Option<SessionRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRef {
+    pub hash: TokenHash,
+    pub expires_at: u64,
+    pub idle_expires_at: u64,
+}
+
+impl Eq for TokenHash {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_256_bits_and_parse_back() {
+        let mut rng = rand::rng();
+        let s = Secret::generate(&mut rng);
+        assert_eq!(s.expose().len(), 43);
+        assert!(Secret::parse(s.expose()).is_some_and(|p| p == s));
+        assert!(Secret::parse("short").is_none());
+        assert!(Secret::parse(&"a".repeat(42).replace('a', "+")).is_none());
+        assert_eq!(format!("{s:?}"), "Secret(..)");
+    }
+
+    #[test]
+    fn hashes_round_trip_through_hex() {
+        let h = Secret::generate(&mut rand::rng()).hash();
+        assert_eq!(TokenHash::from_hex(&h.to_hex()), Some(h));
+        assert_eq!(TokenHash::from_hex("zz"), None);
+    }
+
+    #[test]
+    fn codes_ignore_spaces_and_dashes() {
+        let c = Secret::parse_code(" 123-456 ", 6);
+        assert_eq!(c.map(|c| c.expose().to_owned()), Some("123456".into()));
+        assert!(Secret::parse_code("12345a", 6).is_none());
+        let g = Secret::generate_code(&mut rand::rng(), 6);
+        assert!(Secret::parse_code(g.expose(), 6).is_some());
+    }
+
+    #[test]
+    fn emails_are_normalized_and_ids_stable() {
+        assert_eq!(
+            normalize_email(" Alice@Example.COM "),
+            Some("alice@example.com".into())
+        );
+        for bad in ["", "alice", "@x.com", "a@b", "a b@x.com", "a@x.com>", "a@.x.com"] {
+            assert_eq!(normalize_email(bad), None, "{bad}");
+        }
+        assert_eq!(user_id("alice@example.com"), user_id("alice@example.com"));
+        assert_ne!(user_id("alice@example.com"), user_id("bob@example.com"));
+    }
+}

@@ -1,0 +1,219 @@
+//! Where sessions, magic links, sign-in attempts, users and rate-limit
+//! counters live. One contract (`Store`), two implementations: Redis for
+//! production (`redis.rs`) and memory for a single instance (`memory.rs`).
+//! `Backend` picks one at start-up; the rest of latchkey sees only `Backend`.
+//!
+//! Times are Unix milliseconds passed in by the caller (`now`), so the
+//! contract is the same whatever clock drives it. Every secret arrives
+//! already hashed.
+
+pub mod memory;
+pub mod redis;
+
+use std::future::Future;
+use std::time::Duration;
+
+use crate::session::{AttemptRecord, LinkRecord, SessionInfo, SessionRecord, TokenHash, User};
+
+pub use memory::MemoryStore;
+pub use redis::RedisStore;
+
+/// The store could not answer. Never means "not found": that is `Ok(None)`.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("redis: {0}")]
+    Redis(#[from] ::redis::RedisError),
+    #[error("stored record is corrupt: {0}")]
+    Corrupt(#[from] serde_json::Error),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The storage contract. Every implementation passes the same conformance
+/// suite (`tests/it/store.rs`).
+pub trait Store: Send + Sync {
+    // --- sessions -------------------------------------------------------
+
+    /// Stores a new session; it ends after `idle` without use, and at
+    /// `record.expires_at` at the latest. Adds it to the user's index.
+    fn create_session(
+        &self,
+        hash: &TokenHash,
+        record: &SessionRecord,
+        idle: Duration,
+        now: u64,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// The hot path: looks the session up, slides its idle end to
+    /// `min(now + idle, expires_at)`, and returns it with its user's stored
+    /// record (`None` when the user is not in the store, e.g. config users),
+    /// in one round trip where the backend allows. `Ok(None)`: no such live
+    /// session. The returned `u64` is the new idle end.
+    fn touch_session(
+        &self,
+        hash: &TokenHash,
+        idle: Duration,
+        now: u64,
+    ) -> impl Future<Output = StoreResult<Option<(SessionRecord, u64, Option<User>)>>> + Send;
+
+    /// Ends one session. `Ok(false)` if it did not exist.
+    fn revoke_session(&self, hash: &TokenHash) -> impl Future<Output = StoreResult<bool>> + Send;
+
+    /// Every live session of a user.
+    fn list_sessions(&self, user_id: &str)
+        -> impl Future<Output = StoreResult<Vec<SessionInfo>>> + Send;
+
+    /// Ends every session of a user; returns how many there were.
+    fn revoke_user_sessions(&self, user_id: &str) -> impl Future<Output = StoreResult<u64>> + Send;
+
+    // --- magic links and sign-in attempts -------------------------------
+
+    /// Stores a link until `ttl` passes.
+    fn put_link(
+        &self,
+        hash: &TokenHash,
+        link: &LinkRecord,
+        ttl: Duration,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Reads a link without using it up (confirm pages, scanners).
+    fn peek_link(&self, hash: &TokenHash)
+        -> impl Future<Output = StoreResult<Option<LinkRecord>>> + Send;
+
+    /// Uses a link up: atomically returns and deletes it. Of two concurrent
+    /// takes, exactly one gets `Some`.
+    fn take_link(&self, hash: &TokenHash)
+        -> impl Future<Output = StoreResult<Option<LinkRecord>>> + Send;
+
+    fn put_attempt(
+        &self,
+        hash: &TokenHash,
+        attempt: &AttemptRecord,
+        ttl: Duration,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    fn get_attempt(&self, hash: &TokenHash)
+        -> impl Future<Output = StoreResult<Option<AttemptRecord>>> + Send;
+
+    /// Counts one wrong code; returns the new failure count (0 if the
+    /// attempt no longer exists). Keeps the attempt's remaining TTL.
+    fn fail_attempt(&self, hash: &TokenHash) -> impl Future<Output = StoreResult<u32>> + Send;
+
+    fn delete_attempt(&self, hash: &TokenHash) -> impl Future<Output = StoreResult<()>> + Send;
+
+    // --- users ----------------------------------------------------------
+
+    fn get_user(&self, id: &str) -> impl Future<Output = StoreResult<Option<User>>> + Send;
+
+    /// Creates or replaces a user (keyed by `user.id`).
+    fn put_user(&self, user: &User) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Removes a user; `Ok(false)` if absent. Does not touch sessions:
+    /// callers revoke those too (`revoke_user_sessions`).
+    fn delete_user(&self, id: &str) -> impl Future<Output = StoreResult<bool>> + Send;
+
+    /// Every stored user, ordered by email.
+    fn list_users(&self) -> impl Future<Output = StoreResult<Vec<User>>> + Send;
+
+    // --- rate limits and health -----------------------------------------
+
+    /// Counts one hit on `key` in a fixed window of `window` starting at
+    /// the first hit; returns the count so far and the time left in the
+    /// window.
+    fn hit(
+        &self,
+        key: &str,
+        window: Duration,
+    ) -> impl Future<Output = StoreResult<(u64, Duration)>> + Send;
+
+    /// Cheap round trip for readiness checks.
+    fn ping(&self) -> impl Future<Output = StoreResult<()>> + Send;
+}
+
+/// The store latchkey runs on, chosen from config at start-up.
+pub enum Backend {
+    Memory(MemoryStore),
+    Redis(RedisStore),
+}
+
+macro_rules! delegate {
+    ($self:ident . $method:ident ( $($arg:expr),* )) => {
+        match $self {
+            Backend::Memory(s) => s.$method($($arg),*).await,
+            Backend::Redis(s) => s.$method($($arg),*).await,
+        }
+    };
+}
+
+impl Store for Backend {
+    async fn create_session(
+        &self,
+        hash: &TokenHash,
+        record: &SessionRecord,
+        idle: Duration,
+        now: u64,
+    ) -> StoreResult<()> {
+        delegate!(self.create_session(hash, record, idle, now))
+    }
+    async fn touch_session(
+        &self,
+        hash: &TokenHash,
+        idle: Duration,
+        now: u64,
+    ) -> StoreResult<Option<(SessionRecord, u64, Option<User>)>> {
+        delegate!(self.touch_session(hash, idle, now))
+    }
+    async fn revoke_session(&self, hash: &TokenHash) -> StoreResult<bool> {
+        delegate!(self.revoke_session(hash))
+    }
+    async fn list_sessions(&self, user_id: &str) -> StoreResult<Vec<SessionInfo>> {
+        delegate!(self.list_sessions(user_id))
+    }
+    async fn revoke_user_sessions(&self, user_id: &str) -> StoreResult<u64> {
+        delegate!(self.revoke_user_sessions(user_id))
+    }
+    async fn put_link(&self, hash: &TokenHash, link: &LinkRecord, ttl: Duration) -> StoreResult<()> {
+        delegate!(self.put_link(hash, link, ttl))
+    }
+    async fn peek_link(&self, hash: &TokenHash) -> StoreResult<Option<LinkRecord>> {
+        delegate!(self.peek_link(hash))
+    }
+    async fn take_link(&self, hash: &TokenHash) -> StoreResult<Option<LinkRecord>> {
+        delegate!(self.take_link(hash))
+    }
+    async fn put_attempt(
+        &self,
+        hash: &TokenHash,
+        attempt: &AttemptRecord,
+        ttl: Duration,
+    ) -> StoreResult<()> {
+        delegate!(self.put_attempt(hash, attempt, ttl))
+    }
+    async fn get_attempt(&self, hash: &TokenHash) -> StoreResult<Option<AttemptRecord>> {
+        delegate!(self.get_attempt(hash))
+    }
+    async fn fail_attempt(&self, hash: &TokenHash) -> StoreResult<u32> {
+        delegate!(self.fail_attempt(hash))
+    }
+    async fn delete_attempt(&self, hash: &TokenHash) -> StoreResult<()> {
+        delegate!(self.delete_attempt(hash))
+    }
+    async fn get_user(&self, id: &str) -> StoreResult<Option<User>> {
+        delegate!(self.get_user(id))
+    }
+    async fn put_user(&self, user: &User) -> StoreResult<()> {
+        delegate!(self.put_user(user))
+    }
+    async fn delete_user(&self, id: &str) -> StoreResult<bool> {
+        delegate!(self.delete_user(id))
+    }
+    async fn list_users(&self) -> StoreResult<Vec<User>> {
+        delegate!(self.list_users())
+    }
+    async fn hit(&self, key: &str, window: Duration) -> StoreResult<(u64, Duration)> {
+        delegate!(self.hit(key, window))
+    }
+    async fn ping(&self) -> StoreResult<()> {
+        delegate!(self.ping())
+    }
+}

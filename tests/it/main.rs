@@ -1,0 +1,11 @@
+//! The one integration-test binary: real redis-server, a real SMTP server,
+//! a real upstream and latchkey itself, all on loopback ports picked at run
+//! time. Helpers that start them live in `support/`.
+
+mod support;
+
+mod config_check;
+mod flow;
+mod mail;
+mod proxy;
+mod store;
