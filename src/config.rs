@@ -151,12 +151,15 @@ impl Default for HeadersConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct AccessConfig {
     pub default: String,
+    /// Match rule paths without regard to ASCII case (for upstreams such as IIS).
+    pub case_insensitive_paths: bool,
 }
 
 impl Default for AccessConfig {
     fn default() -> Self {
         AccessConfig {
             default: "authenticated".into(),
+            case_insensitive_paths: false,
         }
     }
 }
