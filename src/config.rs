@@ -223,7 +223,9 @@ pub struct UserConfig {
 #[serde(deny_unknown_fields)]
 pub struct AppConfig {
     pub host: String,
-    pub upstream: String,
+    /// Absent: the host is known (return addresses, sign-in links) but not
+    /// proxied, as in forward-auth deployments.
+    pub upstream: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

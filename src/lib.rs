@@ -7,15 +7,25 @@
 //! compiled once) → `server` (listeners) → `gate` (identity → decision →
 //! outcome), which hands off to `login`, `forward_auth` or `proxy`.
 
+pub mod app;
 pub mod config;
+pub mod cookies;
 pub mod echo;
+pub mod error;
+pub mod forward_auth;
+pub mod gate;
+pub mod identity;
+pub mod login;
 pub mod mail;
 pub mod pages;
 pub mod path;
 pub mod proxy;
 pub mod redirect;
+pub mod request;
 pub mod rules;
+pub mod server;
 pub mod session;
+pub mod settings;
 pub mod store;
 
 /// The body of every response latchkey sends: its own pages (`full`) or an

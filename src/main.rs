@@ -1,1 +1,206 @@
-fn main() {}
+//! The `latchkey` command: parses the command line and hands off to the
+//! library. The only place `anyhow` is used.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use tokio::net::TcpListener;
+
+use latchkey::app::App;
+use latchkey::config::{AppConfig, FileConfig, RuleConfig, UserConfig};
+use latchkey::server::{self, ConnLimits};
+use latchkey::settings::Settings;
+
+#[derive(Parser)]
+#[command(name = "latchkey", version, about = "An authentication gateway: magic-link sign-in in front of your apps")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve {
+        /// Config file [default: $LATCHKEY_CONFIG, else ./latchkey.toml]
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Validate a config, print the compiled rules, exit 1 listing every problem.
+    Check {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Everything running with no set-up: memory store, links printed here, a built-in echo app.
+    Demo {
+        /// Where to listen.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Command::Check { config } => return check(config),
+        Command::Serve { config } => run(|| serve(config)),
+        Command::Demo { listen } => run(|| demo(listen)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("latchkey: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LATCHKEY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn config_path(flag: Option<PathBuf>) -> PathBuf {
+    flag.or_else(|| std::env::var_os("LATCHKEY_CONFIG").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("latchkey.toml"))
+}
+
+/// Loads and compiles, printing every problem; `None` if there were any.
+fn load(path: &std::path::Path) -> Option<Settings> {
+    if !path.is_file() {
+        eprintln!("latchkey: config file {} not found (give one with --config FILE or LATCHKEY_CONFIG)", path.display());
+        return None;
+    }
+    let compiled = FileConfig::load(Some(path))
+        .map_err(|e| e.problems())
+        .and_then(|cfg| Settings::compile(&cfg));
+    match compiled {
+        Ok(s) => Some(s),
+        Err(problems) => {
+            eprintln!("{}: {} problem(s):", path.display(), problems.len());
+            for p in problems {
+                eprintln!("  - {p}");
+            }
+            None
+        }
+    }
+}
+
+fn check(config: Option<PathBuf>) -> ExitCode {
+    let path = config_path(config);
+    match load(&path) {
+        Some(settings) => {
+            print!("{}", settings.describe());
+            println!("{}: ok", path.display());
+            ExitCode::SUCCESS
+        }
+        None => ExitCode::FAILURE,
+    }
+}
+
+fn run<F, Fut>(f: F) -> anyhow::Result<()>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    // One crypto provider for every TLS user in the process (lettre's SMTP).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(f())
+}
+
+async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
+    let path = config_path(config);
+    let settings = load(&path).ok_or_else(|| anyhow::anyhow!("the config has problems; nothing started"))?;
+    start(settings).await
+}
+
+async fn start(settings: Settings) -> anyhow::Result<()> {
+    let listen = settings.listen;
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    let app = Arc::new(App::new(settings).context("setting up the session store")?);
+    tracing::info!(%listen, public_url = %app.settings.public_url, "latchkey is serving");
+    server::serve(app, listener, ConnLimits::default(), shutdown_signal()).await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+    tracing::info!("shutting down: no new connections, finishing in-flight requests");
+}
+
+async fn demo(listen: SocketAddr) -> anyhow::Result<()> {
+    let echo = TcpListener::bind("127.0.0.1:0").await.context("starting the echo app")?;
+    let echo_addr = echo.local_addr()?;
+    tokio::spawn(latchkey::echo::serve(echo, std::future::pending()));
+
+    let port = listen.port();
+    let upstream = format!("http://{echo_addr}");
+    let mut cfg = FileConfig::default();
+    cfg.server.listen = listen.to_string();
+    cfg.server.public_url = format!("http://localhost:{port}");
+    cfg.login.signup = "open".into();
+    cfg.mail.transport = "console".into();
+    cfg.users = vec![UserConfig {
+        email: "alice@example.com".into(),
+        roles: vec!["admin".into(), "member".into()],
+    }];
+    cfg.apps = ["localhost", "127.0.0.1"]
+        .into_iter()
+        .map(|host| AppConfig {
+            host: host.into(),
+            upstream: Some(upstream.clone()),
+        })
+        .collect();
+    cfg.rules = vec![
+        RuleConfig {
+            path: Some("/public/**".into()),
+            policy: "public".into(),
+            ..RuleConfig::default()
+        },
+        RuleConfig {
+            path: Some("/admin/**".into()),
+            policy: "roles".into(),
+            roles: Some(vec!["admin".into()]),
+            ..RuleConfig::default()
+        },
+    ];
+    let settings = Settings::compile(&cfg).map_err(|p| anyhow::anyhow!("demo config: {}", p.join("; ")))?;
+    println!(
+        "\n  latchkey demo\n\n  \
+         Open  http://localhost:{port}/  in your browser and sign in with any email address.\n  \
+         The sign-in link is printed here (no mail is sent). alice@example.com is an admin;\n  \
+         anyone else is a member. Try /admin/ (admins only) and /public/ (no sign-in).\n  \
+         The app behind latchkey is a built-in echo: it shows the headers it received.\n  \
+         Stop with Ctrl-C.\n"
+    );
+    start(settings).await
+}

@@ -1,0 +1,78 @@
+//! The cookies latchkey sets, built in one place so their attributes agree:
+//! the session cookie (`HttpOnly; SameSite=Lax; Path=/`, `Secure` on https,
+//! `Domain` only with cookie_domain), the CSRF cookie of its forms, and the
+//! sign-in attempt cookie that binds a magic link to the browser that asked.
+
+use std::time::Duration;
+
+use cookie::{Cookie, SameSite};
+use http::{header::SET_COOKIE, HeaderValue, Response};
+
+use crate::settings::Settings;
+use crate::Body;
+
+/// The CSRF cookie's name (`__Host-` prefixed on https).
+pub fn csrf_name(s: &Settings) -> &'static str {
+    if s.secure {
+        "__Host-latchkey_csrf"
+    } else {
+        "latchkey_csrf"
+    }
+}
+
+/// The sign-in attempt cookie's name (`__Host-` prefixed on https).
+pub fn attempt_name(s: &Settings) -> &'static str {
+    if s.secure {
+        "__Host-latchkey_attempt"
+    } else {
+        "latchkey_attempt"
+    }
+}
+
+fn build(s: &Settings, name: &str, value: &str, max_age: Option<Duration>, domain: bool) -> String {
+    let mut c = Cookie::build((name.to_owned(), value.to_owned()))
+        .path("/")
+        .http_only(true)
+        .secure(s.secure)
+        .same_site(SameSite::Lax);
+    if let Some(age) = max_age {
+        c = c.max_age(cookie::time::Duration::seconds(age.as_secs() as i64));
+    }
+    if domain {
+        if let Some(d) = &s.session.cookie_domain {
+            c = c.domain(d.clone());
+        }
+    }
+    c.build().to_string()
+}
+
+/// The session cookie: lives as long as the session can.
+pub fn session(s: &Settings, token: &str) -> String {
+    build(s, &s.session.cookie_name, token, Some(s.session.max_lifetime), true)
+}
+
+pub fn clear_session(s: &Settings) -> String {
+    build(s, &s.session.cookie_name, "", Some(Duration::ZERO), true)
+}
+
+/// The CSRF cookie: a browser-session cookie on latchkey's own host.
+pub fn csrf(s: &Settings, token: &str) -> String {
+    build(s, csrf_name(s), token, None, false)
+}
+
+/// The attempt cookie: as long as the link it binds. Host-only: the link
+/// points back at the host where sign-in started.
+pub fn attempt(s: &Settings, token: &str) -> String {
+    build(s, attempt_name(s), token, Some(s.login.link_ttl), false)
+}
+
+pub fn clear_attempt(s: &Settings) -> String {
+    build(s, attempt_name(s), "", Some(Duration::ZERO), false)
+}
+
+/// Appends a Set-Cookie header.
+pub fn add(resp: &mut Response<Body>, set_cookie: String) {
+    if let Ok(v) = HeaderValue::try_from(set_cookie) {
+        resp.headers_mut().append(SET_COOKIE, v);
+    }
+}

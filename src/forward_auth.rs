@@ -1,0 +1,214 @@
+//! Forward-auth: a front proxy asks latchkey about each request and acts on
+//! the answer. Two flavors share all the logic and differ only in how they
+//! read the original request and how they say "sign in first":
+//!
+//! - `Flavor::Traefik` (`/.latchkey/auth`, also Caddy's `forward_auth`):
+//!   reads X-Forwarded-Method/Proto/Host/Uri; "sign in first" is a 302/303
+//!   to the sign-in page for a browser, 401 for programs.
+//! - `Flavor::Nginx` (`/.latchkey/auth/request`, also ingress-nginx's
+//!   `auth-url`): reads X-Original-URL, or X-Original-URI + X-Original-Method
+//!   + Host; "sign in first" is 401 with `Location: <sign-in URL>` (nginx
+//!   turns only 2xx/401/403 into decisions, so refusals are 401 or 403).
+//!
+//! Those headers are believed only from `trusted_proxies`; from any other
+//! peer the auth request is judged as itself. A 2xx always carries all three
+//! identity headers, empty for anonymous, so the front proxy's copy
+//! overwrites anything the client forged.
+
+use std::sync::Arc;
+
+use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+
+use crate::app::App;
+use crate::error::GateError;
+use crate::gate::{forbidden, judge, login_url, sign_in_first};
+use crate::path::{normalize_path, split_target};
+use crate::request::{header_str, host_name, Ctx};
+use crate::rules::{Decision, Request as RuleRequest};
+use crate::Body;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    Traefik,
+    Nginx,
+}
+
+/// The original request, as the front proxy describes it.
+struct Target {
+    method: Method,
+    proto: String,
+    raw_host: String,
+    host: String,
+    path: String,
+    query: Option<String>,
+}
+
+impl Target {
+    fn read(flavor: Flavor, headers: &HeaderMap, ctx: &Ctx, own_method: &Method) -> Result<Target, GateError> {
+        if !ctx.client.via_trusted_proxy {
+            return Ok(Target {
+                method: own_method.clone(),
+                proto: ctx.client.proto.to_owned(),
+                raw_host: ctx.raw_host.clone(),
+                host: ctx.host.clone(),
+                path: ctx.path.clone(),
+                query: ctx.query.clone(),
+            });
+        }
+        let h = |name: &str| header_str(headers, name).map(str::trim).filter(|v| !v.is_empty());
+        let (method, proto, raw_host, uri) = match flavor {
+            Flavor::Traefik => (
+                h("x-forwarded-method"),
+                h("x-forwarded-proto"),
+                h("x-forwarded-host"),
+                h("x-forwarded-uri"),
+            ),
+            Flavor::Nginx => match h("x-original-url").and_then(split_url) {
+                Some((proto, host, uri)) => (h("x-original-method"), Some(proto), Some(host), Some(uri)),
+                None => (
+                    h("x-original-method"),
+                    h("x-forwarded-proto"),
+                    h("x-forwarded-host").or(Some(ctx.raw_host.as_str())),
+                    h("x-original-uri"),
+                ),
+            },
+        };
+        let method = match method {
+            Some(m) => Method::from_bytes(m.as_bytes()).map_err(|_| GateError::BadRequest("bad original method"))?,
+            None => Method::GET,
+        };
+        let proto = match proto {
+            Some(p) if p.eq_ignore_ascii_case("https") => "https",
+            Some(p) if p.eq_ignore_ascii_case("http") => "http",
+            Some(_) => return Err(GateError::BadRequest("bad original scheme")),
+            None => ctx.client.proto,
+        };
+        let raw_host = raw_host.unwrap_or(ctx.raw_host.as_str());
+        let host = host_name(raw_host)?;
+        let (path, query) = split_target(uri.unwrap_or("/"));
+        let path = normalize_path(path)?;
+        Ok(Target {
+            method,
+            proto: proto.to_owned(),
+            raw_host: raw_host.to_owned(),
+            host,
+            path,
+            query: query.map(str::to_owned),
+        })
+    }
+
+    fn url(&self) -> String {
+        match &self.query {
+            Some(q) => format!("{}://{}{}?{q}", self.proto, self.raw_host, self.path),
+            None => format!("{}://{}{}", self.proto, self.raw_host, self.path),
+        }
+    }
+}
+
+/// "scheme://host/path?q" → (scheme, host, "/path?q").
+fn split_url(url: &str) -> Option<(&str, &str, &str)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let (host, uri) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, "/"),
+    };
+    Some((scheme, host, uri))
+}
+
+pub async fn handle(
+    app: &Arc<App>,
+    req: &Request<Incoming>,
+    ctx: &Ctx,
+    flavor: Flavor,
+) -> Result<Response<Body>, GateError> {
+    let target = match Target::read(flavor, req.headers(), ctx, req.method()) {
+        Ok(t) => t,
+        // nginx treats any answer but 2xx/401/403 as an error (500): refuse with 403.
+        Err(e) if flavor == Flavor::Nginx => {
+            tracing::debug!(error = %e, "forward-auth target refused");
+            return Ok(status_only(StatusCode::FORBIDDEN));
+        }
+        Err(e) => return Err(e),
+    };
+    let rule_req = RuleRequest {
+        host: &target.host,
+        method: &target.method,
+        path: &target.path,
+    };
+    let (decision, identity) = judge(app, req.headers(), &rule_req, ctx.now).await?;
+    let s = &app.settings;
+    match decision {
+        Decision::Allow => {
+            let mut resp = status_only(StatusCode::OK);
+            let who = identity
+                .as_ref()
+                .map(|i| (i.user.id.as_str(), i.user.email.as_str(), i.user.roles.as_slice()));
+            s.headers.set(resp.headers_mut(), who);
+            Ok(resp)
+        }
+        Decision::SignIn => {
+            let base = login_base(app, &target);
+            let rd = target.url();
+            match flavor {
+                Flavor::Traefik => {
+                    let mut tctx = ctx.clone();
+                    tctx.html = crate::request::wants_html(req.headers());
+                    Ok(sign_in_first(app, &tctx, &target.method, &base, &rd))
+                }
+                Flavor::Nginx => {
+                    let mut resp = status_only(StatusCode::UNAUTHORIZED);
+                    if let Ok(v) = HeaderValue::from_str(&login_url(&base, &rd)) {
+                        resp.headers_mut().insert(header::LOCATION, v);
+                    }
+                    Ok(resp)
+                }
+            }
+        }
+        Decision::Forbid => match flavor {
+            Flavor::Traefik => Ok(forbidden(app, ctx, identity.as_ref())),
+            Flavor::Nginx => Ok(status_only(StatusCode::FORBIDDEN)),
+        },
+    }
+}
+
+/// Where a forward-auth sign-in happens: public_url when its cookie will
+/// reach the target (same host, or cookie_domain covers it); else the
+/// target's own host when it is a known app host (the front proxy routes
+/// `/.latchkey/` there to latchkey); else public_url.
+fn login_base(app: &App, target: &Target) -> String {
+    let s = &app.settings;
+    let covered = s
+        .session
+        .cookie_domain
+        .as_deref()
+        .is_some_and(|d| target.host == d || target.host.ends_with(&format!(".{d}")));
+    if !covered && target.host != s.public_host && s.apps.contains_key(&target.host) {
+        format!("{}://{}", target.proto, target.raw_host)
+    } else {
+        s.public_url.origin().ascii_serialization()
+    }
+}
+
+fn status_only(status: StatusCode) -> Response<Body> {
+    let mut resp = Response::new(crate::full(""));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_url;
+
+    #[test]
+    fn original_urls_split_into_parts() {
+        assert_eq!(
+            split_url("https://app.example.com/a/b?c=d"),
+            Some(("https", "app.example.com", "/a/b?c=d"))
+        );
+        assert_eq!(split_url("http://h:8080"), Some(("http", "h:8080", "/")));
+        assert_eq!(split_url("/no/scheme"), None);
+    }
+}

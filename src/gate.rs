@@ -1,0 +1,203 @@
+//! The request pipeline: read the request once (`Ctx`), route latchkey's own
+//! URLs to `login` and `forward_auth`, and send everything else through the
+//! gate: identity → decision → outcome (proxy, sign-in, or forbidden).
+//!
+//! This is also the one place errors are logged and rendered: inner
+//! handlers return `GateError` and decide nothing about presentation.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+
+use crate::app::App;
+use crate::error::{json, Fault, GateError};
+use crate::forward_auth::{self, Flavor};
+use crate::login::{self, now_ms, redirect};
+use crate::pages::Page;
+use crate::path::normalize_path;
+use crate::proxy::Forward;
+use crate::request::{header_str, host_name, raw_host, wants_html, Client, Ctx};
+use crate::rules::{Decision, Request as RuleRequest};
+use crate::session::Identity;
+use crate::store::StoreError;
+use crate::Body;
+
+/// Serves one request; never fails (errors become responses).
+pub async fn handle(
+    app: Arc<App>,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    tls: bool,
+) -> Response<Body> {
+    let html = wants_html(req.headers());
+    match route(&app, req, peer, tls).await {
+        Ok(resp) => resp,
+        Err(e) => {
+            match e.fault() {
+                Fault::Client => tracing::debug!(error = %e, "request refused"),
+                Fault::Upstream => tracing::warn!(error = %e, "upstream failed"),
+                Fault::Latchkey => tracing::error!(error = %e, "request failed"),
+            }
+            e.respond(&app.settings.pages, html)
+        }
+    }
+}
+
+fn context(app: &App, req: &Request<Incoming>, peer: SocketAddr, tls: bool) -> Result<Ctx, GateError> {
+    let headers = req.headers();
+    let client = Client::resolve(peer, tls, headers, &app.settings.trusted_proxies);
+    let raw = raw_host(req).ok_or(GateError::BadHost)?;
+    let host = host_name(raw)?;
+    let path = normalize_path(req.uri().path())?;
+    Ok(Ctx {
+        client,
+        raw_host: raw.to_owned(),
+        host,
+        path,
+        query: req.uri().query().map(str::to_owned),
+        now: now_ms(),
+        html: wants_html(headers),
+        user_agent: header_str(headers, header::USER_AGENT.as_str())
+            .unwrap_or("")
+            .chars()
+            .take(256)
+            .collect(),
+    })
+}
+
+async fn route(
+    app: &Arc<App>,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    tls: bool,
+) -> Result<Response<Body>, GateError> {
+    let ctx = context(app, &req, peer, tls)?;
+    match ctx.path.as_str() {
+        "/.latchkey/auth" => forward_auth::handle(app, &req, &ctx, Flavor::Traefik).await,
+        "/.latchkey/auth/request" => forward_auth::handle(app, &req, &ctx, Flavor::Nginx).await,
+        p if p == "/.latchkey" || p.starts_with("/.latchkey/") => login::handle(app, req, &ctx).await,
+        _ => gate(app, req, ctx).await,
+    }
+}
+
+/// Looks the caller up and decides. A store error counts as "no identity"
+/// only where the anonymous answer is already Allow (public paths);
+/// anywhere else it is a 503, never a sign-out.
+pub async fn judge(
+    app: &App,
+    headers: &http::HeaderMap,
+    target: &RuleRequest<'_>,
+    now: u64,
+) -> Result<(Decision, Option<Identity>), StoreError> {
+    let identity = app.identify(headers, now).await;
+    match identity {
+        Ok(identity) => {
+            let roles = identity.as_ref().map(|i| i.user.roles.as_slice());
+            Ok((app.settings.rules.decide(target, roles).decision, identity))
+        }
+        Err(e) => match app.settings.rules.decide(target, None).decision {
+            Decision::Allow => {
+                tracing::warn!(error = %e, "session store unavailable; public path served anonymously");
+                Ok((Decision::Allow, None))
+            }
+            _ => Err(e),
+        },
+    }
+}
+
+async fn gate(app: &Arc<App>, req: Request<Incoming>, ctx: Ctx) -> Result<Response<Body>, GateError> {
+    let s = &app.settings;
+    let upstream = s
+        .apps
+        .get(&ctx.host)
+        .and_then(|a| a.upstream.as_ref())
+        .ok_or(GateError::UnknownHost)?;
+    let method = req.method().clone();
+    let target = RuleRequest {
+        host: &ctx.host,
+        method: &method,
+        path: &ctx.path,
+    };
+    let (decision, identity) = judge(app, req.headers(), &target, ctx.now).await?;
+    match decision {
+        Decision::Allow => {
+            let path_and_query = match &ctx.query {
+                Some(q) => format!("{}?{q}", ctx.path),
+                None => ctx.path.clone(),
+            };
+            let who = identity
+                .as_ref()
+                .map(|i| (i.user.id.as_str(), i.user.email.as_str(), i.user.roles.as_slice()));
+            let fwd = Forward {
+                client_ip: ctx.client.ip,
+                prior_forwarded_for: ctx.client.prior_forwarded_for.as_deref(),
+                proto: ctx.client.proto,
+                host: &ctx.raw_host,
+                path_and_query: &path_and_query,
+                identity: who,
+                headers: &s.headers,
+                cookie_name: &s.session.cookie_name,
+            };
+            Ok(app.proxy.forward(req, upstream, fwd).await?)
+        }
+        Decision::SignIn => {
+            let here = format!("{}://{}", ctx.client.proto, ctx.raw_host);
+            Ok(sign_in_first(app, &ctx, &method, &here, &original_url(&ctx)))
+        }
+        Decision::Forbid => Ok(forbidden(app, &ctx, identity.as_ref())),
+    }
+}
+
+/// The URL the person asked for, as a return address.
+fn original_url(ctx: &Ctx) -> String {
+    match &ctx.query {
+        Some(q) => format!("{}://{}{}?{q}", ctx.client.proto, ctx.raw_host, ctx.path),
+        None => format!("{}://{}{}", ctx.client.proto, ctx.raw_host, ctx.path),
+    }
+}
+
+/// The sign-in page's URL at `base` (an origin) with a return address.
+pub fn login_url(base: &str, rd: &str) -> String {
+    let rd: String = form_urlencoded::byte_serialize(rd.as_bytes()).collect();
+    format!("{base}/.latchkey/login?rd={rd}")
+}
+
+/// "Sign in first": a redirect for a person's browser (302 for safe
+/// methods, 303 otherwise), a 401 for programs.
+pub fn sign_in_first(app: &App, ctx: &Ctx, method: &Method, base: &str, rd: &str) -> Response<Body> {
+    let url = login_url(base, rd);
+    if !ctx.html {
+        let _ = app;
+        let mut resp = json(
+            StatusCode::UNAUTHORIZED,
+            &serde_json::json!({ "error": "sign in first", "login_url": url }),
+        );
+        if let Ok(v) = HeaderValue::from_str(&url) {
+            resp.headers_mut().insert(header::LOCATION, v);
+        }
+        return resp;
+    }
+    let status = if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        StatusCode::FOUND
+    } else {
+        StatusCode::SEE_OTHER
+    };
+    redirect(status, &url)
+}
+
+/// Signed in but not allowed (or a deny rule).
+pub fn forbidden(app: &App, ctx: &Ctx, identity: Option<&Identity>) -> Response<Body> {
+    if ctx.html {
+        let email = identity.map(|i| i.user.email.as_str()).unwrap_or("");
+        app.settings
+            .pages
+            .respond(StatusCode::FORBIDDEN, &Page::Forbidden { email })
+    } else {
+        json(
+            StatusCode::FORBIDDEN,
+            &serde_json::json!({ "error": "forbidden" }),
+        )
+    }
+}

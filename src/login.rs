@@ -1,0 +1,619 @@
+//! Magic-link sign-in: the pages and POSTs under `/.latchkey/` that turn an
+//! email address into a session, and back out again.
+//!
+//! - `POST login` answers the same "check your email" page, in the same
+//!   time, whether or not the address may sign in: everything that depends on
+//!   the address (lookups, storing the link, sending mail) runs in a task off
+//!   the request path. The browser gets an attempt cookie that binds the
+//!   link to it.
+//! - `GET verify` only shows a confirm button (mail scanners open links);
+//!   `POST verify` uses the link once (atomic take), and only in the browser
+//!   that asked (`login.same_browser`); elsewhere it says where to open it and
+//!   uses nothing up.
+//! - `POST code` signs in with the short code from the same email, typed into
+//!   the browser that asked; `limits.code_attempts` wrong codes void it.
+//! - Every form carries a CSRF token (double-submit cookie) and is refused
+//!   when its Origin/Referer names another site.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+
+use crate::app::App;
+use crate::cookies;
+use crate::error::{json, GateError};
+use crate::mail::Email;
+use crate::pages::{LinkEmail, Page};
+use crate::request::{cookie, form_origin, query_param, Ctx, Form};
+use crate::session::{
+    normalize_email, user_id, AttemptRecord, Identity, LinkRecord, Secret, SessionRecord,
+    TokenHash, User,
+};
+use crate::settings::{Signup, CODE_DIGITS};
+use crate::store::Store;
+use crate::Body;
+
+/// Serves one of latchkey's own sign-in URLs (`ctx.path` starts with `/.latchkey/`).
+pub async fn handle(
+    app: &Arc<App>,
+    req: Request<Incoming>,
+    ctx: &Ctx,
+) -> Result<Response<Body>, GateError> {
+    let method = req.method().clone();
+    let is_get = method == Method::GET || method == Method::HEAD;
+    match (ctx.path.as_str(), is_get, method == Method::POST) {
+        ("/.latchkey/login", true, _) => Ok(login_page(app, req.headers(), ctx, None)),
+        ("/.latchkey/login", _, true) => request_link(app, req, ctx).await,
+        ("/.latchkey/verify", true, _) => confirm_page(app, req.headers(), ctx).await,
+        ("/.latchkey/verify", _, true) => verify(app, req, ctx).await,
+        ("/.latchkey/code", _, true) => redeem_code(app, req, ctx).await,
+        ("/.latchkey/logout", true, _) => {
+            let (csrf, set) = csrf_token(app, req.headers());
+            let mut resp = app
+                .settings
+                .pages
+                .respond(StatusCode::OK, &Page::LogoutConfirm { csrf: csrf.expose() });
+            set_csrf(app, &mut resp, &csrf, set);
+            Ok(resp)
+        }
+        ("/.latchkey/logout", _, true) => logout(app, req, ctx).await,
+        ("/.latchkey/me", true, _) => me(app, req.headers(), ctx).await,
+        ("/.latchkey/login" | "/.latchkey/verify" | "/.latchkey/code" | "/.latchkey/logout" | "/.latchkey/me", _, _) => {
+            Err(GateError::MethodNotAllowed)
+        }
+        _ => Err(GateError::NotFound),
+    }
+}
+
+// --- CSRF -------------------------------------------------------------------
+
+/// The browser's CSRF token, or a fresh one (`true`: it must be set).
+fn csrf_token(app: &App, headers: &HeaderMap) -> (Secret, bool) {
+    match cookie(headers, cookies::csrf_name(&app.settings)).and_then(Secret::parse) {
+        Some(t) => (t, false),
+        None => (Secret::generate(&mut rand::rng()), true),
+    }
+}
+
+fn set_csrf(app: &App, resp: &mut Response<Body>, token: &Secret, set: bool) {
+    if set {
+        cookies::add(resp, cookies::csrf(&app.settings, token.expose()));
+    }
+}
+
+/// The form's token must match the cookie, and a stated origin must be
+/// this host or public_url's.
+fn check_csrf(app: &App, headers: &HeaderMap, form: &Form, ctx: &Ctx) -> Result<(), GateError> {
+    let cookie_token = cookie(headers, cookies::csrf_name(&app.settings))
+        .and_then(Secret::parse)
+        .ok_or(GateError::Csrf("no CSRF cookie"))?;
+    let form_token = Secret::parse(form.get("csrf")).ok_or(GateError::Csrf("no CSRF field"))?;
+    if cookie_token != form_token {
+        return Err(GateError::Csrf("CSRF token mismatch"));
+    }
+    if let Some(origin) = form_origin(headers) {
+        let authority = origin
+            .split_once("://")
+            .map(|(_, rest)| rest.split('/').next().unwrap_or(""))
+            .unwrap_or("");
+        let public = app.settings.public_url.authority();
+        let same = authority.eq_ignore_ascii_case(&ctx.raw_host) || authority.eq_ignore_ascii_case(public);
+        if !same {
+            return Err(GateError::Csrf("cross-site form"));
+        }
+    }
+    Ok(())
+}
+
+// --- rate limits --------------------------------------------------------------
+
+async fn limit(app: &App, key: String, max: u64, window: Duration) -> Result<(), GateError> {
+    let (count, left) = app.store.hit(&key, window).await?;
+    if count > max {
+        return Err(GateError::TooManyRequests { retry_after: left });
+    }
+    Ok(())
+}
+
+// --- pages and POSTs ------------------------------------------------------------
+
+fn login_page(app: &App, headers: &HeaderMap, ctx: &Ctx, error: Option<&str>) -> Response<Body> {
+    let rd = query_param(ctx.query.as_deref(), "rd")
+        .and_then(|rd| app.settings.return_policy.check(&rd))
+        .unwrap_or_default();
+    login_form(app, headers, &rd, error, StatusCode::OK)
+}
+
+fn login_form(
+    app: &App,
+    headers: &HeaderMap,
+    rd: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response<Body> {
+    let (csrf, set) = csrf_token(app, headers);
+    let mut resp = app.settings.pages.respond(
+        status,
+        &Page::Login {
+            csrf: csrf.expose(),
+            rd,
+            error,
+        },
+    );
+    set_csrf(app, &mut resp, &csrf, set);
+    resp
+}
+
+async fn request_link(
+    app: &Arc<App>,
+    req: Request<Incoming>,
+    ctx: &Ctx,
+) -> Result<Response<Body>, GateError> {
+    let s = &app.settings;
+    let headers = req.headers().clone();
+    let form = Form::read(req, s.limits.form_body_bytes).await?;
+    check_csrf(app, &headers, &form, ctx)?;
+    limit(
+        app,
+        format!("link-ip:{}", ctx.client.ip),
+        s.limits.links_per_ip,
+        s.limits.link_window,
+    )
+    .await?;
+    let rd = s.return_policy.check(form.get("rd")).unwrap_or_default();
+    let Some(email) = normalize_email(form.get("email")) else {
+        return Ok(login_form(
+            app,
+            &headers,
+            &rd,
+            Some("Enter a valid email address, like name@example.com."),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ));
+    };
+
+    // Reuse this browser's attempt cookie if it has one, so an earlier
+    // email's link keeps working here.
+    let attempt = cookie(&headers, cookies::attempt_name(s))
+        .and_then(Secret::parse)
+        .unwrap_or_else(|| Secret::generate(&mut rand::rng()));
+    let pending = PendingLink {
+        email,
+        return_to: rd,
+        attempt: attempt.hash(),
+        link_base: link_base(app, ctx),
+        ip: ctx.client.ip.to_string(),
+        user_agent: ctx.user_agent.clone(),
+        now: ctx.now,
+    };
+    let task_app = app.clone();
+    tokio::spawn(async move { pending.send(&task_app).await });
+
+    let (csrf, set) = csrf_token(app, &headers);
+    let expires_in = human_duration(s.login.link_ttl);
+    let mut resp = s.pages.respond(
+        StatusCode::OK,
+        &Page::CheckEmail {
+            csrf: csrf.expose(),
+            code_digits: CODE_DIGITS,
+            expires_in: &expires_in,
+            error: None,
+        },
+    );
+    set_csrf(app, &mut resp, &csrf, set);
+    cookies::add(&mut resp, cookies::attempt(s, attempt.expose()));
+    Ok(resp)
+}
+
+/// Where links in emails point: the host where sign-in started when it is
+/// public_url's or an app's, else public_url. A forged Host cannot steer it.
+fn link_base(app: &App, ctx: &Ctx) -> String {
+    let s = &app.settings;
+    if s.is_own_host(&ctx.host) {
+        format!("{}://{}", s.public_url.scheme(), ctx.raw_host)
+    } else {
+        s.public_url.origin().ascii_serialization()
+    }
+}
+
+/// Everything about a link request that depends on the address: done off
+/// the request path, so the answer reveals nothing.
+struct PendingLink {
+    email: String,
+    return_to: String,
+    attempt: TokenHash,
+    link_base: String,
+    ip: String,
+    user_agent: String,
+    now: u64,
+}
+
+impl PendingLink {
+    async fn send(self, app: &App) {
+        if let Err(e) = self.try_send(app).await {
+            tracing::error!(error = %e, "could not prepare a sign-in link");
+        }
+    }
+
+    async fn try_send(self, app: &App) -> Result<(), GateError> {
+        let s = &app.settings;
+        let domain = self.email.rsplit('@').next().unwrap_or("");
+        // Keyed by the address's hash: no address in store keys.
+        let email_key = format!("link-email:{}", user_id(&self.email));
+        let (count, _) = app.store.hit(&email_key, s.limits.link_window).await?;
+        if count > s.limits.links_per_email {
+            tracing::info!(domain, "sign-in link not sent: per-address limit reached");
+            return Ok(());
+        }
+        if !may_sign_in(app, &self.email).await? {
+            tracing::info!(domain, ip = %self.ip, "sign-in refused: address may not sign in (no mail sent)");
+            return Ok(());
+        }
+        let mut rng = rand::rng();
+        let token = Secret::generate(&mut rng);
+        let code = Secret::generate_code(&mut rng, CODE_DIGITS);
+        let ttl = s.login.link_ttl;
+        let expires_at = self.now + ttl.as_millis() as u64;
+        let link = LinkRecord {
+            email: self.email.clone(),
+            return_to: self.return_to,
+            attempt: self.attempt.to_hex(),
+            created_at: self.now,
+            expires_at,
+            ip: self.ip.clone(),
+            user_agent: self.user_agent.clone(),
+        };
+        app.store.put_link(&token.hash(), &link, ttl).await?;
+        let attempt = AttemptRecord {
+            link: token.hash().to_hex(),
+            code: code.hash().to_hex(),
+            failures: 0,
+        };
+        app.store.put_attempt(&self.attempt, &attempt, ttl).await?;
+
+        let url = format!("{}/.latchkey/verify?token={}", self.link_base, token.expose());
+        let expires_in = human_duration(ttl);
+        let expires_at_text = clock_time(expires_at);
+        let (subject, text, html) = s.pages.email(&LinkEmail {
+            link: &url,
+            code: code.expose(),
+            expires_in: &expires_in,
+            expires_at: &expires_at_text,
+            ip: &self.ip,
+            user_agent: &self.user_agent,
+            site: &self.link_base,
+        });
+        app.mail.enqueue(Email {
+            to: self.email,
+            subject,
+            text,
+            html,
+        });
+        tracing::info!(domain, ip = %self.ip, "sign-in link requested");
+        Ok(())
+    }
+}
+
+/// A listed user, a stored user, or an address signup lets in.
+async fn may_sign_in(app: &App, email: &str) -> Result<bool, GateError> {
+    let s = &app.settings;
+    if s.users.contains_key(email) || app.store.get_user(&user_id(email)).await?.is_some() {
+        return Ok(true);
+    }
+    Ok(match s.login.signup {
+        Signup::Open => true,
+        Signup::Domains => {
+            let domain = email.rsplit('@').next().unwrap_or("");
+            s.login.allowed_domains.iter().any(|d| d == domain)
+        }
+        Signup::Closed => false,
+    })
+}
+
+async fn confirm_page(app: &App, headers: &HeaderMap, ctx: &Ctx) -> Result<Response<Body>, GateError> {
+    let token = query_param(ctx.query.as_deref(), "token").and_then(|t| Secret::parse(&t));
+    let live = match &token {
+        Some(t) => app.store.peek_link(&t.hash()).await?.is_some(),
+        None => false,
+    };
+    let (Some(token), true) = (token, live) else {
+        return Ok(app.settings.pages.respond(StatusCode::GONE, &Page::LinkInvalid));
+    };
+    let (csrf, set) = csrf_token(app, headers);
+    let mut resp = app.settings.pages.respond(
+        StatusCode::OK,
+        &Page::Confirm {
+            csrf: csrf.expose(),
+            token: token.expose(),
+        },
+    );
+    set_csrf(app, &mut resp, &csrf, set);
+    Ok(resp)
+}
+
+async fn verify(app: &Arc<App>, req: Request<Incoming>, ctx: &Ctx) -> Result<Response<Body>, GateError> {
+    let s = &app.settings;
+    let headers = req.headers().clone();
+    let form = Form::read(req, s.limits.form_body_bytes).await?;
+    check_csrf(app, &headers, &form, ctx)?;
+    limit(
+        app,
+        format!("verify-ip:{}", ctx.client.ip),
+        s.limits.verify_per_ip,
+        s.limits.verify_window,
+    )
+    .await?;
+    let invalid = || s.pages.respond(StatusCode::GONE, &Page::LinkInvalid);
+    let Some(token) = Secret::parse(form.get("token")) else {
+        return Ok(invalid());
+    };
+    let hash = token.hash();
+    let Some(link) = app.store.peek_link(&hash).await? else {
+        return Ok(invalid());
+    };
+    let attempt = cookie(&headers, cookies::attempt_name(s)).and_then(Secret::parse);
+    let same_browser = attempt
+        .as_ref()
+        .and_then(|a| TokenHash::from_hex(&link.attempt).map(|h| h == a.hash()))
+        .unwrap_or(false);
+    if s.login.same_browser && !same_browser {
+        tracing::info!(ip = %ctx.client.ip, "sign-in link opened in another browser; nothing used up");
+        return Ok(s.pages.respond(
+            StatusCode::FORBIDDEN,
+            &Page::WrongBrowser {
+                requested_ip: &link.ip,
+                requested_agent: &link.user_agent,
+            },
+        ));
+    }
+    let Some(link) = app.store.take_link(&hash).await? else {
+        return Ok(invalid());
+    };
+    if let Some(a) = attempt {
+        app.store.delete_attempt(&a.hash()).await?;
+    }
+    sign_in(app, &headers, ctx, &link).await
+}
+
+async fn redeem_code(app: &Arc<App>, req: Request<Incoming>, ctx: &Ctx) -> Result<Response<Body>, GateError> {
+    let s = &app.settings;
+    let headers = req.headers().clone();
+    let form = Form::read(req, s.limits.form_body_bytes).await?;
+    check_csrf(app, &headers, &form, ctx)?;
+    limit(
+        app,
+        format!("verify-ip:{}", ctx.client.ip),
+        s.limits.verify_per_ip,
+        s.limits.verify_window,
+    )
+    .await?;
+    let invalid = || s.pages.respond(StatusCode::GONE, &Page::LinkInvalid);
+    let Some(attempt_hash) = cookie(&headers, cookies::attempt_name(s))
+        .and_then(Secret::parse)
+        .map(|a| a.hash())
+    else {
+        return Ok(invalid());
+    };
+    let Some(attempt) = app.store.get_attempt(&attempt_hash).await? else {
+        return Ok(invalid());
+    };
+    let right = Secret::parse_code(form.get("code"), CODE_DIGITS)
+        .zip(TokenHash::from_hex(&attempt.code))
+        .is_some_and(|(typed, stored)| typed.hash() == stored);
+    let link_hash = TokenHash::from_hex(&attempt.link);
+    if !right {
+        let failures = app.store.fail_attempt(&attempt_hash).await?;
+        if failures >= s.limits.code_attempts || failures == 0 {
+            app.store.delete_attempt(&attempt_hash).await?;
+            if let Some(h) = link_hash {
+                app.store.take_link(&h).await?;
+            }
+            tracing::info!(ip = %ctx.client.ip, "sign-in code voided after too many wrong tries");
+            return Ok(invalid());
+        }
+        let left = s.limits.code_attempts - failures;
+        let error = format!(
+            "That code is not right. {left} {} left.",
+            if left == 1 { "try" } else { "tries" }
+        );
+        let (csrf, set) = csrf_token(app, &headers);
+        let expires_in = human_duration(s.login.link_ttl);
+        let mut resp = s.pages.respond(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &Page::CheckEmail {
+                csrf: csrf.expose(),
+                code_digits: CODE_DIGITS,
+                expires_in: &expires_in,
+                error: Some(&error),
+            },
+        );
+        set_csrf(app, &mut resp, &csrf, set);
+        return Ok(resp);
+    }
+    let Some(link) = (match link_hash {
+        Some(h) => app.store.take_link(&h).await?,
+        None => None,
+    }) else {
+        return Ok(invalid());
+    };
+    app.store.delete_attempt(&attempt_hash).await?;
+    sign_in(app, &headers, ctx, &link).await
+}
+
+/// The link checked out: find or create the user, start a fresh session
+/// (ending any the browser had), and send the browser on.
+async fn sign_in(
+    app: &App,
+    headers: &HeaderMap,
+    ctx: &Ctx,
+    link: &LinkRecord,
+) -> Result<Response<Body>, GateError> {
+    let s = &app.settings;
+    let Some(user) = resolve_user(app, &link.email, ctx.now).await? else {
+        tracing::info!(ip = %ctx.client.ip, "sign-in refused: the user was removed after asking");
+        return Ok(s.pages.respond(StatusCode::GONE, &Page::LinkInvalid));
+    };
+    if let Some(old) = cookie(headers, &s.session.cookie_name).and_then(Secret::parse) {
+        app.store.revoke_session(&old.hash()).await?;
+    }
+    let token = Secret::generate(&mut rand::rng());
+    let record = SessionRecord {
+        user_id: user.id.clone(),
+        email: user.email.clone(),
+        created_at: ctx.now,
+        expires_at: ctx.now + s.session.max_lifetime.as_millis() as u64,
+        ip: ctx.client.ip.to_string(),
+        user_agent: ctx.user_agent.clone(),
+    };
+    app.store
+        .create_session(&token.hash(), &record, s.session.idle_timeout, ctx.now)
+        .await?;
+    tracing::info!(user_id = %user.id, ip = %ctx.client.ip, user_agent = %ctx.user_agent, "signed in");
+    let target = if link.return_to.is_empty() {
+        landing(app, &user)
+    } else {
+        link.return_to.clone()
+    };
+    let mut resp = redirect(StatusCode::SEE_OTHER, &target);
+    cookies::add(&mut resp, cookies::session(s, token.expose()));
+    cookies::add(&mut resp, cookies::clear_attempt(s));
+    Ok(resp)
+}
+
+/// The user behind an address: listed in config, stored, or created now if
+/// signup lets them in. `None`: may not sign in.
+async fn resolve_user(app: &App, email: &str, now: u64) -> Result<Option<User>, GateError> {
+    if let Some(u) = app.settings.users.get(email) {
+        return Ok(Some(u.clone()));
+    }
+    if let Some(u) = app.store.get_user(&user_id(email)).await? {
+        return Ok(Some(u));
+    }
+    if !may_sign_in(app, email).await? {
+        return Ok(None);
+    }
+    let user = User {
+        id: user_id(email),
+        email: email.to_owned(),
+        roles: app.settings.login.default_roles.clone(),
+        created_at: now,
+    };
+    app.store.put_user(&user).await?;
+    tracing::info!(user_id = %user.id, "user created at first sign-in");
+    Ok(Some(user))
+}
+
+/// Where a user goes after sign-in with no return address: the landing page
+/// of the first of their roles that has one, else "/".
+pub fn landing(app: &App, user: &User) -> String {
+    user.roles
+        .iter()
+        .find_map(|r| app.settings.login.landing.get(r))
+        .cloned()
+        .unwrap_or_else(|| "/".into())
+}
+
+async fn logout(app: &App, req: Request<Incoming>, ctx: &Ctx) -> Result<Response<Body>, GateError> {
+    let s = &app.settings;
+    let headers = req.headers().clone();
+    let form = Form::read(req, s.limits.form_body_bytes).await?;
+    check_csrf(app, &headers, &form, ctx)?;
+    if let Some(token) = cookie(&headers, &s.session.cookie_name).and_then(Secret::parse) {
+        if app.store.revoke_session(&token.hash()).await? {
+            tracing::info!(ip = %ctx.client.ip, "signed out");
+        }
+    }
+    let mut resp = match s.return_policy.check(form.get("rd")) {
+        Some(rd) => redirect(StatusCode::SEE_OTHER, &rd),
+        None => s.pages.respond(
+            StatusCode::OK,
+            &Page::SignedOut {
+                login_url: "/.latchkey/login",
+            },
+        ),
+    };
+    cookies::add(&mut resp, cookies::clear_session(s));
+    Ok(resp)
+}
+
+async fn me(app: &App, headers: &HeaderMap, ctx: &Ctx) -> Result<Response<Body>, GateError> {
+    match app.identify(headers, ctx.now).await? {
+        Some(identity) => Ok(json(StatusCode::OK, &me_json(&identity))),
+        None => Ok(json(
+            StatusCode::UNAUTHORIZED,
+            &serde_json::json!({ "authenticated": false }),
+        )),
+    }
+}
+
+fn me_json(identity: &Identity) -> serde_json::Value {
+    let expires_at = identity
+        .session
+        .as_ref()
+        .map(|s| rfc3339(s.idle_expires_at.min(s.expires_at)));
+    serde_json::json!({
+        "authenticated": true,
+        "user": {
+            "id": identity.user.id,
+            "email": identity.user.email,
+            "roles": identity.user.roles,
+        },
+        "expires_at": expires_at,
+    })
+}
+
+/// A redirect that is never cached.
+pub fn redirect(status: StatusCode, location: &str) -> Response<Body> {
+    let mut resp = Response::new(crate::full(""));
+    *resp.status_mut() = status;
+    if let Ok(v) = HeaderValue::from_str(location) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+fn rfc3339(ms: u64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+}
+
+/// "14:05 UTC" for an email.
+fn clock_time(ms: u64) -> String {
+    let full = rfc3339(ms);
+    full.get(11..16)
+        .map(|hm| format!("{hm} UTC"))
+        .unwrap_or(full)
+}
+
+/// "10 minutes", "1 hour", "90 seconds".
+pub fn human_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    let (n, unit) = if secs % 3600 == 0 && secs >= 3600 {
+        (secs / 3600, "hour")
+    } else if secs % 60 == 0 && secs >= 60 {
+        (secs / 60, "minute")
+    } else {
+        (secs, "second")
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
+/// Unix milliseconds now.
+pub fn now_ms() -> u64 {
+    crate::unix_ms(SystemTime::now())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_a_person_wrote_them() {
+        assert_eq!(human_duration(Duration::from_secs(600)), "10 minutes");
+        assert_eq!(human_duration(Duration::from_secs(3600)), "1 hour");
+        assert_eq!(human_duration(Duration::from_secs(90)), "90 seconds");
+        assert_eq!(clock_time(0), "00:00 UTC");
+    }
+}

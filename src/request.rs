@@ -1,0 +1,231 @@
+//! What an incoming request says, read once at the edge: the real client
+//! (through `trusted_proxies` only), its host and scheme, its cookies, its
+//! forms, and whether a person's browser or a program is asking.
+//!
+//! X-Forwarded-* are believed only when the TCP peer is a trusted proxy; from
+//! anyone else they are ignored and the peer's own address is the client.
+
+use std::net::{IpAddr, SocketAddr};
+
+use bytes::Bytes;
+use http::header::{ACCEPT, COOKIE, HOST, ORIGIN, REFERER};
+use http::{HeaderMap, Request};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use ipnet::IpNet;
+
+use crate::error::GateError;
+use crate::path::normalize_host;
+
+/// The client as latchkey believes it to be.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub ip: IpAddr,
+    /// The TCP peer is one of `trusted_proxies`.
+    pub via_trusted_proxy: bool,
+    /// X-Forwarded-For as received from a trusted proxy (to append to).
+    pub prior_forwarded_for: Option<String>,
+    /// "https" or "http", as the client used it.
+    pub proto: &'static str,
+}
+
+impl Client {
+    pub fn resolve(peer: SocketAddr, tls: bool, headers: &HeaderMap, trusted: &[IpNet]) -> Client {
+        let peer_ip = canonical(peer.ip());
+        let own_proto = if tls { "https" } else { "http" };
+        if !is_trusted(peer_ip, trusted) {
+            return Client {
+                ip: peer_ip,
+                via_trusted_proxy: false,
+                prior_forwarded_for: None,
+                proto: own_proto,
+            };
+        }
+        let xff = header_str(headers, "x-forwarded-for");
+        // The client is the right-most address that is not a trusted proxy.
+        let mut ip = peer_ip;
+        if let Some(list) = xff {
+            for hop in list.rsplit(',') {
+                match hop.trim().parse::<IpAddr>() {
+                    Ok(addr) => {
+                        ip = canonical(addr);
+                        if !is_trusted(ip, trusted) {
+                            break;
+                        }
+                    }
+                    Err(_) => break,
+                }
+            }
+        }
+        let proto = match header_str(headers, "x-forwarded-proto").map(str::trim) {
+            Some(p) if p.eq_ignore_ascii_case("https") => "https",
+            Some(p) if p.eq_ignore_ascii_case("http") => "http",
+            _ => own_proto,
+        };
+        Client {
+            ip,
+            via_trusted_proxy: true,
+            prior_forwarded_for: xff.map(str::to_owned),
+            proto,
+        }
+    }
+}
+
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    }
+}
+
+fn is_trusted(ip: IpAddr, trusted: &[IpNet]) -> bool {
+    trusted.iter().any(|n| n.contains(&ip))
+}
+
+/// A header's value if present, once, and visible ASCII.
+pub fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The Host the client asked for, as sent (may carry a port): the Host
+/// header, or the URI's authority (HTTP/2).
+pub fn raw_host<B>(req: &Request<B>) -> Option<&str> {
+    header_str(req.headers(), HOST.as_str()).or_else(|| req.uri().authority().map(|a| a.as_str()))
+}
+
+/// The normalized host name (no port) of a raw Host value.
+pub fn host_name(raw: &str) -> Result<String, GateError> {
+    normalize_host(raw).ok_or(GateError::BadHost)
+}
+
+/// The value of cookie `name`, from any Cookie header.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (k, v) = pair.trim().split_once('=')?;
+            (k == name).then_some(v.trim_matches('"'))
+        })
+}
+
+/// A person's browser navigating (gets pages and redirects), as opposed to
+/// a script or XHR (gets status codes).
+pub fn wants_html(headers: &HeaderMap) -> bool {
+    let xhr = header_str(headers, "x-requested-with")
+        .is_some_and(|v| v.eq_ignore_ascii_case("xmlhttprequest"));
+    let accepts_html = header_str(headers, ACCEPT.as_str()).is_some_and(|v| v.contains("text/html"));
+    accepts_html && !xhr
+}
+
+/// The origin the browser says a form came from (Origin, else Referer).
+pub fn form_origin(headers: &HeaderMap) -> Option<&str> {
+    match header_str(headers, ORIGIN.as_str()) {
+        Some(o) if o != "null" => Some(o),
+        Some(_) => Some("null"),
+        None => header_str(headers, REFERER.as_str()),
+    }
+}
+
+/// An urlencoded form body, read up to `limit` bytes.
+pub struct Form(Vec<(String, String)>);
+
+impl Form {
+    pub async fn read(req: Request<Incoming>, limit: usize) -> Result<Form, GateError> {
+        let body = Limited::new(req.into_body(), limit)
+            .collect()
+            .await
+            .map_err(|_| GateError::BodyTooLarge)?
+            .to_bytes();
+        Ok(Form::parse(&body))
+    }
+
+    pub fn parse(body: &Bytes) -> Form {
+        Form(form_urlencoded::parse(body).into_owned().collect())
+    }
+
+    /// The first value of `field`, or "".
+    pub fn get(&self, field: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(k, _)| k == field)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    }
+}
+
+/// The first value of `field` in a query string.
+pub fn query_param(query: Option<&str>, field: &str) -> Option<String> {
+    form_urlencoded::parse(query?.as_bytes())
+        .find(|(k, _)| k == field)
+        .map(|(_, v)| v.into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trusted() -> Vec<IpNet> {
+        vec!["10.0.0.0/8".parse().unwrap_or_else(|_| unreachable!())]
+    }
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, http::HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn forwarded_headers_count_only_from_trusted_peers() {
+        let h = headers(&[("x-forwarded-for", "6.6.6.6"), ("x-forwarded-proto", "https")]);
+        let untrusted = Client::resolve("1.2.3.4:5".parse().unwrap_or_else(|_| unreachable!()), false, &h, &trusted());
+        assert_eq!(untrusted.ip.to_string(), "1.2.3.4");
+        assert_eq!(untrusted.proto, "http");
+        assert!(untrusted.prior_forwarded_for.is_none());
+        let via = Client::resolve("10.0.0.1:5".parse().unwrap_or_else(|_| unreachable!()), false, &h, &trusted());
+        assert_eq!(via.ip.to_string(), "6.6.6.6");
+        assert_eq!(via.proto, "https");
+    }
+
+    #[test]
+    fn the_client_is_the_rightmost_untrusted_hop() {
+        let h = headers(&[("x-forwarded-for", "9.9.9.9, 7.7.7.7, 10.1.1.1")]);
+        let c = Client::resolve("10.0.0.1:5".parse().unwrap_or_else(|_| unreachable!()), false, &h, &trusted());
+        assert_eq!(c.ip.to_string(), "7.7.7.7");
+    }
+
+    #[test]
+    fn cookies_and_accept() {
+        let h = headers(&[("cookie", "a=1; latchkey_session=abc; b=2"), ("accept", "text/html,*/*")]);
+        assert_eq!(cookie(&h, "latchkey_session"), Some("abc"));
+        assert_eq!(cookie(&h, "latchkey"), None);
+        assert!(wants_html(&h));
+        assert!(!wants_html(&headers(&[("accept", "application/json")])));
+        assert!(!wants_html(&headers(&[
+            ("accept", "text/html"),
+            ("x-requested-with", "XMLHttpRequest")
+        ])));
+    }
+}
+
+/// The facts about one request that every handler needs, read once.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub client: Client,
+    /// Host as the client sent it (may carry a port).
+    pub raw_host: String,
+    /// Normalized host name.
+    pub host: String,
+    /// Normalized path: what the rules judge and what is forwarded.
+    pub path: String,
+    pub query: Option<String>,
+    /// Unix milliseconds at arrival.
+    pub now: u64,
+    /// A browser navigating (pages, redirects) rather than a program.
+    pub html: bool,
+    pub user_agent: String,
+}

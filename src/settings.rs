@@ -1,0 +1,478 @@
+//! The running configuration: `FileConfig` validated and compiled once.
+//!
+//! `Settings::compile` is the one step that `check`, `serve` and `demo` share,
+//! so `check` can never pass a config that `serve` refuses. It collects every
+//! problem before reporting, each naming the key, the value found and what was
+//! expected. Each part is compiled by the module that owns it (rules by
+//! `rules`, templates by `pages`, mail by `mail`, header names by `proxy`);
+//! this file owns the rest and the assembly. After start-up nothing reads
+//! `FileConfig` again.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use url::Url;
+
+use crate::config::FileConfig;
+use crate::mail::Mailer;
+use crate::pages::Pages;
+use crate::path::normalize_host;
+use crate::proxy::{IdentityHeaders, Upstream};
+use crate::redirect::ReturnPolicy;
+use crate::rules::Rules;
+use crate::session::{normalize_email, user_id, User};
+
+/// Who may sign in without being listed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signup {
+    /// Only users in `[[users]]` or added with `latchkey users`.
+    Closed,
+    /// Also any address in `login.allowed_domains`.
+    Domains,
+    /// Anyone with a mailbox.
+    Open,
+}
+
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub public_url: Url,
+    /// public_url's host, normalized (no port).
+    pub public_host: String,
+    /// public_url is https: cookies get `Secure` (and `__Host-` when host-only).
+    pub secure: bool,
+    pub trusted_proxies: Vec<IpNet>,
+    pub admin_listen: Option<SocketAddr>,
+    pub upstream_timeout: Duration,
+    pub redis: Option<RedisSettings>,
+    pub session: SessionSettings,
+    pub login: LoginSettings,
+    pub limits: Limits,
+    pub headers: IdentityHeaders,
+    pub rules: Rules,
+    /// Normalized host → app. An app without upstream is known for return
+    /// addresses and link hosts (forward-auth deployments) but not proxied.
+    pub apps: HashMap<String, AppSettings>,
+    /// Users from `[[users]]`, by normalized email. They win over the store.
+    pub users: HashMap<String, User>,
+    pub return_policy: ReturnPolicy,
+    pub pages: Pages,
+    pub mailer: Mailer,
+}
+
+pub struct RedisSettings {
+    pub url: String,
+    pub key_prefix: String,
+}
+
+pub struct SessionSettings {
+    /// The name actually used: `__Host-` + configured name when public_url is
+    /// https and no cookie_domain is set.
+    pub cookie_name: String,
+    pub cookie_domain: Option<String>,
+    pub idle_timeout: Duration,
+    pub max_lifetime: Duration,
+}
+
+pub struct LoginSettings {
+    pub link_ttl: Duration,
+    pub same_browser: bool,
+    pub signup: Signup,
+    pub allowed_domains: Vec<String>,
+    pub default_roles: Vec<String>,
+    /// Role → path to land on after sign-in when no return address was given.
+    pub landing: BTreeMap<String, String>,
+}
+
+pub struct Limits {
+    pub links_per_email: u64,
+    pub links_per_ip: u64,
+    pub link_window: Duration,
+    pub verify_per_ip: u64,
+    pub verify_window: Duration,
+    pub code_attempts: u32,
+    pub form_body_bytes: usize,
+}
+
+pub struct AppSettings {
+    pub host: String,
+    pub upstream: Option<Upstream>,
+}
+
+/// Digits in the one-time code sent beside the link.
+pub const CODE_DIGITS: u32 = 6;
+
+/// Collects problems while compiling; each is one line naming its key.
+#[derive(Default)]
+struct Problems(Vec<String>);
+
+impl Problems {
+    fn add(&mut self, line: String) {
+        self.0.push(line);
+    }
+
+    fn take<T>(&mut self, result: Result<T, Vec<String>>) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(lines) => {
+                self.0.extend(lines);
+                None
+            }
+        }
+    }
+
+    fn duration(&mut self, key: &str, value: &str) -> Duration {
+        match humantime::parse_duration(value) {
+            Ok(d) if !d.is_zero() => d,
+            _ => {
+                self.add(format!(
+                    "{key}: {value:?} is not a duration; expected a positive duration like \"90s\", \"15m\" or \"12h\""
+                ));
+                Duration::from_secs(1)
+            }
+        }
+    }
+
+    fn socket_addr(&mut self, key: &str, value: &str) -> Option<SocketAddr> {
+        match value.parse() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                self.add(format!(
+                    "{key}: {value:?} is not an address to listen on; expected IP:PORT like \"0.0.0.0:8080\""
+                ));
+                None
+            }
+        }
+    }
+}
+
+impl Settings {
+    /// Validates everything, reporting every problem at once.
+    pub fn compile(cfg: &FileConfig) -> Result<Settings, Vec<String>> {
+        let mut p = Problems::default();
+        let s = &cfg.server;
+
+        let listen = p.socket_addr("server.listen", &s.listen);
+        let admin_listen = s
+            .admin_listen
+            .as_deref()
+            .map(|a| p.socket_addr("server.admin_listen", a));
+        let public_url = match Url::parse(&s.public_url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Some(u),
+            _ => {
+                p.add(format!(
+                    "server.public_url: {:?} is not a URL; expected where latchkey's pages are reached, like \"https://auth.example.com\"",
+                    s.public_url
+                ));
+                None
+            }
+        };
+        let mut trusted_proxies = Vec::new();
+        for (i, net) in s.trusted_proxies.iter().enumerate() {
+            match parse_net(net) {
+                Some(n) => trusted_proxies.push(n),
+                None => p.add(format!(
+                    "server.trusted_proxies[{i}]: {net:?} is not an address or network; expected like \"10.0.0.0/8\" or \"127.0.0.1\""
+                )),
+            }
+        }
+        let upstream_timeout = p.duration("server.upstream_timeout", &s.upstream_timeout);
+
+        let redis = cfg.redis.as_ref().map(|r| {
+            if !(r.url.starts_with("redis://")
+                || r.url.starts_with("rediss://")
+                || r.url.starts_with("redis+unix://")
+                || r.url.starts_with("unix://"))
+            {
+                p.add(format!(
+                    "redis.url: {:?} is not a Redis URL; expected like \"redis://127.0.0.1:6379/0\" or \"rediss://...\"",
+                    r.url
+                ));
+            }
+            RedisSettings {
+                url: r.url.clone(),
+                key_prefix: r.key_prefix.clone().unwrap_or_else(|| "latchkey:".into()),
+            }
+        });
+
+        let secure = public_url.as_ref().is_some_and(|u| u.scheme() == "https");
+        let session = compile_session(&mut p, cfg, secure);
+        let login = compile_login(&mut p, cfg);
+        let l = &cfg.limits;
+        let limits = Limits {
+            links_per_email: u64::from(l.links_per_email),
+            links_per_ip: u64::from(l.links_per_ip),
+            link_window: p.duration("limits.link_window", &l.link_window),
+            verify_per_ip: u64::from(l.verify_per_ip),
+            verify_window: p.duration("limits.verify_window", &l.verify_window),
+            code_attempts: l.code_attempts.max(1),
+            form_body_bytes: l.form_body_bytes as usize,
+        };
+        if l.code_attempts == 0 {
+            p.add("limits.code_attempts: 0 would void every code; expected 1 or more".into());
+        }
+
+        let headers = p.take(IdentityHeaders::from_config(&cfg.headers));
+        let rules = p.take(Rules::compile(&cfg.rules, &cfg.access));
+        let pages = p.take(Pages::new(&cfg.branding));
+        let mailer = p.take(Mailer::from_config(&cfg.mail));
+
+        let mut apps = HashMap::new();
+        for (i, a) in cfg.apps.iter().enumerate() {
+            let Some(host) = normalize_host(&a.host).filter(|h| !h.contains(':') || h.starts_with('['))
+            else {
+                p.add(format!(
+                    "apps[{i}].host: {:?} is not a host name; expected like \"app.example.com\" (no scheme, no port)",
+                    a.host
+                ));
+                continue;
+            };
+            let upstream = match a.upstream.as_deref() {
+                None | Some("") => None,
+                Some(u) => match Upstream::parse(u) {
+                    Ok(up) => Some(up),
+                    Err(why) => {
+                        p.add(format!("apps[{i}].upstream: {u:?}: {why}"));
+                        None
+                    }
+                },
+            };
+            if apps
+                .insert(host.clone(), AppSettings { host: host.clone(), upstream })
+                .is_some()
+            {
+                p.add(format!("apps[{i}].host: {host:?} is listed twice; expected each host once"));
+            }
+        }
+
+        let mut users = HashMap::new();
+        for (i, u) in cfg.users.iter().enumerate() {
+            let Some(email) = normalize_email(&u.email) else {
+                p.add(format!(
+                    "users[{i}].email: {:?} is not an email address; expected like \"alice@example.com\"",
+                    u.email
+                ));
+                continue;
+            };
+            check_roles(&mut p, &format!("users[{i}].roles"), &u.roles);
+            let user = User {
+                id: user_id(&email),
+                email: email.clone(),
+                roles: u.roles.clone(),
+                created_at: 0,
+            };
+            if users.insert(email.clone(), user).is_some() {
+                p.add(format!("users[{i}].email: {email:?} is listed twice; expected each user once"));
+            }
+        }
+
+        let (Some(listen), Some(public_url), Some(headers), Some(rules), Some(pages), Some(mailer)) =
+            (listen, public_url, headers, rules, pages, mailer)
+        else {
+            return Err(p.0);
+        };
+        if !p.0.is_empty() {
+            return Err(p.0);
+        }
+        let public_host = normalize_host(public_url.host_str().unwrap_or_default()).unwrap_or_default();
+        let app_hosts: Vec<String> = apps.keys().cloned().collect();
+        let return_policy =
+            ReturnPolicy::new(&public_url, &app_hosts, session.cookie_domain.as_deref());
+        Ok(Settings {
+            listen,
+            public_url,
+            public_host,
+            secure,
+            trusted_proxies,
+            admin_listen: admin_listen.flatten(),
+            upstream_timeout,
+            redis,
+            session,
+            login,
+            limits,
+            headers,
+            rules,
+            apps,
+            users,
+            return_policy,
+            pages,
+            mailer,
+        })
+    }
+
+    /// What `latchkey check` prints for a config that compiles.
+    pub fn describe(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "listen        {}", self.listen);
+        let _ = writeln!(out, "public_url    {}", self.public_url);
+        let _ = writeln!(
+            out,
+            "store         {}",
+            match &self.redis {
+                Some(r) => format!("redis ({})", redact_url(&r.url)),
+                None => "memory (single instance, lost on restart)".into(),
+            }
+        );
+        let _ = writeln!(
+            out,
+            "session       cookie {} · idle {} · max {}{}",
+            self.session.cookie_name,
+            humantime::format_duration(self.session.idle_timeout),
+            humantime::format_duration(self.session.max_lifetime),
+            self.session
+                .cookie_domain
+                .as_deref()
+                .map(|d| format!(" · domain {d}"))
+                .unwrap_or_default()
+        );
+        let _ = writeln!(
+            out,
+            "sign-in       signup {:?} · link valid {} · {} configured user(s)",
+            self.login.signup,
+            humantime::format_duration(self.login.link_ttl),
+            self.users.len()
+        );
+        let mut hosts: Vec<_> = self.apps.values().collect();
+        hosts.sort_by(|a, b| a.host.cmp(&b.host));
+        for a in hosts {
+            let _ = writeln!(
+                out,
+                "app           {} → {}",
+                a.host,
+                a.upstream
+                    .as_ref()
+                    .map(|u| u.to_string())
+                    .unwrap_or_else(|| "(forward-auth only)".into())
+            );
+        }
+        let _ = writeln!(out, "rules:");
+        out.push_str(&self.rules.describe());
+        out
+    }
+
+    /// Is `host` (normalized) one latchkey serves links and pages for?
+    pub fn is_own_host(&self, host: &str) -> bool {
+        host == self.public_host || self.apps.contains_key(host)
+    }
+}
+
+fn compile_session(p: &mut Problems, cfg: &FileConfig, secure: bool) -> SessionSettings {
+    let s = &cfg.session;
+    if s.cookie_name.is_empty()
+        || !s
+            .cookie_name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        p.add(format!(
+            "session.cookie_name: {:?} is not a cookie name; expected letters, digits, '_' or '-'",
+            s.cookie_name
+        ));
+    }
+    let cookie_domain = s.cookie_domain.as_deref().and_then(|d| {
+        let d = d.trim_start_matches('.');
+        match normalize_host(d) {
+            Some(h) if h.contains('.') && !h.starts_with('[') => Some(h),
+            _ => {
+                p.add(format!(
+                    "session.cookie_domain: {d:?} is not a domain; expected like \"example.com\""
+                ));
+                None
+            }
+        }
+    });
+    let idle_timeout = p.duration("session.idle_timeout", &s.idle_timeout);
+    let max_lifetime = p.duration("session.max_lifetime", &s.max_lifetime);
+    if idle_timeout > max_lifetime {
+        p.add(format!(
+            "session.idle_timeout: {:?} is longer than session.max_lifetime {:?}; expected idle_timeout <= max_lifetime",
+            s.idle_timeout, s.max_lifetime
+        ));
+    }
+    let cookie_name = if secure && cookie_domain.is_none() {
+        format!("__Host-{}", s.cookie_name)
+    } else {
+        s.cookie_name.clone()
+    };
+    SessionSettings {
+        cookie_name,
+        cookie_domain,
+        idle_timeout,
+        max_lifetime,
+    }
+}
+
+fn compile_login(p: &mut Problems, cfg: &FileConfig) -> LoginSettings {
+    let l = &cfg.login;
+    let signup = match l.signup.as_str() {
+        "closed" => Signup::Closed,
+        "domains" => Signup::Domains,
+        "open" => Signup::Open,
+        other => {
+            p.add(format!(
+                "login.signup: {other:?} is not a signup mode; expected one of closed, domains, open"
+            ));
+            Signup::Closed
+        }
+    };
+    let mut allowed_domains = Vec::new();
+    for (i, d) in l.allowed_domains.iter().enumerate() {
+        match normalize_host(d.trim_start_matches('@')) {
+            Some(h) if h.contains('.') => allowed_domains.push(h),
+            _ => p.add(format!(
+                "login.allowed_domains[{i}]: {d:?} is not a domain; expected like \"example.com\""
+            )),
+        }
+    }
+    if signup == Signup::Domains && allowed_domains.is_empty() {
+        p.add("login.allowed_domains: empty while login.signup = \"domains\"; expected at least one domain".into());
+    }
+    check_roles(p, "login.default_roles", &l.default_roles);
+    let mut landing = BTreeMap::new();
+    for (role, path) in &l.landing {
+        if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') {
+            landing.insert(role.clone(), path.clone());
+        } else {
+            p.add(format!(
+                "login.landing.{role}: {path:?} is not a path on this site; expected like \"/admin\""
+            ));
+        }
+    }
+    LoginSettings {
+        link_ttl: p.duration("login.link_ttl", &l.link_ttl),
+        same_browser: l.same_browser,
+        signup,
+        allowed_domains,
+        default_roles: l.default_roles.clone(),
+        landing,
+    }
+}
+
+fn check_roles(p: &mut Problems, key: &str, roles: &[String]) {
+    for (i, r) in roles.iter().enumerate() {
+        if r.is_empty() || r.contains(',') || r.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            p.add(format!(
+                "{key}[{i}]: {r:?} is not a role name; expected a word without spaces or commas"
+            ));
+        }
+    }
+}
+
+fn parse_net(s: &str) -> Option<IpNet> {
+    s.parse::<IpNet>()
+        .ok()
+        .or_else(|| s.parse::<std::net::IpAddr>().ok().map(IpNet::from))
+}
+
+/// A URL with any password replaced, for printing.
+pub fn redact_url(raw: &str) -> String {
+    match Url::parse(raw) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => raw.to_owned(),
+    }
+}
