@@ -5,6 +5,7 @@
 mod support;
 
 mod config_check;
+mod demo;
 mod flow;
 mod mail;
 mod proxy;

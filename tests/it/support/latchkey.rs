@@ -1,1 +1,66 @@
-//! (placeholder: filled in by its owner)
+//! Runs the real `latchkey` binary with a config file, on a free port.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+use super::{free_port, temp_dir, wait_for_port, ChildGuard};
+
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_latchkey"))
+}
+
+/// `latchkey check --config FILE`.
+pub fn check(config: &std::path::Path) -> Output {
+    Command::new(binary())
+        .args(["check", "--config"])
+        .arg(config)
+        .env_remove("LATCHKEY_CONFIG")
+        .output()
+        .expect("run latchkey check")
+}
+
+pub struct Latchkey {
+    pub addr: SocketAddr,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    guard: ChildGuard,
+}
+
+impl Latchkey {
+    /// Starts `latchkey serve` with the config `make(port)` returns (it
+    /// must listen on 127.0.0.1:port) and waits until it accepts.
+    pub fn start(make: impl FnOnce(u16) -> String) -> Latchkey {
+        let port = free_port();
+        let dir = temp_dir();
+        let path = dir.path().join("latchkey.toml");
+        std::fs::write(&path, make(port)).expect("write config");
+        let log = std::fs::File::create(dir.path().join("latchkey.log")).expect("log file");
+        let guard = ChildGuard::spawn(
+            "latchkey",
+            Command::new(binary())
+                .args(["serve", "--config"])
+                .arg(&path)
+                .env("LATCHKEY_LOG", "debug,hyper=info,h2=info,redis=info")
+                .stdout(Stdio::from(log.try_clone().expect("log")))
+                .stderr(Stdio::from(log)),
+        );
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+        wait_for_port(addr, "latchkey");
+        Latchkey {
+            addr,
+            port,
+            dir,
+            guard,
+        }
+    }
+
+    /// Everything latchkey logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("latchkey.log")).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.guard.pid()
+    }
+}
