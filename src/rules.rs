@@ -193,9 +193,9 @@ impl Rules {
     /// Pure: first matching rule decides, else the default. `roles == None`
     /// means anonymous.
     pub fn decide(&self, req: &Request<'_>, roles: Option<&[String]>) -> Verdict {
-        let rule = if req.host.bytes().any(|b| b.is_ascii_uppercase()) {
-            // Not normalized as promised: the host index is lower-case, so
-            // look at every rule rather than miss an exact-host one.
+        let rule = if req.host.ends_with('.') || req.host.bytes().any(|b| b.is_ascii_uppercase()) {
+            // Not normalized as promised: the host index would miss it, so
+            // look at every rule rather than skip an exact-host one.
             (0..self.rules.len()).find(|&i| self.matches(i, req))
         } else {
             let candidates = self.by_host.get(req.host).unwrap_or(&self.unbound);
@@ -301,6 +301,7 @@ fn describe_policy(policy: &Policy) -> String {
 
 impl HostPattern {
     fn matches(&self, host: &str) -> bool {
+        let host = host.strip_suffix('.').unwrap_or(host);
         match self {
             HostPattern::Any => true,
             HostPattern::Exact(h) => h.eq_ignore_ascii_case(host),
@@ -658,6 +659,16 @@ mod tests {
         }
     }
 
+    /// host, method, path, roles, expected decision, expected rule
+    type Case<'a> = (
+        &'a str,
+        &'a Method,
+        &'a str,
+        Option<&'a [String]>,
+        Decision,
+        Option<usize>,
+    );
+
     #[test]
     fn decide_table() {
         use Decision::*;
@@ -672,7 +683,7 @@ mod tests {
         let (get, post, head, delete) = (Method::GET, Method::POST, Method::HEAD, Method::DELETE);
 
         #[rustfmt::skip]
-        let cases: &[(&str, &Method, &str, Option<&[String]>, Decision, Option<usize>)] = &[
+        let cases: &[Case] = &[
             // public rule, any host
             ("app.example.com", &get, "/health", anon, Allow, Some(0)),
             ("other.org", &post, "/health", anon, Allow, Some(0)),
@@ -735,6 +746,8 @@ mod tests {
             ("app.example.com", &get, "/;jsessionid=1", anon, Allow, Some(8)),
             ("App.Example.com", &get, "/", anon, Allow, Some(8)),
             ("App.Example.com", &get, "/admin", member, Forbid, Some(1)),
+            ("app.example.com.", &get, "/admin", member, Forbid, Some(1)),
+            ("x.example.com.", &get, "/reports/q1", anon, SignIn, Some(3)),
             // IPv6 literal host
             ("[::1]", &get, "/anything", admin, Forbid, Some(9)),
             // default
