@@ -1,1 +1,972 @@
-//! (placeholder: filled in by its owner)
+//! Access rules: `[[rules]]` and `[access]` compiled once into `Rules`, and the
+//! pure decision `Rules::decide(request, roles)` the gate asks for each request.
+//!
+//! Compiling checks every rule and reports every problem at once, one line
+//! each naming the key, the value and what is expected. Deciding does no I/O
+//! and no allocation: the first rule that matches host, method and path
+//! decides, otherwise `[access].default` does.
+//!
+//! Matching, given a host from `path::normalize_host` and a path from
+//! `path::normalize_path` (this module normalizes nothing on the request side):
+//! - host: exact, or `*.example.com` for any subdomain of any depth (never
+//!   `example.com` itself); no host in the rule means any host.
+//! - methods: exact, case-sensitive HTTP methods; none means any. `HEAD` is
+//!   NOT implied by `GET`: list it when a rule for `GET` should cover it (a
+//!   `HEAD` request that no rule names falls through to later rules and the
+//!   default, so keep the default strict).
+//! - path: segment by segment. `*` is exactly one segment, a final `/**` any
+//!   number including none (`/admin/**` matches `/admin`, `/admin/` and
+//!   `/admin/a/b`, never `/administrator`). Patterns are normalized like
+//!   requests at compile time. Request segments are compared with their path
+//!   parameters (`;x=1`) removed, as Tomcat-like upstreams do, so
+//!   `/admin;x=1/secret` is judged as `/admin/secret`; segments that are empty
+//!   once parameters are removed do not count, and neither does a trailing
+//!   slash (`/x` matches `/x/`). The caller still forwards the path as
+//!   normalized, parameters included.
+//! - `access.case_insensitive_paths = true` compares path segments without
+//!   regard to ASCII case (for upstreams such as IIS that ignore it);
+//!   otherwise paths are case-sensitive.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use http::Method;
+
+use crate::config::{AccessConfig, RuleConfig};
+use crate::path::{normalize_host, normalize_path, split_host_port};
+
+/// What a rule (or the default) requires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Policy {
+    Public,
+    Authenticated,
+    /// Signed in with any one of these roles.
+    Roles(Vec<String>),
+    Deny,
+}
+
+/// The outcome of `Rules::decide`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Allow,
+    SignIn,
+    Forbid,
+}
+
+/// A decision and what made it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict {
+    pub decision: Decision,
+    /// index into [[rules]], None = [access].default
+    pub rule: Option<usize>,
+}
+
+/// The request as the rules see it.
+pub struct Request<'a> {
+    /// Already `normalize_host`'ed.
+    pub host: &'a str,
+    pub method: &'a Method,
+    /// Already `normalize_path`'ed.
+    pub path: &'a str,
+}
+
+/// The compiled `[[rules]]` and `[access]`.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    rules: Vec<Rule>,
+    default: Policy,
+    case_insensitive: bool,
+    /// For each host named exactly by some rule: the indexes of the rules that
+    /// can match it (its exact rules and every rule not bound to one host), in order.
+    by_host: HashMap<String, Vec<usize>>,
+    /// Indexes of the rules not bound to one exact host, in order.
+    unbound: Vec<usize>,
+}
+
+#[derive(Debug, Clone)]
+struct Rule {
+    host: HostPattern,
+    methods: Option<Vec<Method>>,
+    path: PathPattern,
+    policy: Policy,
+}
+
+#[derive(Debug, Clone)]
+enum HostPattern {
+    Any,
+    Exact(String),
+    /// `*.example.com`, kept as ".example.com".
+    Subdomains(String),
+}
+
+#[derive(Debug, Clone)]
+struct PathPattern {
+    /// As written after normalization, for `describe`.
+    text: String,
+    segments: Vec<Segment>,
+    /// Ends in `/**`.
+    any_depth: bool,
+}
+
+#[derive(Debug, Clone)]
+enum Segment {
+    Literal(String),
+    /// `*`
+    One,
+}
+
+const POLICIES: &str = "public, authenticated, roles, deny";
+
+/// Methods a rule may name. `http::Method` accepts any token, which would let
+/// a typo such as "GETT" silently never match.
+const KNOWN_METHODS: &[&str] = &[
+    "GET",
+    "HEAD",
+    "POST",
+    "PUT",
+    "DELETE",
+    "CONNECT",
+    "OPTIONS",
+    "TRACE",
+    "PATCH",
+    // WebDAV
+    "PROPFIND",
+    "PROPPATCH",
+    "MKCOL",
+    "COPY",
+    "MOVE",
+    "LOCK",
+    "UNLOCK",
+    "REPORT",
+    "SEARCH",
+];
+
+impl Rules {
+    /// Compiles `[[rules]]` + `[access]`. Collects EVERY problem, each a line
+    /// naming the key, the value and what is expected.
+    pub fn compile(rules: &[RuleConfig], access: &AccessConfig) -> Result<Rules, Vec<String>> {
+        let mut problems = Vec::new();
+        let default = compile_default(&access.default, &mut problems);
+        let compiled: Vec<Option<Rule>> = rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| compile_rule(i, r, &mut problems))
+            .collect();
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let rules: Vec<Rule> = compiled.into_iter().flatten().collect();
+        let default = default.unwrap_or(Policy::Deny);
+
+        let unbound: Vec<usize> = rules
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| !matches!(r.host, HostPattern::Exact(_)))
+            .map(|(i, _)| i)
+            .collect();
+        let mut by_host: HashMap<String, Vec<usize>> = HashMap::new();
+        for rule in &rules {
+            if let HostPattern::Exact(h) = &rule.host {
+                by_host.entry(h.clone()).or_default();
+            }
+        }
+        for (host, list) in by_host.iter_mut() {
+            *list = rules
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| match &r.host {
+                    HostPattern::Exact(h) => h == host,
+                    _ => true,
+                })
+                .map(|(i, _)| i)
+                .collect();
+        }
+        Ok(Rules {
+            rules,
+            default,
+            case_insensitive: access.case_insensitive_paths,
+            by_host,
+            unbound,
+        })
+    }
+
+    /// Pure: first matching rule decides, else the default. `roles == None`
+    /// means anonymous.
+    pub fn decide(&self, req: &Request<'_>, roles: Option<&[String]>) -> Verdict {
+        let rule = if req.host.ends_with('.') || req.host.bytes().any(|b| b.is_ascii_uppercase()) {
+            // Not normalized as promised: the host index would miss it, so
+            // look at every rule rather than skip an exact-host one.
+            (0..self.rules.len()).find(|&i| self.matches(i, req))
+        } else {
+            let candidates = self.by_host.get(req.host).unwrap_or(&self.unbound);
+            candidates.iter().copied().find(|&i| self.matches(i, req))
+        };
+        let policy = match rule {
+            Some(i) => &self.rules[i].policy,
+            None => &self.default,
+        };
+        Verdict {
+            decision: judge(policy, roles),
+            rule,
+        }
+    }
+
+    /// The policy that made `verdict` (a rule's or the default).
+    pub fn policy(&self, verdict: &Verdict) -> &Policy {
+        verdict
+            .rule
+            .and_then(|i| self.rules.get(i))
+            .map_or(&self.default, |r| &r.policy)
+    }
+
+    /// Human-readable listing of the compiled rules for `latchkey check`: one
+    /// line per rule (index, host, methods, path, policy, roles) and the default.
+    pub fn describe(&self) -> String {
+        let mut out = String::new();
+        for (i, rule) in self.rules.iter().enumerate() {
+            let host = match &rule.host {
+                HostPattern::Any => "*".to_owned(),
+                HostPattern::Exact(h) => h.clone(),
+                HostPattern::Subdomains(s) => format!("*{s}"),
+            };
+            let methods = match &rule.methods {
+                None => "*".to_owned(),
+                Some(m) => m.iter().map(Method::as_str).collect::<Vec<_>>().join(","),
+            };
+            let _ = writeln!(
+                out,
+                "rules[{i}]  host {host}  methods {methods}  path {}  → {}",
+                rule.path.text,
+                describe_policy(&rule.policy)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "default   → {}{}",
+            describe_policy(&self.default),
+            if self.case_insensitive {
+                "  (paths compared without regard to ASCII case)"
+            } else {
+                ""
+            }
+        );
+        out
+    }
+
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    fn matches(&self, i: usize, req: &Request<'_>) -> bool {
+        let Some(rule) = self.rules.get(i) else {
+            return false;
+        };
+        rule.host.matches(req.host)
+            && rule
+                .methods
+                .as_ref()
+                .is_none_or(|m| m.iter().any(|m| m == req.method))
+            && rule.path.matches(req.path, self.case_insensitive)
+    }
+}
+
+fn judge(policy: &Policy, roles: Option<&[String]>) -> Decision {
+    match (policy, roles) {
+        (Policy::Public, _) => Decision::Allow,
+        (Policy::Deny, _) => Decision::Forbid,
+        (_, None) => Decision::SignIn,
+        (Policy::Authenticated, Some(_)) => Decision::Allow,
+        (Policy::Roles(wanted), Some(have)) => {
+            if have.iter().any(|r| wanted.contains(r)) {
+                Decision::Allow
+            } else {
+                Decision::Forbid
+            }
+        }
+    }
+}
+
+fn describe_policy(policy: &Policy) -> String {
+    match policy {
+        Policy::Public => "public".into(),
+        Policy::Authenticated => "authenticated".into(),
+        Policy::Roles(r) => format!("roles {}", r.join(",")),
+        Policy::Deny => "deny".into(),
+    }
+}
+
+impl HostPattern {
+    fn matches(&self, host: &str) -> bool {
+        let host = host.strip_suffix('.').unwrap_or(host);
+        match self {
+            HostPattern::Any => true,
+            HostPattern::Exact(h) => h.eq_ignore_ascii_case(host),
+            HostPattern::Subdomains(suffix) => {
+                host.len() > suffix.len()
+                    && host
+                        .get(host.len() - suffix.len()..)
+                        .is_some_and(|tail| tail.eq_ignore_ascii_case(suffix))
+            }
+        }
+    }
+}
+
+impl PathPattern {
+    fn matches(&self, path: &str, case_insensitive: bool) -> bool {
+        let mut segments = path
+            .split('/')
+            .map(|s| s.split_once(';').map_or(s, |(name, _)| name))
+            .filter(|s| !s.is_empty());
+        for want in &self.segments {
+            let Some(got) = segments.next() else {
+                return false;
+            };
+            if let Segment::Literal(lit) = want {
+                let same = if case_insensitive {
+                    lit.eq_ignore_ascii_case(got)
+                } else {
+                    lit == got
+                };
+                if !same {
+                    return false;
+                }
+            }
+        }
+        self.any_depth || segments.next().is_none()
+    }
+}
+
+fn parse_policy(value: &str) -> Option<Policy> {
+    match value {
+        "public" => Some(Policy::Public),
+        "authenticated" => Some(Policy::Authenticated),
+        "roles" => Some(Policy::Roles(Vec::new())),
+        "deny" => Some(Policy::Deny),
+        _ => None,
+    }
+}
+
+fn compile_default(value: &str, problems: &mut Vec<String>) -> Option<Policy> {
+    match parse_policy(value) {
+        Some(Policy::Roles(_)) => {
+            problems.push(format!(
+                "access.default: {value:?} cannot be the default, which has no roles; \
+                 expected one of public, authenticated, deny (add a rule with path \"/**\" \
+                 and policy \"roles\" instead)"
+            ));
+            None
+        }
+        Some(p) => Some(p),
+        None => {
+            problems.push(format!(
+                "access.default: {value:?} is not a policy; expected one of public, authenticated, deny"
+            ));
+            None
+        }
+    }
+}
+
+fn compile_rule(i: usize, rule: &RuleConfig, problems: &mut Vec<String>) -> Option<Rule> {
+    let before = problems.len();
+    let at = format!("rules[{i}]");
+
+    let host = match &rule.host {
+        None => Some(HostPattern::Any),
+        Some(h) => compile_host(h)
+            .map_err(|why| problems.push(format!("{at}.host: {h:?} {why}")))
+            .ok(),
+    };
+
+    let methods = match &rule.methods {
+        None => None,
+        Some(list) if list.is_empty() => {
+            problems.push(format!(
+                "{at}.methods: [] names no method; expected at least one, or leave methods out for any method"
+            ));
+            None
+        }
+        Some(list) => {
+            let mut out = Vec::with_capacity(list.len());
+            for (j, m) in list.iter().enumerate() {
+                match compile_method(m) {
+                    Ok(m) => out.push(m),
+                    Err(why) => problems.push(format!("{at}.methods[{j}]: {m:?} {why}")),
+                }
+            }
+            Some(out)
+        }
+    };
+
+    let path = match &rule.path {
+        None => Some(PathPattern {
+            text: "/**".into(),
+            segments: Vec::new(),
+            any_depth: true,
+        }),
+        Some(p) => compile_path(p)
+            .map_err(|why| problems.push(format!("{at}.path: {p:?} {why}")))
+            .ok(),
+    };
+
+    let policy = match parse_policy(&rule.policy) {
+        Some(Policy::Roles(_)) => match &rule.roles {
+            None => {
+                problems.push(format!(
+                    "{at}.roles: policy \"roles\" needs at least one role"
+                ));
+                None
+            }
+            Some(roles) if roles.is_empty() => {
+                problems.push(format!(
+                    "{at}.roles: policy \"roles\" needs at least one role"
+                ));
+                None
+            }
+            Some(roles) => {
+                for (j, r) in roles.iter().enumerate() {
+                    if let Err(why) = check_role(r) {
+                        problems.push(format!("{at}.roles[{j}]: {r:?} {why}"));
+                    }
+                }
+                Some(Policy::Roles(roles.clone()))
+            }
+        },
+        Some(p) => {
+            if let Some(roles) = &rule.roles {
+                problems.push(format!(
+                    "{at}.roles: {roles:?} given with policy {:?}; roles are only used with policy \"roles\"",
+                    rule.policy
+                ));
+            }
+            Some(p)
+        }
+        None => {
+            problems.push(format!(
+                "{at}.policy: {:?} is not a policy; expected one of {POLICIES}",
+                rule.policy
+            ));
+            None
+        }
+    };
+
+    if problems.len() > before {
+        return None;
+    }
+    Some(Rule {
+        host: host?,
+        methods,
+        path: path?,
+        policy: policy?,
+    })
+}
+
+fn compile_host(raw: &str) -> Result<HostPattern, &'static str> {
+    if raw == "*" {
+        return Err("is not a host; leave host out to match any host");
+    }
+    let (wildcard, name) = match raw.strip_prefix("*.") {
+        Some(rest) => (true, rest),
+        None => (false, raw),
+    };
+    if name.contains('*') {
+        return Err("is not a host; expected a host name, or \"*.\" followed by one");
+    }
+    match split_host_port(name) {
+        Some((_, Some(_))) => return Err("has a port; expected a host name without port"),
+        None => return Err("is not a host name; expected a name such as app.example.com"),
+        Some((_, None)) => {}
+    }
+    let Some(host) = normalize_host(name) else {
+        return Err("is not a host name; expected a name such as app.example.com");
+    };
+    if wildcard {
+        if host.starts_with('[') || host.parse::<std::net::Ipv4Addr>().is_ok() {
+            return Err(
+                "puts \"*.\" before an IP address; expected \"*.\" followed by a domain name",
+            );
+        }
+        Ok(HostPattern::Subdomains(format!(".{host}")))
+    } else {
+        Ok(HostPattern::Exact(host))
+    }
+}
+
+fn compile_method(raw: &str) -> Result<Method, String> {
+    if KNOWN_METHODS.contains(&raw) {
+        return Method::from_bytes(raw.as_bytes()).map_err(|e| e.to_string());
+    }
+    let upper = raw.to_ascii_uppercase();
+    if KNOWN_METHODS.contains(&upper.as_str()) {
+        Err(format!(
+            "is not an HTTP method; methods are case-sensitive, expected {upper:?}"
+        ))
+    } else {
+        Err(format!(
+            "is not an HTTP method; expected one of {}",
+            KNOWN_METHODS.join(", ")
+        ))
+    }
+}
+
+fn check_role(role: &str) -> Result<(), &'static str> {
+    if role.is_empty() {
+        Err("is empty; expected a role name")
+    } else if role
+        .bytes()
+        .any(|b| b == b',' || b.is_ascii_whitespace() || b.is_ascii_control())
+    {
+        Err("is not a role name; expected no commas, spaces or control characters")
+    } else {
+        Ok(())
+    }
+}
+
+fn compile_path(raw: &str) -> Result<PathPattern, String> {
+    if !raw.starts_with('/') {
+        return Err("must start with \"/\"".into());
+    }
+    check_globs(raw)?;
+    let normal = normalize_path(raw).map_err(|e| format!("is not a valid path: {e}"))?;
+    // Dot segments may have moved a glob; check what will actually be used.
+    check_globs(&normal)?;
+    if normal.contains(';') {
+        return Err(
+            "contains \";\"; path parameters are removed from requests before matching, \
+             so a pattern cannot name them"
+                .into(),
+        );
+    }
+    let mut names: Vec<&str> = normal[1..].split('/').filter(|s| !s.is_empty()).collect();
+    let any_depth = names.last() == Some(&"**");
+    if any_depth {
+        names.pop();
+    }
+    let segments = names
+        .into_iter()
+        .map(|s| match s {
+            "*" => Segment::One,
+            lit => Segment::Literal(lit.to_owned()),
+        })
+        .collect();
+    Ok(PathPattern {
+        text: normal,
+        segments,
+        any_depth,
+    })
+}
+
+/// `*` only as a whole segment, `**` only as the whole last one.
+fn check_globs(path: &str) -> Result<(), String> {
+    let segs: Vec<&str> = path[1..].split('/').collect();
+    for (k, seg) in segs.iter().enumerate() {
+        let last = k + 1 == segs.len();
+        match *seg {
+            "*" => {}
+            "**" if last => {}
+            "**" => return Err("has \"**\" before the end; expected \"**\" only as the whole last segment (\"/x/**\")".into()),
+            s if s.contains('*') => {
+                return Err(format!(
+                    "has {s:?}; expected \"*\" only as a whole segment (\"/x/*\") and \"**\" only as the whole last one"
+                ))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(
+        host: Option<&str>,
+        path: Option<&str>,
+        methods: Option<&[&str]>,
+        policy: &str,
+        roles: Option<&[&str]>,
+    ) -> RuleConfig {
+        RuleConfig {
+            host: host.map(Into::into),
+            path: path.map(Into::into),
+            methods: methods.map(|m| m.iter().map(|s| s.to_string()).collect()),
+            policy: policy.into(),
+            roles: roles.map(|r| r.iter().map(|s| s.to_string()).collect()),
+        }
+    }
+
+    fn access(default: &str, case_insensitive_paths: bool) -> AccessConfig {
+        AccessConfig {
+            default: default.into(),
+            case_insensitive_paths,
+        }
+    }
+
+    fn sample() -> Rules {
+        let rules = [
+            // 0
+            rule(None, Some("/health"), None, "public", None),
+            // 1
+            rule(
+                Some("app.example.com"),
+                Some("/admin/**"),
+                None,
+                "roles",
+                Some(&["admin"]),
+            ),
+            // 2
+            rule(
+                Some("app.example.com"),
+                Some("/public/**"),
+                Some(&["GET"]),
+                "public",
+                None,
+            ),
+            // 3
+            rule(
+                Some("*.example.com"),
+                Some("/reports/*"),
+                None,
+                "roles",
+                Some(&["member", "admin"]),
+            ),
+            // 4
+            rule(None, Some("/internal/**"), None, "deny", None),
+            // 5: shadowed for app.example.com by rule 1
+            rule(None, Some("/admin/open"), None, "public", None),
+            // 6
+            rule(Some("static.example.com"), None, None, "public", None),
+            // 7
+            rule(
+                None,
+                Some("/api/*/items"),
+                Some(&["POST", "DELETE"]),
+                "authenticated",
+                None,
+            ),
+            // 8
+            rule(Some("App.Example.COM."), Some("/"), None, "public", None),
+            // 9
+            rule(Some("[::1]"), Some("/**"), None, "deny", None),
+        ];
+        match Rules::compile(&rules, &access("authenticated", false)) {
+            Ok(r) => r,
+            Err(e) => panic!("{e:#?}"),
+        }
+    }
+
+    /// host, method, path, roles, expected decision, expected rule
+    type Case<'a> = (
+        &'a str,
+        &'a Method,
+        &'a str,
+        Option<&'a [String]>,
+        Decision,
+        Option<usize>,
+    );
+
+    #[test]
+    fn decide_table() {
+        use Decision::*;
+        let rules = sample();
+        let anon: Option<&[String]> = None;
+        let member_roles = vec!["member".to_string()];
+        let admin_roles = vec!["admin".to_string()];
+        let no_roles: Vec<String> = Vec::new();
+        let member = Some(member_roles.as_slice());
+        let admin = Some(admin_roles.as_slice());
+        let nobody = Some(no_roles.as_slice());
+        let (get, post, head, delete) = (Method::GET, Method::POST, Method::HEAD, Method::DELETE);
+
+        #[rustfmt::skip]
+        let cases: &[Case] = &[
+            // public rule, any host
+            ("app.example.com", &get, "/health", anon, Allow, Some(0)),
+            ("other.org", &post, "/health", anon, Allow, Some(0)),
+            ("other.org", &get, "/health/", anon, Allow, Some(0)),
+            ("other.org", &get, "/health/x", anon, SignIn, None),
+            ("other.org", &get, "/healthz", anon, SignIn, None),
+            // roles rule: anonymous / member / admin
+            ("app.example.com", &get, "/admin", anon, SignIn, Some(1)),
+            ("app.example.com", &get, "/admin", member, Forbid, Some(1)),
+            ("app.example.com", &get, "/admin", admin, Allow, Some(1)),
+            ("app.example.com", &get, "/admin", nobody, Forbid, Some(1)),
+            ("app.example.com", &get, "/admin/", admin, Allow, Some(1)),
+            ("app.example.com", &post, "/admin/a/b/c", member, Forbid, Some(1)),
+            ("app.example.com", &get, "/administrator", member, Allow, None),
+            ("app.example.com", &get, "/administrator", anon, SignIn, None),
+            // path parameters do not hide a segment
+            ("app.example.com", &get, "/admin;x=1/secret", member, Forbid, Some(1)),
+            ("app.example.com", &get, "/;x/admin/secret", anon, SignIn, Some(1)),
+            ("app.example.com", &get, "/admin;/", member, Forbid, Some(1)),
+            // paths are case-sensitive by default
+            ("app.example.com", &get, "/ADMIN", member, Allow, None),
+            // first match: rule 1 shadows rule 5 on app.example.com
+            ("app.example.com", &get, "/admin/open", anon, SignIn, Some(1)),
+            ("other.org", &get, "/admin/open", anon, Allow, Some(5)),
+            // methods
+            ("app.example.com", &get, "/public/x", anon, Allow, Some(2)),
+            ("app.example.com", &head, "/public/x", anon, SignIn, None),
+            ("app.example.com", &post, "/public/x", anon, SignIn, None),
+            ("app.example.com", &get, "/public", anon, Allow, Some(2)),
+            ("other.example.com", &get, "/public/x", anon, SignIn, None),
+            // wildcard host, one-segment glob
+            ("app.example.com", &get, "/reports/q1", member, Allow, Some(3)),
+            ("a.b.example.com", &get, "/reports/q1", admin, Allow, Some(3)),
+            ("x.example.com", &get, "/reports/q1", anon, SignIn, Some(3)),
+            ("x.example.com", &get, "/reports/q1", nobody, Forbid, Some(3)),
+            ("example.com", &get, "/reports/q1", member, Allow, None),
+            ("evilexample.com", &get, "/reports/q1", anon, SignIn, None),
+            ("example.com.evil.org", &get, "/reports/q1", anon, SignIn, None),
+            ("x.example.com", &get, "/reports", member, Allow, None),
+            ("x.example.com", &get, "/reports/", member, Allow, None),
+            ("x.example.com", &get, "/reports/q1/detail", anon, SignIn, None),
+            // deny beats everyone, anonymous included
+            ("app.example.com", &get, "/internal", anon, Forbid, Some(4)),
+            ("app.example.com", &get, "/internal/x", admin, Forbid, Some(4)),
+            ("other.org", &get, "/internal/a/b", member, Forbid, Some(4)),
+            ("other.org", &get, "/internalx", member, Allow, None),
+            // exact host without path: everything on it
+            ("static.example.com", &get, "/", anon, Allow, Some(6)),
+            ("static.example.com", &delete, "/a/b", anon, Allow, Some(6)),
+            ("static2.example.com", &get, "/", anon, SignIn, None),
+            // inner glob with methods
+            ("other.org", &post, "/api/v1/items", anon, SignIn, Some(7)),
+            ("other.org", &post, "/api/v1/items", nobody, Allow, Some(7)),
+            ("other.org", &delete, "/api/v2/items/", member, Allow, Some(7)),
+            ("other.org", &get, "/api/v1/items", anon, SignIn, None),
+            ("other.org", &post, "/api/items", anon, SignIn, None),
+            ("other.org", &post, "/api/v1/x/items", anon, SignIn, None),
+            // rule host normalized at compile time; exact root path
+            ("app.example.com", &get, "/", anon, Allow, Some(8)),
+            ("app.example.com", &get, "/;jsessionid=1", anon, Allow, Some(8)),
+            ("App.Example.com", &get, "/", anon, Allow, Some(8)),
+            ("App.Example.com", &get, "/admin", member, Forbid, Some(1)),
+            ("app.example.com.", &get, "/admin", member, Forbid, Some(1)),
+            ("x.example.com.", &get, "/reports/q1", anon, SignIn, Some(3)),
+            // IPv6 literal host
+            ("[::1]", &get, "/anything", admin, Forbid, Some(9)),
+            // default
+            ("other.org", &get, "/", anon, SignIn, None),
+            ("other.org", &get, "/", member, Allow, None),
+            ("other.org", &get, "/", nobody, Allow, None),
+        ];
+        assert!(cases.len() >= 40);
+        for (host, method, path, roles, decision, rule) in cases {
+            let req = Request { host, method, path };
+            let got = rules.decide(&req, *roles);
+            assert_eq!(
+                got,
+                Verdict {
+                    decision: *decision,
+                    rule: *rule
+                },
+                "{host} {method} {path} as {roles:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn default_policies() {
+        let admin_roles = vec!["admin".to_string()];
+        let req = Request {
+            host: "h",
+            method: &Method::GET,
+            path: "/",
+        };
+        for (default, anon, signed) in [
+            ("public", Decision::Allow, Decision::Allow),
+            ("authenticated", Decision::SignIn, Decision::Allow),
+            ("deny", Decision::Forbid, Decision::Forbid),
+        ] {
+            let rules = Rules::compile(&[], &access(default, false)).map_err(|e| e.join("\n"));
+            let Ok(rules) = rules else {
+                panic!("{default}: {rules:?}")
+            };
+            assert!(rules.is_empty());
+            assert_eq!(
+                rules.decide(&req, None),
+                Verdict {
+                    decision: anon,
+                    rule: None
+                }
+            );
+            assert_eq!(
+                rules.decide(&req, Some(&admin_roles)),
+                Verdict {
+                    decision: signed,
+                    rule: None
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn case_insensitive_paths() {
+        let cfg = [rule(None, Some("/Admin/**"), None, "deny", None)];
+        let Ok(insensitive) = Rules::compile(&cfg, &access("public", true)) else {
+            panic!()
+        };
+        let Ok(sensitive) = Rules::compile(&cfg, &access("public", false)) else {
+            panic!()
+        };
+        for path in ["/admin", "/ADMIN/x", "/aDmIn;x/y"] {
+            let req = Request {
+                host: "h",
+                method: &Method::GET,
+                path,
+            };
+            assert_eq!(
+                insensitive.decide(&req, None).decision,
+                Decision::Forbid,
+                "{path}"
+            );
+            assert_eq!(
+                sensitive.decide(&req, None).decision,
+                Decision::Allow,
+                "{path}"
+            );
+        }
+        let req = Request {
+            host: "h",
+            method: &Method::GET,
+            path: "/Admin/x",
+        };
+        assert_eq!(sensitive.decide(&req, None).decision, Decision::Forbid);
+        assert!(insensitive.describe().contains("ASCII case"));
+    }
+
+    #[test]
+    fn pattern_normalization() {
+        let cfg = [
+            rule(None, Some("/a/./b/../%7Euser/**"), None, "deny", None),
+            rule(None, Some("//x//y/"), None, "deny", None),
+        ];
+        let Ok(rules) = Rules::compile(&cfg, &access("public", false)) else {
+            panic!()
+        };
+        let d = |path| {
+            rules.decide(
+                &Request {
+                    host: "h",
+                    method: &Method::GET,
+                    path,
+                },
+                None,
+            )
+        };
+        assert_eq!(d("/a/~user/z").rule, Some(0));
+        assert_eq!(d("/x/y").rule, Some(1));
+        assert_eq!(d("/x/y/").rule, Some(1));
+        assert_eq!(d("/x").rule, None);
+    }
+
+    #[test]
+    fn compile_reports_every_problem() {
+        let cfg = [
+            rule(None, Some("/a"), None, "roles", None),
+            rule(None, Some("admin/**"), None, "public", None),
+            rule(None, None, None, "rolez", None),
+            rule(None, None, Some(&["GET", "GETT", "get"]), "public", None),
+            rule(None, None, None, "public", Some(&["admin"])),
+            rule(None, Some("/a/**/b"), None, "deny", None),
+            rule(None, Some("/a/x*"), None, "deny", None),
+            rule(None, Some("/a/b**"), None, "deny", None),
+            rule(Some("*"), None, None, "deny", None),
+            rule(Some("app.example.com:8080"), None, None, "deny", None),
+            rule(Some("a.*.example.com"), None, None, "deny", None),
+            rule(Some("bad host"), None, None, "deny", None),
+            rule(None, Some("/a%2Fb"), None, "deny", None),
+            rule(None, Some("/../a"), None, "deny", None),
+            rule(None, None, Some(&[]), "deny", None),
+            rule(None, None, None, "roles", Some(&[])),
+            rule(None, None, None, "roles", Some(&["ok", "", "a,b"])),
+            rule(None, Some("/a;v=1/b"), None, "deny", None),
+            rule(Some("*.10.0.0.1"), None, None, "deny", None),
+            rule(None, Some("/a/**/.."), None, "deny", None),
+        ];
+        let Err(problems) = Rules::compile(&cfg, &access("roles", false)) else {
+            panic!()
+        };
+        let expected: &[&str] = &[
+            "access.default: \"roles\" cannot be the default",
+            "rules[0].roles: policy \"roles\" needs at least one role",
+            "rules[1].path: \"admin/**\" must start with \"/\"",
+            "rules[2].policy: \"rolez\" is not a policy; expected one of public, authenticated, roles, deny",
+            "rules[3].methods[1]: \"GETT\" is not an HTTP method",
+            "rules[3].methods[2]: \"get\" is not an HTTP method; methods are case-sensitive, expected \"GET\"",
+            "rules[4].roles: [\"admin\"] given with policy \"public\"",
+            "rules[5].path: \"/a/**/b\" has \"**\" before the end",
+            "rules[6].path: \"/a/x*\" has \"x*\"",
+            "rules[7].path: \"/a/b**\" has \"b**\"",
+            "rules[8].host: \"*\" is not a host",
+            "rules[9].host: \"app.example.com:8080\" has a port",
+            "rules[10].host: \"a.*.example.com\" is not a host",
+            "rules[11].host: \"bad host\" is not a host name",
+            "rules[12].path: \"/a%2Fb\" is not a valid path: the path contains an encoded slash",
+            "rules[13].path: \"/../a\" is not a valid path: the path climbs above the root",
+            "rules[14].methods: [] names no method",
+            "rules[15].roles: policy \"roles\" needs at least one role",
+            "rules[16].roles[1]: \"\" is empty",
+            "rules[16].roles[2]: \"a,b\" is not a role name",
+            "rules[17].path: \"/a;v=1/b\" contains \";\"",
+            "rules[18].host: \"*.10.0.0.1\" puts \"*.\" before an IP address",
+            "rules[19].path: \"/a/**/..\" has \"**\" before the end",
+        ];
+        assert_eq!(problems.len(), expected.len(), "{problems:#?}");
+        for (got, want) in problems.iter().zip(expected) {
+            assert!(got.starts_with(want), "got {got:?}\nwant {want:?}");
+        }
+    }
+
+    #[test]
+    fn bad_default_policy() {
+        let Err(p) = Rules::compile(&[], &access("Public", false)) else {
+            panic!()
+        };
+        assert_eq!(
+            p,
+            vec!["access.default: \"Public\" is not a policy; expected one of public, authenticated, deny".to_string()]
+        );
+    }
+
+    #[test]
+    fn describe_lists_rules_and_default() {
+        let text = sample().describe();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 11);
+        assert_eq!(
+            lines[1],
+            "rules[1]  host app.example.com  methods *  path /admin/**  → roles admin"
+        );
+        assert_eq!(
+            lines[3],
+            "rules[3]  host *.example.com  methods *  path /reports/*  → roles member,admin"
+        );
+        assert_eq!(
+            lines[7],
+            "rules[7]  host *  methods POST,DELETE  path /api/*/items  → authenticated"
+        );
+        assert_eq!(lines[10], "default   → authenticated");
+    }
+
+    #[test]
+    fn policy_of_verdict() {
+        let rules = sample();
+        let v = Verdict {
+            decision: Decision::Forbid,
+            rule: Some(4),
+        };
+        assert_eq!(rules.policy(&v), &Policy::Deny);
+        let v = Verdict {
+            decision: Decision::SignIn,
+            rule: None,
+        };
+        assert_eq!(rules.policy(&v), &Policy::Authenticated);
+        assert_eq!(rules.len(), 10);
+    }
+}
