@@ -2,6 +2,8 @@
 //! a real upstream and latchkey itself, all on loopback ports picked at run
 //! time. Helpers that start them live in `support/`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 mod config_check;
