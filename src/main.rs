@@ -113,7 +113,7 @@ where
     Fut: std::future::Future<Output = anyhow::Result<()>>,
 {
     // One crypto provider for every TLS user in the process (lettre's SMTP).
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
