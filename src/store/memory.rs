@@ -18,6 +18,8 @@ use crate::session::{AttemptRecord, LinkRecord, SessionInfo, SessionRecord, Toke
 
 /// How many writes pass between two sweeps of expired entries.
 const SWEEP_EVERY: u64 = 256;
+/// Longer TTLs are cut to this (about ten years).
+const MAX_TTL: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 
 /// Sessions, links and the rest, each keyed by the raw bytes of its hash.
 pub struct MemoryStore {
@@ -57,9 +59,10 @@ struct Expiring<T> {
 
 impl<T> Expiring<T> {
     fn new(value: T, ttl: Duration) -> Expiring<T> {
+        // Clamped so an absurd TTL cannot overflow `Instant`.
         Expiring {
             value,
-            until: Instant::now() + ttl,
+            until: Instant::now() + ttl.min(MAX_TTL),
         }
     }
 

@@ -21,11 +21,14 @@
 //! | `{p}a:{hash}` | attempt JSON (failures counted in place) | attempt TTL, kept on failures |
 //! | `{p}rl:{key}` | hit counter | the window, from its first hit |
 //!
-//! Expiries are set relative (PEXPIRE/PX) from the caller's `now`, so clock
-//! skew between latchkey and Redis does not move them. Several scripts
-//! build keys from data (the session script reads `{p}u:{user_id}`); those
-//! keys are not declared, which is fine on one node or sentinel but would
-//! need hash tags before Redis Cluster could be supported.
+//! Expiries are set relative (PEXPIRE/PX) from the caller's `now`, so
+//! clock skew between latchkey and Redis does not move them. Needs Redis
+//! 6.2 or later (GETDEL, SET KEEPTTL).
+//!
+//! Some scripts build keys from data (`touch_session` reads
+//! `{p}u:{user_id}`, the list and revoke-all scripts read `{p}s:{hash}`
+//! from the index); those keys are not declared, which is fine on one
+//! node or behind sentinel but would need hash tags for Redis Cluster.
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
@@ -77,7 +80,8 @@ return 1
 ";
 
 /// KEYS[1] session; ARGV: now ms, idle ms, user key prefix. Returns nil,
-/// or {session JSON, new idle end, user JSON or nil}. A record that does
+/// or {session JSON, new idle end, user JSON or nil}. The user key is not
+/// declared in KEYS (another cluster slot): single node or sentinel only. A record that does
 /// not decode is returned as is for the caller to report as corrupt.
 const TOUCH_SESSION: &str = r"
 local raw = redis.call('GET', KEYS[1])
@@ -140,7 +144,9 @@ return n
 ";
 
 /// KEYS[1] attempt. Returns the new failure count, 0 if gone; KEEPTTL
-/// keeps the attempt's remaining lifetime.
+/// keeps the attempt's remaining lifetime. The record is rewritten by
+/// cjson, which keeps 14 significant digits of numbers: fine for its
+/// fields (strings and a small count), worth knowing before adding more.
 const FAIL_ATTEMPT: &str = r"
 local raw = redis.call('GET', KEYS[1])
 if not raw then return 0 end
