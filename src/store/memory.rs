@@ -1,11 +1,146 @@
-//! (placeholder: filled in by its owner)
-#![allow(unused_variables)]
-use std::time::Duration;
+//! The in-memory store: one process, lost on restart (`latchkey demo`, or a
+//! single instance without Redis). Everything sits in plain maps behind one
+//! `std::sync::Mutex`; no method awaits, so the lock is never held across an
+//! await, and every operation (`take_link` included) is atomic under it.
+//!
+//! Sessions expire by the caller's clock (the `now` passed in, Unix ms);
+//! `list_sessions`, which gets no `now`, uses the system clock. Links,
+//! attempts and rate-limit windows expire by `Instant`. Expired entries are
+//! never returned, and a sweep every `SWEEP_EVERY` writes drops them so
+//! memory stays bounded by what is live.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::{Store, StoreResult};
 use crate::session::{AttemptRecord, LinkRecord, SessionInfo, SessionRecord, TokenHash, User};
 
-pub struct MemoryStore;
+/// How many writes pass between two sweeps of expired entries.
+const SWEEP_EVERY: u64 = 256;
+/// Longer TTLs are cut to this (about ten years).
+const MAX_TTL: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+/// Sessions, links and the rest, each keyed by the raw bytes of its hash.
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    sessions: HashMap<[u8; 32], LiveSession>,
+    /// user id → hashes of that user's sessions.
+    by_user: HashMap<String, HashSet<[u8; 32]>>,
+    users: HashMap<String, User>,
+    links: HashMap<[u8; 32], Expiring<LinkRecord>>,
+    attempts: HashMap<[u8; 32], Expiring<AttemptRecord>>,
+    windows: HashMap<String, Expiring<u64>>,
+    /// The latest caller time seen, for sweeping sessions.
+    last_now: u64,
+    writes: u64,
+}
+
+struct LiveSession {
+    record: SessionRecord,
+    /// Unix ms: the end if left idle, never past `record.expires_at`.
+    idle_end: u64,
+}
+
+impl LiveSession {
+    fn is_live(&self, now: u64) -> bool {
+        now < self.idle_end && now < self.record.expires_at
+    }
+}
+
+struct Expiring<T> {
+    value: T,
+    until: Instant,
+}
+
+impl<T> Expiring<T> {
+    fn new(value: T, ttl: Duration) -> Expiring<T> {
+        // Clamped so an absurd TTL cannot overflow `Instant`.
+        Expiring {
+            value,
+            until: Instant::now() + ttl.min(MAX_TTL),
+        }
+    }
+
+    fn is_live(&self, now: Instant) -> bool {
+        now < self.until
+    }
+}
+
+/// The value under `key` if it has not expired; an expired one is removed.
+fn live<'a, K, T>(map: &'a mut HashMap<K, Expiring<T>>, key: &K) -> Option<&'a mut T>
+where
+    K: std::hash::Hash + Eq,
+{
+    let now = Instant::now();
+    if map.get(key).is_some_and(|e| !e.is_live(now)) {
+        map.remove(key);
+    }
+    map.get_mut(key).map(|e| &mut e.value)
+}
+
+impl Inner {
+    /// Counts a write, sweeping expired entries every `SWEEP_EVERY` of them.
+    fn wrote(&mut self) {
+        self.writes = self.writes.wrapping_add(1);
+        if self.writes % SWEEP_EVERY == 0 {
+            self.sweep();
+        }
+    }
+
+    fn sweep(&mut self) {
+        let now = self.last_now;
+        self.sessions.retain(|_, s| s.is_live(now));
+        let sessions = &self.sessions;
+        self.by_user.retain(|_, hashes| {
+            hashes.retain(|h| sessions.contains_key(h));
+            !hashes.is_empty()
+        });
+        let now = Instant::now();
+        self.links.retain(|_, e| e.is_live(now));
+        self.attempts.retain(|_, e| e.is_live(now));
+        self.windows.retain(|_, e| e.is_live(now));
+    }
+
+    fn remove_session(&mut self, hash: &[u8; 32]) -> Option<LiveSession> {
+        let session = self.sessions.remove(hash)?;
+        if let Some(hashes) = self.by_user.get_mut(&session.record.user_id) {
+            hashes.remove(hash);
+            if hashes.is_empty() {
+                self.by_user.remove(&session.record.user_id);
+            }
+        }
+        Some(session)
+    }
+}
+
+impl MemoryStore {
+    pub fn new() -> MemoryStore {
+        MemoryStore {
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    /// The maps are consistent after every statement that could panic, so a
+    /// poisoned lock is still safe to use.
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Default for MemoryStore {
+    fn default() -> MemoryStore {
+        MemoryStore::new()
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
 
 impl Store for MemoryStore {
     async fn create_session(
@@ -15,67 +150,294 @@ impl Store for MemoryStore {
         idle: Duration,
         now: u64,
     ) -> StoreResult<()> {
-        todo!()
+        let mut inner = self.lock();
+        inner.last_now = inner.last_now.max(now);
+        let idle_end = now.saturating_add(millis(idle)).min(record.expires_at);
+        inner
+            .by_user
+            .entry(record.user_id.clone())
+            .or_default()
+            .insert(hash.0);
+        let session = LiveSession {
+            record: record.clone(),
+            idle_end,
+        };
+        inner.sessions.insert(hash.0, session);
+        inner.wrote();
+        Ok(())
     }
+
     async fn touch_session(
         &self,
         hash: &TokenHash,
         idle: Duration,
         now: u64,
     ) -> StoreResult<Option<(SessionRecord, u64, Option<User>)>> {
-        todo!()
+        let mut inner = self.lock();
+        inner.last_now = inner.last_now.max(now);
+        let Some(session) = inner.sessions.get_mut(&hash.0) else {
+            return Ok(None);
+        };
+        if !session.is_live(now) {
+            inner.remove_session(&hash.0);
+            return Ok(None);
+        }
+        session.idle_end = now
+            .saturating_add(millis(idle))
+            .min(session.record.expires_at);
+        let (record, idle_end) = (session.record.clone(), session.idle_end);
+        let user = inner.users.get(&record.user_id).cloned();
+        Ok(Some((record, idle_end, user)))
     }
+
     async fn revoke_session(&self, hash: &TokenHash) -> StoreResult<bool> {
-        todo!()
+        let mut inner = self.lock();
+        let removed = inner.remove_session(&hash.0).is_some();
+        inner.wrote();
+        Ok(removed)
     }
+
     async fn list_sessions(&self, user_id: &str) -> StoreResult<Vec<SessionInfo>> {
-        todo!()
+        let now = crate::unix_ms(SystemTime::now());
+        let mut inner = self.lock();
+        let hashes: Vec<[u8; 32]> = match inner.by_user.get(user_id) {
+            Some(hashes) => hashes.iter().copied().collect(),
+            None => return Ok(Vec::new()),
+        };
+        let mut out = Vec::with_capacity(hashes.len());
+        for hash in hashes {
+            match inner.sessions.get(&hash) {
+                Some(s) if s.is_live(now) => out.push(SessionInfo {
+                    id: TokenHash(hash).to_hex(),
+                    record: s.record.clone(),
+                    idle_expires_at: s.idle_end,
+                }),
+                _ => {
+                    inner.remove_session(&hash);
+                }
+            }
+        }
+        out.sort_by(|a, b| (a.record.created_at, &a.id).cmp(&(b.record.created_at, &b.id)));
+        Ok(out)
     }
+
     async fn revoke_user_sessions(&self, user_id: &str) -> StoreResult<u64> {
-        todo!()
+        let mut inner = self.lock();
+        let hashes = inner.by_user.remove(user_id).unwrap_or_default();
+        let mut count = 0;
+        for hash in hashes {
+            if inner.sessions.remove(&hash).is_some() {
+                count += 1;
+            }
+        }
+        inner.wrote();
+        Ok(count)
     }
-    async fn put_link(&self, hash: &TokenHash, link: &LinkRecord, ttl: Duration) -> StoreResult<()> {
-        todo!()
+
+    async fn put_link(
+        &self,
+        hash: &TokenHash,
+        link: &LinkRecord,
+        ttl: Duration,
+    ) -> StoreResult<()> {
+        let mut inner = self.lock();
+        inner.links.insert(hash.0, Expiring::new(link.clone(), ttl));
+        inner.wrote();
+        Ok(())
     }
+
     async fn peek_link(&self, hash: &TokenHash) -> StoreResult<Option<LinkRecord>> {
-        todo!()
+        let mut inner = self.lock();
+        Ok(live(&mut inner.links, &hash.0).map(|l| l.clone()))
     }
+
     async fn take_link(&self, hash: &TokenHash) -> StoreResult<Option<LinkRecord>> {
-        todo!()
+        let mut inner = self.lock();
+        let now = Instant::now();
+        Ok(inner
+            .links
+            .remove(&hash.0)
+            .filter(|e| e.is_live(now))
+            .map(|e| e.value))
     }
+
     async fn put_attempt(
         &self,
         hash: &TokenHash,
         attempt: &AttemptRecord,
         ttl: Duration,
     ) -> StoreResult<()> {
-        todo!()
+        let mut inner = self.lock();
+        inner
+            .attempts
+            .insert(hash.0, Expiring::new(attempt.clone(), ttl));
+        inner.wrote();
+        Ok(())
     }
+
     async fn get_attempt(&self, hash: &TokenHash) -> StoreResult<Option<AttemptRecord>> {
-        todo!()
+        let mut inner = self.lock();
+        Ok(live(&mut inner.attempts, &hash.0).map(|a| a.clone()))
     }
+
     async fn fail_attempt(&self, hash: &TokenHash) -> StoreResult<u32> {
-        todo!()
+        let mut inner = self.lock();
+        Ok(match live(&mut inner.attempts, &hash.0) {
+            Some(attempt) => {
+                attempt.failures = attempt.failures.saturating_add(1);
+                attempt.failures
+            }
+            None => 0,
+        })
     }
+
     async fn delete_attempt(&self, hash: &TokenHash) -> StoreResult<()> {
-        todo!()
+        self.lock().attempts.remove(&hash.0);
+        Ok(())
     }
+
     async fn get_user(&self, id: &str) -> StoreResult<Option<User>> {
-        todo!()
+        Ok(self.lock().users.get(id).cloned())
     }
+
     async fn put_user(&self, user: &User) -> StoreResult<()> {
-        todo!()
+        self.lock().users.insert(user.id.clone(), user.clone());
+        Ok(())
     }
+
     async fn delete_user(&self, id: &str) -> StoreResult<bool> {
-        todo!()
+        Ok(self.lock().users.remove(id).is_some())
     }
+
     async fn list_users(&self) -> StoreResult<Vec<User>> {
-        todo!()
+        let mut users: Vec<User> = self.lock().users.values().cloned().collect();
+        users.sort_by(|a, b| (&a.email, &a.id).cmp(&(&b.email, &b.id)));
+        Ok(users)
     }
+
     async fn hit(&self, key: &str, window: Duration) -> StoreResult<(u64, Duration)> {
-        todo!()
+        let mut inner = self.lock();
+        let now = Instant::now();
+        let entry = match inner.windows.get_mut(key) {
+            Some(e) if e.is_live(now) => {
+                e.value += 1;
+                (e.value, e.until - now)
+            }
+            _ => {
+                inner
+                    .windows
+                    .insert(key.to_owned(), Expiring::new(1, window));
+                (1, window)
+            }
+        };
+        inner.wrote();
+        Ok(entry)
     }
+
     async fn ping(&self) -> StoreResult<()> {
-        todo!()
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(user_id: &str, expires_at: u64) -> SessionRecord {
+        SessionRecord {
+            user_id: user_id.into(),
+            email: format!("{user_id}@example.com"),
+            created_at: 0,
+            expires_at,
+            ip: "127.0.0.1".into(),
+            user_agent: "test".into(),
+        }
+    }
+
+    fn hash(i: u32) -> TokenHash {
+        let mut h = [0u8; 32];
+        h[..4].copy_from_slice(&i.to_be_bytes());
+        TokenHash(h)
+    }
+
+    fn link() -> LinkRecord {
+        LinkRecord {
+            email: "a@example.com".into(),
+            return_to: String::new(),
+            attempt: String::new(),
+            created_at: 0,
+            expires_at: 0,
+            ip: String::new(),
+            user_agent: String::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn expired_sessions_and_their_index_are_swept() {
+        let store = MemoryStore::new();
+        let idle = Duration::from_millis(100);
+        for i in 0..1000 {
+            let user = format!("u{}", i % 10);
+            store
+                .create_session(&hash(i), &record(&user, 1_000_000), idle, 1_000)
+                .await
+                .ok();
+        }
+        assert_eq!(store.lock().sessions.len(), 1000);
+        // Much later, every one of them is idle-expired; new writes sweep.
+        for i in 0..SWEEP_EVERY as u32 {
+            store
+                .create_session(&hash(5000 + i), &record("fresh", 1_000_000), idle, 10_000)
+                .await
+                .ok();
+        }
+        let inner = store.lock();
+        assert!(
+            inner.sessions.len() <= SWEEP_EVERY as usize,
+            "{}",
+            inner.sessions.len()
+        );
+        assert!(inner.sessions.values().all(|s| s.record.user_id == "fresh"));
+        assert_eq!(inner.by_user.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn expired_links_windows_and_attempts_are_swept() {
+        let store = MemoryStore::new();
+        for i in 0..500 {
+            store.put_link(&hash(i), &link(), Duration::ZERO).await.ok();
+            store.hit(&format!("k{i}"), Duration::ZERO).await.ok();
+        }
+        let inner = store.lock();
+        assert!(
+            inner.links.len() < SWEEP_EVERY as usize,
+            "{}",
+            inner.links.len()
+        );
+        assert!(
+            inner.windows.len() < SWEEP_EVERY as usize,
+            "{}",
+            inner.windows.len()
+        );
+    }
+
+    #[tokio::test]
+    async fn expired_entries_are_never_returned() {
+        let store = MemoryStore::new();
+        store.put_link(&hash(1), &link(), Duration::ZERO).await.ok();
+        assert!(matches!(store.peek_link(&hash(1)).await, Ok(None)));
+        store.put_link(&hash(2), &link(), Duration::ZERO).await.ok();
+        assert!(matches!(store.take_link(&hash(2)).await, Ok(None)));
+        let attempt = AttemptRecord {
+            link: String::new(),
+            code: String::new(),
+            failures: 0,
+        };
+        store
+            .put_attempt(&hash(3), &attempt, Duration::ZERO)
+            .await
+            .ok();
+        assert!(matches!(store.fail_attempt(&hash(3)).await, Ok(0)));
+        assert!(matches!(store.get_attempt(&hash(3)).await, Ok(None)));
     }
 }

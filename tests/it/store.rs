@@ -1,1 +1,701 @@
-//! (placeholder: filled in by its owner)
+//! The store conformance suite: each check is written once, generic over
+//! `Store`, and run against `MemoryStore` (`store::memory::*`) and against
+//! `RedisStore` on a real redis-server (`store::redis::*`). Redis-only
+//! checks (outages, what keys hold, expiries) follow at the end.
+//!
+//! Time is real: sessions get `now` from the system clock and the tests
+//! sleep through idle and absolute ends (a few seconds in all).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use latchkey::session::{AttemptRecord, LinkRecord, Secret, SessionRecord, TokenHash, User};
+use latchkey::store::{RedisStore, Store, StoreError};
+
+use crate::support::redis::RedisServer;
+
+const PREFIX: &str = "latchkey:";
+
+fn now() -> u64 {
+    latchkey::unix_ms(SystemTime::now())
+}
+
+fn token() -> Secret {
+    Secret::generate(&mut rand::rng())
+}
+
+fn hash() -> TokenHash {
+    token().hash()
+}
+
+fn user(email: &str, roles: &[&str]) -> User {
+    User {
+        id: latchkey::session::user_id(email),
+        email: email.to_owned(),
+        roles: roles.iter().map(|r| r.to_string()).collect(),
+        created_at: now(),
+    }
+}
+
+fn session_of(user: &User, expires_at: u64) -> SessionRecord {
+    SessionRecord {
+        user_id: user.id.clone(),
+        email: user.email.clone(),
+        created_at: now(),
+        expires_at,
+        ip: "192.0.2.1".into(),
+        user_agent: "conformance".into(),
+    }
+}
+
+fn link(email: &str) -> LinkRecord {
+    LinkRecord {
+        email: email.to_owned(),
+        return_to: "/after".into(),
+        attempt: hash().to_hex(),
+        created_at: now(),
+        expires_at: now() + 600_000,
+        ip: "192.0.2.1".into(),
+        user_agent: "conformance".into(),
+    }
+}
+
+fn attempt() -> AttemptRecord {
+    AttemptRecord {
+        link: hash().to_hex(),
+        code: hash().to_hex(),
+        failures: 0,
+    }
+}
+
+async fn sleep_until(start: Instant, ms: u64) {
+    tokio::time::sleep_until((start + Duration::from_millis(ms)).into()).await;
+}
+
+// --- the checks -------------------------------------------------------
+
+/// Idle end slides on each touch, never past the absolute end; an untouched
+/// session dies after `idle`; every session dies at its absolute end.
+async fn sessions<S: Store>(store: Arc<S>) {
+    let alice = user("alice@example.com", &["admin"]);
+    let idle = Duration::from_millis(1500);
+    let start = Instant::now();
+    let t0 = now();
+    let expires_at = t0 + 3500;
+    let (slid, idle_only) = (hash(), hash());
+    let record = session_of(&alice, expires_at);
+    store
+        .create_session(&slid, &record, idle, t0)
+        .await
+        .unwrap();
+    store
+        .create_session(&idle_only, &session_of(&alice, t0 + 60_000), idle, t0)
+        .await
+        .unwrap();
+
+    sleep_until(start, 1000).await;
+    let t = now();
+    let (got, idle_end, stored_user) = store.touch_session(&slid, idle, t).await.unwrap().unwrap();
+    assert_eq!(got, record);
+    assert_eq!(idle_end, t + 1500, "the idle end slides");
+    assert_eq!(stored_user, None, "alice is not a stored user");
+
+    // Past the untouched session's idle end, within the touched one's.
+    sleep_until(start, 2000).await;
+    let t = now();
+    assert!(store
+        .touch_session(&idle_only, idle, t)
+        .await
+        .unwrap()
+        .is_none());
+    let (_, idle_end, _) = store.touch_session(&slid, idle, t).await.unwrap().unwrap();
+    assert_eq!(idle_end, expires_at, "never past the absolute end");
+
+    // Past the absolute end; it was touched 1.5 s ago, still idle-alive.
+    sleep_until(start, 3700).await;
+    assert!(store
+        .touch_session(&slid, idle, now())
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store.list_sessions(&alice.id).await.unwrap().is_empty());
+
+    // Revoking one session leaves the others alone.
+    let (a, b) = (hash(), hash());
+    let long = now() + 60_000;
+    for h in [&a, &b] {
+        store
+            .create_session(h, &session_of(&alice, long), idle, now())
+            .await
+            .unwrap();
+    }
+    assert!(store.revoke_session(&a).await.unwrap());
+    assert!(!store.revoke_session(&a).await.unwrap(), "already gone");
+    assert!(store
+        .touch_session(&a, idle, now())
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .touch_session(&b, idle, now())
+        .await
+        .unwrap()
+        .is_some());
+    let listed = store.list_sessions(&alice.id).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|s| s.id.clone()).collect::<Vec<_>>(),
+        [b.to_hex()]
+    );
+}
+
+/// A user's sessions are listed with their idle ends and revoked together;
+/// other users' sessions stay.
+async fn user_sessions<S: Store>(store: Arc<S>) {
+    let bob = user("bob@example.com", &[]);
+    let carol = user("carol@example.com", &[]);
+    let idle = Duration::from_secs(600);
+    let t = now();
+    let expires_at = t + 3_600_000;
+    let bobs: Vec<TokenHash> = (0..3).map(|_| hash()).collect();
+    for h in &bobs {
+        store
+            .create_session(h, &session_of(&bob, expires_at), idle, t)
+            .await
+            .unwrap();
+    }
+    let carols = hash();
+    store
+        .create_session(&carols, &session_of(&carol, expires_at), idle, t)
+        .await
+        .unwrap();
+
+    let listed = store.list_sessions(&bob.id).await.unwrap();
+    let ids: HashSet<String> = listed.iter().map(|s| s.id.clone()).collect();
+    let want: HashSet<String> = bobs.iter().map(TokenHash::to_hex).collect();
+    assert_eq!(ids, want);
+    for s in &listed {
+        assert_eq!(s.record.user_id, bob.id);
+        assert!(s.idle_expires_at <= s.record.expires_at);
+        // Allow for clock granularity and the time the test took.
+        let expected = t + 600_000;
+        assert!(s.idle_expires_at.abs_diff(expected) < 5_000, "{s:?}");
+    }
+    assert!(store.list_sessions("nobody").await.unwrap().is_empty());
+
+    assert_eq!(store.revoke_user_sessions(&bob.id).await.unwrap(), 3);
+    for h in &bobs {
+        assert!(store.touch_session(h, idle, now()).await.unwrap().is_none());
+    }
+    assert!(store.list_sessions(&bob.id).await.unwrap().is_empty());
+    assert_eq!(store.revoke_user_sessions(&bob.id).await.unwrap(), 0);
+    assert!(store
+        .touch_session(&carols, idle, now())
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(store.list_sessions(&carol.id).await.unwrap().len(), 1);
+}
+
+/// The user record comes back with the session, as stored right now.
+async fn users<S: Store>(store: Arc<S>) {
+    let dave = user("dave@example.com", &["member"]);
+    let erin = user("erin@example.com", &["admin"]);
+    let idle = Duration::from_secs(600);
+    let h = hash();
+    store
+        .create_session(&h, &session_of(&dave, now() + 3_600_000), idle, now())
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .touch_session(&h, idle, now())
+            .await
+            .unwrap()
+            .unwrap()
+            .2,
+        None
+    );
+
+    store.put_user(&dave).await.unwrap();
+    store.put_user(&erin).await.unwrap();
+    let touched = store.touch_session(&h, idle, now()).await.unwrap().unwrap();
+    assert_eq!(touched.2.as_ref(), Some(&dave));
+    assert_eq!(
+        store.get_user(&dave.id).await.unwrap().as_ref(),
+        Some(&dave)
+    );
+    assert_eq!(store.get_user("nobody").await.unwrap(), None);
+
+    let promoted = User {
+        roles: vec!["member".into(), "admin".into()],
+        ..dave.clone()
+    };
+    store.put_user(&promoted).await.unwrap();
+    let touched = store.touch_session(&h, idle, now()).await.unwrap().unwrap();
+    assert_eq!(
+        touched.2.unwrap().roles,
+        ["member", "admin"],
+        "new roles seen at once"
+    );
+
+    // Ordered by email, whatever the order of insertion or ids.
+    let zed = user("zed@example.com", &[]);
+    let amy = user("amy@example.com", &[]);
+    store.put_user(&zed).await.unwrap();
+    store.put_user(&amy).await.unwrap();
+    let emails: Vec<String> = store
+        .list_users()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.email)
+        .collect();
+    assert_eq!(
+        emails,
+        [
+            "amy@example.com",
+            "dave@example.com",
+            "erin@example.com",
+            "zed@example.com"
+        ]
+    );
+
+    assert!(store.delete_user(&dave.id).await.unwrap());
+    assert!(!store.delete_user(&dave.id).await.unwrap());
+    let touched = store.touch_session(&h, idle, now()).await.unwrap().unwrap();
+    assert_eq!(
+        touched.2, None,
+        "a deleted user is gone from the next touch"
+    );
+    assert_eq!(store.list_users().await.unwrap().len(), 3);
+}
+
+/// Links: peek leaves them, take uses them up exactly once, even under a
+/// race, and they expire.
+async fn links<S: Store + 'static>(store: Arc<S>) {
+    let ttl = Duration::from_secs(600);
+    let h = hash();
+    let l = link("frank@example.com");
+    store.put_link(&h, &l, ttl).await.unwrap();
+    assert_eq!(store.peek_link(&h).await.unwrap().as_ref(), Some(&l));
+    assert_eq!(store.peek_link(&h).await.unwrap().as_ref(), Some(&l));
+    assert_eq!(store.take_link(&h).await.unwrap().as_ref(), Some(&l));
+    assert_eq!(store.take_link(&h).await.unwrap(), None);
+    assert_eq!(store.peek_link(&h).await.unwrap(), None);
+    assert_eq!(store.take_link(&hash()).await.unwrap(), None);
+
+    let raced = hash();
+    store.put_link(&raced, &l, ttl).await.unwrap();
+    let mut takers = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let store = store.clone();
+        takers.spawn(async move { store.take_link(&raced).await.unwrap() });
+    }
+    let won = takers.join_all().await.into_iter().flatten().count();
+    assert_eq!(won, 1, "exactly one concurrent take gets the link");
+
+    let short = hash();
+    store
+        .put_link(&short, &l, Duration::from_millis(300))
+        .await
+        .unwrap();
+    assert!(store.peek_link(&short).await.unwrap().is_some());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(store.peek_link(&short).await.unwrap(), None);
+    assert_eq!(store.take_link(&short).await.unwrap(), None);
+}
+
+/// Attempts: stored, failures counted one by one, gone when deleted or
+/// expired.
+async fn attempts<S: Store>(store: Arc<S>) {
+    let ttl = Duration::from_secs(600);
+    let h = hash();
+    let a = attempt();
+    store.put_attempt(&h, &a, ttl).await.unwrap();
+    assert_eq!(store.get_attempt(&h).await.unwrap().as_ref(), Some(&a));
+    for n in 1..=3 {
+        assert_eq!(store.fail_attempt(&h).await.unwrap(), n);
+    }
+    let got = store.get_attempt(&h).await.unwrap().unwrap();
+    assert_eq!(
+        got,
+        AttemptRecord {
+            failures: 3,
+            ..a.clone()
+        }
+    );
+    store.delete_attempt(&h).await.unwrap();
+    assert_eq!(store.get_attempt(&h).await.unwrap(), None);
+    assert_eq!(
+        store.fail_attempt(&h).await.unwrap(),
+        0,
+        "gone: nothing to count"
+    );
+    assert_eq!(
+        store.get_attempt(&h).await.unwrap(),
+        None,
+        "failing does not revive it"
+    );
+    store.delete_attempt(&hash()).await.unwrap();
+
+    // Failures keep the attempt's lifetime.
+    let short = hash();
+    store
+        .put_attempt(&short, &a, Duration::from_millis(400))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(store.fail_attempt(&short).await.unwrap(), 1);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(store.get_attempt(&short).await.unwrap(), None);
+    assert_eq!(store.fail_attempt(&short).await.unwrap(), 0);
+}
+
+/// Fixed windows: counts climb within one, restart after it; keys are
+/// independent.
+async fn rate_limits<S: Store>(store: Arc<S>) {
+    let window = Duration::from_millis(1000);
+    for n in 1..=3 {
+        let (count, left) = store.hit("email:g@example.com", window).await.unwrap();
+        assert_eq!(count, n);
+        assert!(
+            left <= window && left > Duration::from_millis(500),
+            "{left:?}"
+        );
+    }
+    assert_eq!(store.hit("ip:192.0.2.1", window).await.unwrap().0, 1);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let (count, left) = store.hit("email:g@example.com", window).await.unwrap();
+    assert_eq!(count, 1, "a new window after the old one ended");
+    assert!(left > Duration::from_millis(500), "{left:?}");
+    assert_eq!(store.hit("ip:192.0.2.1", window).await.unwrap().0, 1);
+}
+
+async fn ping<S: Store>(store: Arc<S>) {
+    store.ping().await.unwrap();
+}
+
+// --- running them against each store ---------------------------------
+
+macro_rules! conformance {
+    ($($check:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $check() {
+                    super::$check(std::sync::Arc::new(latchkey::store::MemoryStore::new())).await;
+                }
+            )*
+        }
+        mod redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $check() {
+                    let server = crate::support::redis::RedisServer::start();
+                    let store = latchkey::store::RedisStore::new(&server.url(), super::PREFIX)
+                        .expect("redis store");
+                    super::$check(std::sync::Arc::new(store)).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    sessions,
+    user_sessions,
+    users,
+    links,
+    attempts,
+    rate_limits,
+    ping
+);
+
+// --- Redis only --------------------------------------------------------
+
+fn redis_store(server: &RedisServer) -> RedisStore {
+    RedisStore::new(&server.url(), PREFIX).expect("redis store")
+}
+
+/// Every key in the server with its PTTL (-1: none).
+async fn keys_and_ttls(server: &RedisServer) -> Vec<(String, i64)> {
+    let client = ::redis::Client::open(server.url()).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = ::redis::cmd("KEYS")
+        .arg("*")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for k in keys {
+        let ttl: i64 = ::redis::cmd("PTTL")
+            .arg(&k)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        out.push((k, ttl));
+    }
+    out
+}
+
+/// Stores one of everything; returns the raw tokens used.
+async fn fill(store: &RedisStore) -> Vec<Secret> {
+    let hana = user("hana@example.com", &["member"]);
+    store.put_user(&hana).await.unwrap();
+    let (s, l, a) = (token(), token(), token());
+    let idle = Duration::from_secs(600);
+    let t = now();
+    store
+        .create_session(&s.hash(), &session_of(&hana, t + 3_600_000), idle, t)
+        .await
+        .unwrap();
+    store
+        .touch_session(&s.hash(), idle, now())
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .put_link(&l.hash(), &link(&hana.email), Duration::from_secs(600))
+        .await
+        .unwrap();
+    store
+        .put_attempt(&a.hash(), &attempt(), Duration::from_secs(600))
+        .await
+        .unwrap();
+    store.fail_attempt(&a.hash()).await.unwrap();
+    store
+        .hit("email:hana@example.com", Duration::from_secs(60))
+        .await
+        .unwrap();
+    store
+        .hit("email:hana@example.com", Duration::from_secs(60))
+        .await
+        .unwrap();
+    vec![s, l, a]
+}
+
+#[tokio::test]
+async fn redis_keys_hold_only_hashes() {
+    let server = RedisServer::start();
+    let store = redis_store(&server);
+    let tokens = fill(&store).await;
+    let keys = keys_and_ttls(&server).await;
+    assert!(keys.len() >= 7, "{keys:?}");
+    let client = ::redis::Client::open(server.url()).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    for (key, _) in &keys {
+        assert!(key.starts_with(PREFIX), "{key}");
+        let dump: Vec<u8> = ::redis::cmd("DUMP")
+            .arg(key)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        let dump = String::from_utf8_lossy(&dump);
+        for t in &tokens {
+            assert!(!key.contains(t.expose()), "raw token in key {key}");
+            assert!(
+                !dump.contains(t.expose()),
+                "raw token in the value of {key}"
+            );
+        }
+    }
+    for t in &tokens {
+        let hex = t.hash().to_hex();
+        assert!(
+            keys.iter().any(|(k, _)| k.ends_with(&hex)),
+            "no key for a hash"
+        );
+    }
+}
+
+#[tokio::test]
+async fn redis_keys_all_expire() {
+    let server = RedisServer::start();
+    let store = redis_store(&server);
+    fill(&store).await;
+    let keys = keys_and_ttls(&server).await;
+    let expiring = ["s:", "us:", "l:", "a:", "rl:"];
+    let permanent = ["u:", "users"];
+    for (key, ttl) in &keys {
+        let rest = key.strip_prefix(PREFIX).unwrap();
+        if expiring.iter().any(|p| rest.starts_with(p)) {
+            assert!(*ttl > 0, "{key} has no TTL ({ttl})");
+        } else {
+            assert!(
+                permanent.iter().any(|p| rest.starts_with(p)),
+                "unexpected key {key}"
+            );
+        }
+    }
+    for kind in expiring {
+        assert!(
+            keys.iter()
+                .any(|(k, _)| k.starts_with(&format!("{PREFIX}{kind}"))),
+            "no {kind} key written"
+        );
+    }
+}
+
+/// Fails within `limit`, and fails rather than hangs.
+async fn fails_fast<T: std::fmt::Debug>(
+    what: &str,
+    call: impl std::future::Future<Output = Result<T, StoreError>>,
+) {
+    let started = Instant::now();
+    let outcome = tokio::time::timeout(Duration::from_secs(5), call).await;
+    let took = started.elapsed();
+    assert!(matches!(outcome, Ok(Err(_))), "{what}: {outcome:?}");
+    assert!(took < Duration::from_secs(3), "{what} took {took:?}");
+}
+
+/// Retries `ping` until it answers, as readiness checks would.
+async fn comes_back(store: &RedisStore) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match store.ping().await {
+            Ok(()) => return,
+            Err(e) if Instant::now() > deadline => panic!("redis never came back: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_outages_fail_fast_and_heal() {
+    let mut server = RedisServer::start();
+    server.stop();
+    // Built while Redis is down: construction does not fail or wait.
+    let started = Instant::now();
+    let store = redis_store(&server);
+    assert!(started.elapsed() < Duration::from_millis(100));
+    fails_fast("ping", store.ping()).await;
+    let h = hash();
+    let ivan = user("ivan@example.com", &[]);
+    let idle = Duration::from_secs(600);
+    let record = session_of(&ivan, now() + 3_600_000);
+    fails_fast("create", store.create_session(&h, &record, idle, now())).await;
+    fails_fast("touch", store.touch_session(&h, idle, now())).await;
+
+    // Redis comes up: the same store works, nothing rebuilt.
+    server.restart();
+    comes_back(&store).await;
+    store
+        .create_session(&h, &record, idle, now())
+        .await
+        .unwrap();
+    assert!(store
+        .touch_session(&h, idle, now())
+        .await
+        .unwrap()
+        .is_some());
+
+    // Redis goes away after the connection was made, then returns.
+    server.stop();
+    fails_fast("touch while down", store.touch_session(&h, idle, now())).await;
+    fails_fast("take while down", store.take_link(&h)).await;
+    server.restart();
+    comes_back(&store).await;
+    assert!(
+        store
+            .touch_session(&h, idle, now())
+            .await
+            .unwrap()
+            .is_none(),
+        "a fresh server holds no session"
+    );
+    store
+        .create_session(&h, &record, idle, now())
+        .await
+        .unwrap();
+    assert!(store
+        .touch_session(&h, idle, now())
+        .await
+        .unwrap()
+        .is_some());
+}
+
+/// A Redis that accepts connections but never answers (hung, or a wrong
+/// service on the port) costs a request at most a few seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_silence_times_out() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("redis://{}/0", silent.local_addr().unwrap());
+    let store = RedisStore::new(&url, PREFIX).unwrap();
+    fails_fast("ping a silent port", store.ping()).await;
+
+    // Connected, then frozen: commands time out, and it heals on resume.
+    let server = RedisServer::start();
+    let store = redis_store(&server);
+    store.ping().await.unwrap();
+    server.pause();
+    let h = hash();
+    fails_fast(
+        "touch while frozen",
+        store.touch_session(&h, Duration::from_secs(60), now()),
+    )
+    .await;
+    server.resume();
+    comes_back(&store).await;
+    store.hit("k", Duration::from_secs(60)).await.unwrap();
+    assert_eq!(store.hit("k", Duration::from_secs(60)).await.unwrap().0, 2);
+}
+
+#[tokio::test]
+async fn redis_bad_url_is_refused_at_once() {
+    assert!(RedisStore::new("not a url", PREFIX).is_err());
+    assert!(RedisStore::new("http://127.0.0.1:6379", PREFIX).is_err());
+}
+
+/// cjson rewrites attempts in `fail_attempt`; serde must still read them.
+#[tokio::test]
+async fn redis_attempts_survive_script_rewrites() {
+    let server = RedisServer::start();
+    let store = redis_store(&server);
+    let h = hash();
+    let a = AttemptRecord {
+        link: "l/\"quoted\"\\".into(),
+        code: "c\u{e9}\u{1F511}".into(),
+        failures: 0,
+    };
+    store
+        .put_attempt(&h, &a, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(store.fail_attempt(&h).await.unwrap(), 1);
+    let want = AttemptRecord { failures: 1, ..a };
+    assert_eq!(store.get_attempt(&h).await.unwrap(), Some(want));
+}
+
+/// A record that does not decode is an error, never a missing session.
+#[tokio::test]
+async fn redis_corrupt_records_are_errors() {
+    let server = RedisServer::start();
+    let store = redis_store(&server);
+    let client = ::redis::Client::open(server.url()).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let (s, l) = (hash(), hash());
+    for (key, value) in [
+        (format!("{PREFIX}s:{}", s.to_hex()), "{not json"),
+        (format!("{PREFIX}l:{}", l.to_hex()), "[]"),
+    ] {
+        ::redis::cmd("SET")
+            .arg(key)
+            .arg(value)
+            .arg("PX")
+            .arg(60_000)
+            .exec_async(&mut con)
+            .await
+            .unwrap();
+    }
+    let touched = store
+        .touch_session(&s, Duration::from_secs(60), now())
+        .await;
+    assert!(
+        matches!(touched, Err(StoreError::Corrupt(_))),
+        "{touched:?}"
+    );
+    let peeked = store.peek_link(&l).await;
+    assert!(matches!(peeked, Err(StoreError::Corrupt(_))), "{peeked:?}");
+}
