@@ -331,6 +331,9 @@ impl Pages {
             env,
             brand: context! {
                 title => branding.title.clone(),
+                // The default title "Sign in" is not a name worth showing
+                // above a heading that says the same.
+                name => brand_name(&branding.title),
                 logo_url => branding.logo_url.clone(),
             },
             css: Value::from_safe_string(css),
@@ -456,6 +459,12 @@ impl Pages {
         let html = self.env.get_template("email.html")?.render(&ctx)?;
         Ok((subject, text + "\n", html))
     }
+}
+
+fn brand_name(title: &str) -> Option<String> {
+    let title = title.trim();
+    let default = BrandingConfig::default().title;
+    (!title.is_empty() && title != default).then(|| title.to_owned())
 }
 
 /// Adds every template file of `dir` (not recursive) to `env`.
@@ -777,6 +786,10 @@ mod tests {
         });
         assert!(!html.contains("role=\"alert\""));
         assert!(!html.contains("aria-invalid=\"true\""));
+        assert!(
+            !html.contains("<header"),
+            "the default title is not shown as a brand"
+        );
         assert!(html.contains("name=\"rd\" value=\"\""));
     }
 
@@ -1079,6 +1092,79 @@ mod tests {
         })
         .unwrap_err();
         assert!(err[0].contains("email.txt"), "{err:?}");
+    }
+
+    /// Writes every page and the email to `$LATCHKEY_PAGES_OUT` for looking
+    /// at in a browser: `LATCHKEY_PAGES_OUT=/tmp/pages cargo test --lib
+    /// pages::tests::write_samples -- --ignored`.
+    #[test]
+    #[ignore]
+    fn write_samples() {
+        let out = std::path::PathBuf::from(std::env::var("LATCHKEY_PAGES_OUT").unwrap());
+        std::fs::create_dir_all(&out).unwrap();
+        let p = pages();
+        let pages = [
+            Page::Login {
+                csrf: "c",
+                rd: "/",
+                error: None,
+            },
+            Page::Login {
+                csrf: "c",
+                rd: "/",
+                error: Some("Enter an email address like name@example.com."),
+            },
+            Page::CheckEmail {
+                csrf: "c",
+                code_digits: 6,
+                expires_in: "10 minutes",
+            },
+            Page::Confirm {
+                csrf: "c",
+                token: "t",
+            },
+            Page::WrongBrowser {
+                requested_ip: "203.0.113.9",
+                requested_agent:
+                    "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+            },
+            Page::LinkInvalid,
+            Page::LogoutConfirm { csrf: "c" },
+            Page::SignedOut {
+                login_url: "/.latchkey/login",
+            },
+            Page::Forbidden {
+                email: "alice@example.com",
+            },
+            Page::for_status(StatusCode::SERVICE_UNAVAILABLE),
+        ];
+        for (i, page) in pages.iter().enumerate() {
+            let name = format!("{i:02}-{}", page.template());
+            std::fs::write(out.join(name), p.render(page)).unwrap();
+        }
+        let (_, text, html) = p.email(&LinkEmail {
+            link: "https://app.example.com/.latchkey/verify?token=q8Zr3xY0l6Hk2mWbT4vN9sPcE1aJdUfG7oRiKyLh5nA",
+            code: "042917",
+            user_agent: "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15",
+            ..SAMPLE_EMAIL
+        });
+        std::fs::write(out.join("email.html"), html).unwrap();
+        let branded = Pages::new(&BrandingConfig {
+            title: "Acme Corp".into(),
+            accent_color: "#fc0".into(),
+            ..BrandingConfig::default()
+        })
+        .unwrap();
+        let html = branded.render(&Page::Login {
+            csrf: "c",
+            rd: "/",
+            error: None,
+        });
+        std::fs::write(out.join("10-branded-login.html"), html).unwrap();
+        std::fs::write(out.join("email.txt"), text).unwrap();
+        let r = p.respond(StatusCode::OK, &Page::LinkInvalid);
+        let csp = r.headers()["content-security-policy"].to_str().unwrap();
+        std::fs::write(out.join("csp.txt"), csp).unwrap();
     }
 
     #[test]
