@@ -749,6 +749,7 @@ impl Colours {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
@@ -917,7 +918,7 @@ mod tests {
         let start = html.find("<style>").unwrap() + "<style>".len();
         let end = html.find("</style>").unwrap();
         let hash = base64::engine::general_purpose::STANDARD
-            .encode(Sha256::digest(html[start..end].as_bytes()));
+            .encode(Sha256::digest(&html.as_bytes()[start..end]));
         let r = p.respond(StatusCode::OK, &Page::LinkInvalid);
         let csp = r.headers()["content-security-policy"].to_str().unwrap();
         assert!(csp.contains(&format!("'sha256-{hash}'")), "{csp}");
