@@ -238,7 +238,8 @@ impl PendingLink {
 
     async fn try_send(self, app: &App) -> Result<(), GateError> {
         let s = &app.settings;
-        let domain = self.email.rsplit('@').next().unwrap_or("");
+        let domain = self.email.rsplit('@').next().unwrap_or("").to_owned();
+        let domain = domain.as_str();
         // Keyed by the address's hash: no address in store keys.
         let email_key = format!("link-email:{}", user_id(&self.email));
         let (count, _) = app.store.hit(&email_key, s.limits.link_window).await?;
