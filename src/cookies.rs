@@ -48,7 +48,13 @@ fn build(s: &Settings, name: &str, value: &str, max_age: Option<Duration>, domai
 
 /// The session cookie: lives as long as the session can.
 pub fn session(s: &Settings, token: &str) -> String {
-    build(s, &s.session.cookie_name, token, Some(s.session.max_lifetime), true)
+    build(
+        s,
+        &s.session.cookie_name,
+        token,
+        Some(s.session.max_lifetime),
+        true,
+    )
 }
 
 pub fn clear_session(s: &Settings) -> String {

@@ -117,7 +117,10 @@ impl GateError {
                 },
             )
         } else {
-            json(status, &serde_json::json!({ "error": title, "message": message }))
+            json(
+                status,
+                &serde_json::json!({ "error": title, "message": message }),
+            )
         };
         if let GateError::TooManyRequests { retry_after } = self {
             let secs = retry_after.as_secs().max(1);
@@ -134,7 +137,10 @@ pub fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
     let mut resp = Response::new(crate::full(value.to_string()));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,

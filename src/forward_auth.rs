@@ -6,8 +6,8 @@
 //!   reads X-Forwarded-Method/Proto/Host/Uri; "sign in first" is a 302/303
 //!   to the sign-in page for a browser, 401 for programs.
 //! - `Flavor::Nginx` (`/.latchkey/auth/request`, also ingress-nginx's
-//!   `auth-url`): reads X-Original-URL, or X-Original-URI + X-Original-Method
-//!   + Host; "sign in first" is 401 with `Location: <sign-in URL>` (nginx
+//!   `auth-url`): reads X-Original-URL, or X-Original-URI, X-Original-Method
+//!   and Host; "sign in first" is 401 with `Location: <sign-in URL>` (nginx
 //!   turns only 2xx/401/403 into decisions, so refusals are 401 or 403).
 //!
 //! Those headers are believed only from `trusted_proxies`; from any other
@@ -45,7 +45,12 @@ struct Target {
 }
 
 impl Target {
-    fn read(flavor: Flavor, headers: &HeaderMap, ctx: &Ctx, own_method: &Method) -> Result<Target, GateError> {
+    fn read(
+        flavor: Flavor,
+        headers: &HeaderMap,
+        ctx: &Ctx,
+        own_method: &Method,
+    ) -> Result<Target, GateError> {
         if !ctx.client.via_trusted_proxy {
             return Ok(Target {
                 method: own_method.clone(),
@@ -56,7 +61,11 @@ impl Target {
                 query: ctx.query.clone(),
             });
         }
-        let h = |name: &str| header_str(headers, name).map(str::trim).filter(|v| !v.is_empty());
+        let h = |name: &str| {
+            header_str(headers, name)
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+        };
         let (method, proto, raw_host, uri) = match flavor {
             Flavor::Traefik => (
                 h("x-forwarded-method"),
@@ -65,7 +74,9 @@ impl Target {
                 h("x-forwarded-uri"),
             ),
             Flavor::Nginx => match h("x-original-url").and_then(split_url) {
-                Some((proto, host, uri)) => (h("x-original-method"), Some(proto), Some(host), Some(uri)),
+                Some((proto, host, uri)) => {
+                    (h("x-original-method"), Some(proto), Some(host), Some(uri))
+                }
                 None => (
                     h("x-original-method"),
                     h("x-forwarded-proto"),
@@ -75,7 +86,8 @@ impl Target {
             },
         };
         let method = match method {
-            Some(m) => Method::from_bytes(m.as_bytes()).map_err(|_| GateError::BadRequest("bad original method"))?,
+            Some(m) => Method::from_bytes(m.as_bytes())
+                .map_err(|_| GateError::BadRequest("bad original method"))?,
             None => Method::GET,
         };
         let proto = match proto {
@@ -141,9 +153,13 @@ pub async fn handle(
     match decision {
         Decision::Allow => {
             let mut resp = status_only(StatusCode::OK);
-            let who = identity
-                .as_ref()
-                .map(|i| (i.user.id.as_str(), i.user.email.as_str(), i.user.roles.as_slice()));
+            let who = identity.as_ref().map(|i| {
+                (
+                    i.user.id.as_str(),
+                    i.user.email.as_str(),
+                    i.user.roles.as_slice(),
+                )
+            });
             s.headers.set(resp.headers_mut(), who);
             Ok(resp)
         }

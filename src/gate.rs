@@ -45,7 +45,12 @@ pub async fn handle(
     }
 }
 
-fn context(app: &App, req: &Request<Incoming>, peer: SocketAddr, tls: bool) -> Result<Ctx, GateError> {
+fn context(
+    app: &App,
+    req: &Request<Incoming>,
+    peer: SocketAddr,
+    tls: bool,
+) -> Result<Ctx, GateError> {
     let headers = req.headers();
     let client = Client::resolve(peer, tls, headers, &app.settings.trusted_proxies);
     let raw = raw_host(req).ok_or(GateError::BadHost)?;
@@ -77,7 +82,9 @@ async fn route(
     match ctx.path.as_str() {
         "/.latchkey/auth" => forward_auth::handle(app, &req, &ctx, Flavor::Traefik).await,
         "/.latchkey/auth/request" => forward_auth::handle(app, &req, &ctx, Flavor::Nginx).await,
-        p if p == "/.latchkey" || p.starts_with("/.latchkey/") => login::handle(app, req, &ctx).await,
+        p if p == "/.latchkey" || p.starts_with("/.latchkey/") => {
+            login::handle(app, req, &ctx).await
+        }
         _ => gate(app, req, ctx).await,
     }
 }
@@ -107,7 +114,11 @@ pub async fn judge(
     }
 }
 
-async fn gate(app: &Arc<App>, req: Request<Incoming>, ctx: Ctx) -> Result<Response<Body>, GateError> {
+async fn gate(
+    app: &Arc<App>,
+    req: Request<Incoming>,
+    ctx: Ctx,
+) -> Result<Response<Body>, GateError> {
     let s = &app.settings;
     let upstream = s
         .apps
@@ -127,9 +138,13 @@ async fn gate(app: &Arc<App>, req: Request<Incoming>, ctx: Ctx) -> Result<Respon
                 Some(q) => format!("{}?{q}", ctx.path),
                 None => ctx.path.clone(),
             };
-            let who = identity
-                .as_ref()
-                .map(|i| (i.user.id.as_str(), i.user.email.as_str(), i.user.roles.as_slice()));
+            let who = identity.as_ref().map(|i| {
+                (
+                    i.user.id.as_str(),
+                    i.user.email.as_str(),
+                    i.user.roles.as_slice(),
+                )
+            });
             let fwd = Forward {
                 client_ip: ctx.client.ip,
                 prior_forwarded_for: ctx.client.prior_forwarded_for.as_deref(),
@@ -144,7 +159,13 @@ async fn gate(app: &Arc<App>, req: Request<Incoming>, ctx: Ctx) -> Result<Respon
         }
         Decision::SignIn => {
             let here = format!("{}://{}", ctx.client.proto, ctx.raw_host);
-            Ok(sign_in_first(app, &ctx, &method, &here, &original_url(&ctx)))
+            Ok(sign_in_first(
+                app,
+                &ctx,
+                &method,
+                &here,
+                &original_url(&ctx),
+            ))
         }
         Decision::Forbid => Ok(forbidden(app, &ctx, identity.as_ref())),
     }
@@ -166,7 +187,13 @@ pub fn login_url(base: &str, rd: &str) -> String {
 
 /// "Sign in first": a redirect for a person's browser (302 for safe
 /// methods, 303 otherwise), a 401 for programs.
-pub fn sign_in_first(app: &App, ctx: &Ctx, method: &Method, base: &str, rd: &str) -> Response<Body> {
+pub fn sign_in_first(
+    app: &App,
+    ctx: &Ctx,
+    method: &Method,
+    base: &str,
+    rd: &str,
+) -> Response<Body> {
     let url = login_url(base, rd);
     if !ctx.html {
         let _ = app;

@@ -51,18 +51,23 @@ pub async fn handle(
         ("/.latchkey/code", _, true) => redeem_code(app, req, ctx).await,
         ("/.latchkey/logout", true, _) => {
             let (csrf, set) = csrf_token(app, req.headers());
-            let mut resp = app
-                .settings
-                .pages
-                .respond(StatusCode::OK, &Page::LogoutConfirm { csrf: csrf.expose() });
+            let mut resp = app.settings.pages.respond(
+                StatusCode::OK,
+                &Page::LogoutConfirm {
+                    csrf: csrf.expose(),
+                },
+            );
             set_csrf(app, &mut resp, &csrf, set);
             Ok(resp)
         }
         ("/.latchkey/logout", _, true) => logout(app, req, ctx).await,
         ("/.latchkey/me", true, _) => me(app, req.headers(), ctx).await,
-        ("/.latchkey/login" | "/.latchkey/verify" | "/.latchkey/code" | "/.latchkey/logout" | "/.latchkey/me", _, _) => {
-            Err(GateError::MethodNotAllowed)
-        }
+        (
+            "/.latchkey/login" | "/.latchkey/verify" | "/.latchkey/code" | "/.latchkey/logout"
+            | "/.latchkey/me",
+            _,
+            _,
+        ) => Err(GateError::MethodNotAllowed),
         _ => Err(GateError::NotFound),
     }
 }
@@ -99,7 +104,8 @@ fn check_csrf(app: &App, headers: &HeaderMap, form: &Form, ctx: &Ctx) -> Result<
             .map(|(_, rest)| rest.split('/').next().unwrap_or(""))
             .unwrap_or("");
         let public = app.settings.public_url.authority();
-        let same = authority.eq_ignore_ascii_case(&ctx.raw_host) || authority.eq_ignore_ascii_case(public);
+        let same =
+            authority.eq_ignore_ascii_case(&ctx.raw_host) || authority.eq_ignore_ascii_case(public);
         if !same {
             return Err(GateError::Csrf("cross-site form"));
         }
@@ -251,9 +257,13 @@ impl PendingLink {
             tracing::info!(domain, ip = %self.ip, "sign-in refused: address may not sign in (no mail sent)");
             return Ok(());
         }
-        let mut rng = rand::rng();
-        let token = Secret::generate(&mut rng);
-        let code = Secret::generate_code(&mut rng, CODE_DIGITS);
+        let (token, code) = {
+            let mut rng = rand::rng();
+            (
+                Secret::generate(&mut rng),
+                Secret::generate_code(&mut rng, CODE_DIGITS),
+            )
+        };
         let ttl = s.login.link_ttl;
         let expires_at = self.now + ttl.as_millis() as u64;
         let link = LinkRecord {
@@ -273,7 +283,11 @@ impl PendingLink {
         };
         app.store.put_attempt(&self.attempt, &attempt, ttl).await?;
 
-        let url = format!("{}/.latchkey/verify?token={}", self.link_base, token.expose());
+        let url = format!(
+            "{}/.latchkey/verify?token={}",
+            self.link_base,
+            token.expose()
+        );
         let expires_in = human_duration(ttl);
         let expires_at_text = clock_time(expires_at);
         let (subject, text, html) = s.pages.email(&LinkEmail {
@@ -312,14 +326,21 @@ async fn may_sign_in(app: &App, email: &str) -> Result<bool, GateError> {
     })
 }
 
-async fn confirm_page(app: &App, headers: &HeaderMap, ctx: &Ctx) -> Result<Response<Body>, GateError> {
+async fn confirm_page(
+    app: &App,
+    headers: &HeaderMap,
+    ctx: &Ctx,
+) -> Result<Response<Body>, GateError> {
     let token = query_param(ctx.query.as_deref(), "token").and_then(|t| Secret::parse(&t));
     let live = match &token {
         Some(t) => app.store.peek_link(&t.hash()).await?.is_some(),
         None => false,
     };
     let (Some(token), true) = (token, live) else {
-        return Ok(app.settings.pages.respond(StatusCode::GONE, &Page::LinkInvalid));
+        return Ok(app
+            .settings
+            .pages
+            .respond(StatusCode::GONE, &Page::LinkInvalid));
     };
     let (csrf, set) = csrf_token(app, headers);
     let mut resp = app.settings.pages.respond(
@@ -333,7 +354,11 @@ async fn confirm_page(app: &App, headers: &HeaderMap, ctx: &Ctx) -> Result<Respo
     Ok(resp)
 }
 
-async fn verify(app: &Arc<App>, req: Request<Incoming>, ctx: &Ctx) -> Result<Response<Body>, GateError> {
+async fn verify(
+    app: &Arc<App>,
+    req: Request<Incoming>,
+    ctx: &Ctx,
+) -> Result<Response<Body>, GateError> {
     let s = &app.settings;
     let headers = req.headers().clone();
     let form = Form::read(req, s.limits.form_body_bytes).await?;
@@ -377,7 +402,11 @@ async fn verify(app: &Arc<App>, req: Request<Incoming>, ctx: &Ctx) -> Result<Res
     sign_in(app, &headers, ctx, &link).await
 }
 
-async fn redeem_code(app: &Arc<App>, req: Request<Incoming>, ctx: &Ctx) -> Result<Response<Body>, GateError> {
+async fn redeem_code(
+    app: &Arc<App>,
+    req: Request<Incoming>,
+    ctx: &Ctx,
+) -> Result<Response<Body>, GateError> {
     let s = &app.settings;
     let headers = req.headers().clone();
     let form = Form::read(req, s.limits.form_body_bytes).await?;

@@ -316,14 +316,18 @@ pub struct MailQueue {
 
 impl MailQueue {
     /// Starts the worker on the current tokio runtime, with default settings.
-    pub fn spawn(mailer: Mailer, stats: Arc<MailStats>) -> MailQueue {
+    pub fn spawn(mailer: Arc<Mailer>, stats: Arc<MailStats>) -> MailQueue {
         MailQueue::spawn_with(mailer, stats, QueueSettings::default())
     }
 
     /// Starts the worker on the current tokio runtime.
-    pub fn spawn_with(mailer: Mailer, stats: Arc<MailStats>, settings: QueueSettings) -> MailQueue {
+    pub fn spawn_with(
+        mailer: Arc<Mailer>,
+        stats: Arc<MailStats>,
+        settings: QueueSettings,
+    ) -> MailQueue {
         let (tx, rx) = mpsc::channel(settings.capacity.max(1));
-        let worker = tokio::spawn(run(Arc::new(mailer), rx, stats.clone(), settings));
+        let worker = tokio::spawn(run(mailer, rx, stats.clone(), settings));
         MailQueue { tx, stats, worker }
     }
 

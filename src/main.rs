@@ -16,7 +16,11 @@ use latchkey::server::{self, ConnLimits};
 use latchkey::settings::Settings;
 
 #[derive(Parser)]
-#[command(name = "latchkey", version, about = "An authentication gateway: magic-link sign-in in front of your apps")]
+#[command(
+    name = "latchkey",
+    version,
+    about = "An authentication gateway: magic-link sign-in in front of your apps"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -77,7 +81,10 @@ fn config_path(flag: Option<PathBuf>) -> PathBuf {
 /// Loads and compiles, printing every problem; `None` if there were any.
 fn load(path: &std::path::Path) -> Option<Settings> {
     if !path.is_file() {
-        eprintln!("latchkey: config file {} not found (give one with --config FILE or LATCHKEY_CONFIG)", path.display());
+        eprintln!(
+            "latchkey: config file {} not found (give one with --config FILE or LATCHKEY_CONFIG)",
+            path.display()
+        );
         return None;
     }
     let compiled = FileConfig::load(Some(path))
@@ -123,7 +130,8 @@ where
 
 async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
     let path = config_path(config);
-    let settings = load(&path).ok_or_else(|| anyhow::anyhow!("the config has problems; nothing started"))?;
+    let settings =
+        load(&path).ok_or_else(|| anyhow::anyhow!("the config has problems; nothing started"))?;
     start(settings).await
 }
 
@@ -158,7 +166,9 @@ async fn shutdown_signal() {
 }
 
 async fn demo(listen: SocketAddr) -> anyhow::Result<()> {
-    let echo = TcpListener::bind("127.0.0.1:0").await.context("starting the echo app")?;
+    let echo = TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("starting the echo app")?;
     let echo_addr = echo.local_addr()?;
     tokio::spawn(latchkey::echo::serve(echo, std::future::pending()));
 
@@ -193,7 +203,8 @@ async fn demo(listen: SocketAddr) -> anyhow::Result<()> {
             ..RuleConfig::default()
         },
     ];
-    let settings = Settings::compile(&cfg).map_err(|p| anyhow::anyhow!("demo config: {}", p.join("; ")))?;
+    let settings =
+        Settings::compile(&cfg).map_err(|p| anyhow::anyhow!("demo config: {}", p.join("; ")))?;
     println!(
         "\n  latchkey demo\n\n  \
          Open  http://localhost:{port}/  in your browser and sign in with any email address.\n  \

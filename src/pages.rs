@@ -90,6 +90,8 @@ pub enum Page<'a> {
         csrf: &'a str,
         code_digits: u32,
         expires_in: &'a str,
+        /// Shown above the code field (a wrong code).
+        error: Option<&'a str>,
     },
     /// GET verify: a button; POST `/.latchkey/verify` (fields `token`, `csrf`).
     Confirm {
@@ -185,7 +187,8 @@ impl Page<'_> {
                 csrf,
                 code_digits,
                 expires_in,
-            } => context! { csrf, code_digits, expires_in },
+                error,
+            } => context! { csrf, code_digits, expires_in, error },
             Page::Confirm { csrf, token } => context! { csrf, token },
             Page::WrongBrowser {
                 requested_ip,
@@ -616,6 +619,7 @@ fn sample_pages() -> Vec<Page<'static>> {
             csrf: "csrf",
             code_digits: 6,
             expires_in: "10 minutes",
+            error: None,
         },
         Page::Confirm {
             csrf: "csrf",
@@ -800,6 +804,7 @@ mod tests {
             csrf: "c1",
             code_digits: 6,
             expires_in: "10 minutes",
+            error: None,
         });
         assert!(html.contains("Check your email"));
         assert!(html.contains("action=\"/.latchkey/code\""));
@@ -1119,6 +1124,7 @@ mod tests {
                 csrf: "c",
                 code_digits: 6,
                 expires_in: "10 minutes",
+                error: None,
             },
             Page::Confirm {
                 csrf: "c",

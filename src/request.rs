@@ -116,7 +116,8 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 pub fn wants_html(headers: &HeaderMap) -> bool {
     let xhr = header_str(headers, "x-requested-with")
         .is_some_and(|v| v.eq_ignore_ascii_case("xmlhttprequest"));
-    let accepts_html = header_str(headers, ACCEPT.as_str()).is_some_and(|v| v.contains("text/html"));
+    let accepts_html =
+        header_str(headers, ACCEPT.as_str()).is_some_and(|v| v.contains("text/html"));
     accepts_html && !xhr
 }
 
@@ -181,12 +182,25 @@ mod tests {
 
     #[test]
     fn forwarded_headers_count_only_from_trusted_peers() {
-        let h = headers(&[("x-forwarded-for", "6.6.6.6"), ("x-forwarded-proto", "https")]);
-        let untrusted = Client::resolve("1.2.3.4:5".parse().unwrap_or_else(|_| unreachable!()), false, &h, &trusted());
+        let h = headers(&[
+            ("x-forwarded-for", "6.6.6.6"),
+            ("x-forwarded-proto", "https"),
+        ]);
+        let untrusted = Client::resolve(
+            "1.2.3.4:5".parse().unwrap_or_else(|_| unreachable!()),
+            false,
+            &h,
+            &trusted(),
+        );
         assert_eq!(untrusted.ip.to_string(), "1.2.3.4");
         assert_eq!(untrusted.proto, "http");
         assert!(untrusted.prior_forwarded_for.is_none());
-        let via = Client::resolve("10.0.0.1:5".parse().unwrap_or_else(|_| unreachable!()), false, &h, &trusted());
+        let via = Client::resolve(
+            "10.0.0.1:5".parse().unwrap_or_else(|_| unreachable!()),
+            false,
+            &h,
+            &trusted(),
+        );
         assert_eq!(via.ip.to_string(), "6.6.6.6");
         assert_eq!(via.proto, "https");
     }
@@ -194,13 +208,21 @@ mod tests {
     #[test]
     fn the_client_is_the_rightmost_untrusted_hop() {
         let h = headers(&[("x-forwarded-for", "9.9.9.9, 7.7.7.7, 10.1.1.1")]);
-        let c = Client::resolve("10.0.0.1:5".parse().unwrap_or_else(|_| unreachable!()), false, &h, &trusted());
+        let c = Client::resolve(
+            "10.0.0.1:5".parse().unwrap_or_else(|_| unreachable!()),
+            false,
+            &h,
+            &trusted(),
+        );
         assert_eq!(c.ip.to_string(), "7.7.7.7");
     }
 
     #[test]
     fn cookies_and_accept() {
-        let h = headers(&[("cookie", "a=1; latchkey_session=abc; b=2"), ("accept", "text/html,*/*")]);
+        let h = headers(&[
+            ("cookie", "a=1; latchkey_session=abc; b=2"),
+            ("accept", "text/html,*/*"),
+        ]);
         assert_eq!(cookie(&h, "latchkey_session"), Some("abc"));
         assert_eq!(cookie(&h, "latchkey"), None);
         assert!(wants_html(&h));

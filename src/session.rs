@@ -258,7 +258,15 @@ mod tests {
             normalize_email(" Alice@Example.COM "),
             Some("alice@example.com".into())
         );
-        for bad in ["", "alice", "@x.com", "a@b", "a b@x.com", "a@x.com>", "a@.x.com"] {
+        for bad in [
+            "",
+            "alice",
+            "@x.com",
+            "a@b",
+            "a b@x.com",
+            "a@x.com>",
+            "a@.x.com",
+        ] {
             assert_eq!(normalize_email(bad), None, "{bad}");
         }
         assert_eq!(user_id("alice@example.com"), user_id("alice@example.com"));

@@ -59,7 +59,7 @@ pub struct Settings {
     pub users: HashMap<String, User>,
     pub return_policy: ReturnPolicy,
     pub pages: Pages,
-    pub mailer: Mailer,
+    pub mailer: std::sync::Arc<Mailer>,
 }
 
 pub struct RedisSettings {
@@ -217,11 +217,14 @@ impl Settings {
         let headers = p.take(IdentityHeaders::from_config(&cfg.headers));
         let rules = p.take(Rules::compile(&cfg.rules, &cfg.access));
         let pages = p.take(Pages::new(&cfg.branding));
-        let mailer = p.take(Mailer::from_config(&cfg.mail));
+        let mailer = p
+            .take(Mailer::from_config(&cfg.mail))
+            .map(std::sync::Arc::new);
 
         let mut apps = HashMap::new();
         for (i, a) in cfg.apps.iter().enumerate() {
-            let Some(host) = normalize_host(&a.host).filter(|h| !h.contains(':') || h.starts_with('['))
+            let Some(host) =
+                normalize_host(&a.host).filter(|h| !h.contains(':') || h.starts_with('['))
             else {
                 p.add(format!(
                     "apps[{i}].host: {:?} is not a host name; expected like \"app.example.com\" (no scheme, no port)",
@@ -240,10 +243,18 @@ impl Settings {
                 },
             };
             if apps
-                .insert(host.clone(), AppSettings { host: host.clone(), upstream })
+                .insert(
+                    host.clone(),
+                    AppSettings {
+                        host: host.clone(),
+                        upstream,
+                    },
+                )
                 .is_some()
             {
-                p.add(format!("apps[{i}].host: {host:?} is listed twice; expected each host once"));
+                p.add(format!(
+                    "apps[{i}].host: {host:?} is listed twice; expected each host once"
+                ));
             }
         }
 
@@ -264,7 +275,9 @@ impl Settings {
                 created_at: 0,
             };
             if users.insert(email.clone(), user).is_some() {
-                p.add(format!("users[{i}].email: {email:?} is listed twice; expected each user once"));
+                p.add(format!(
+                    "users[{i}].email: {email:?} is listed twice; expected each user once"
+                ));
             }
         }
 
@@ -276,7 +289,8 @@ impl Settings {
         if !p.0.is_empty() {
             return Err(p.0);
         }
-        let public_host = normalize_host(public_url.host_str().unwrap_or_default()).unwrap_or_default();
+        let public_host =
+            normalize_host(public_url.host_str().unwrap_or_default()).unwrap_or_default();
         let app_hosts: Vec<String> = apps.keys().cloned().collect();
         let return_policy =
             ReturnPolicy::new(&public_url, &app_hosts, session.cookie_domain.as_deref());
@@ -452,7 +466,8 @@ fn compile_login(p: &mut Problems, cfg: &FileConfig) -> LoginSettings {
 
 fn check_roles(p: &mut Problems, key: &str, roles: &[String]) {
     for (i, r) in roles.iter().enumerate() {
-        if r.is_empty() || r.contains(',') || r.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if r.is_empty() || r.contains(',') || r.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
             p.add(format!(
                 "{key}[{i}]: {r:?} is not a role name; expected a word without spaces or commas"
             ));

@@ -60,8 +60,10 @@ pub trait Store: Send + Sync {
     fn revoke_session(&self, hash: &TokenHash) -> impl Future<Output = StoreResult<bool>> + Send;
 
     /// Every live session of a user.
-    fn list_sessions(&self, user_id: &str)
-        -> impl Future<Output = StoreResult<Vec<SessionInfo>>> + Send;
+    fn list_sessions(
+        &self,
+        user_id: &str,
+    ) -> impl Future<Output = StoreResult<Vec<SessionInfo>>> + Send;
 
     /// Ends every session of a user; returns how many there were.
     fn revoke_user_sessions(&self, user_id: &str) -> impl Future<Output = StoreResult<u64>> + Send;
@@ -77,13 +79,17 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
     /// Reads a link without using it up (confirm pages, scanners).
-    fn peek_link(&self, hash: &TokenHash)
-        -> impl Future<Output = StoreResult<Option<LinkRecord>>> + Send;
+    fn peek_link(
+        &self,
+        hash: &TokenHash,
+    ) -> impl Future<Output = StoreResult<Option<LinkRecord>>> + Send;
 
     /// Uses a link up: atomically returns and deletes it. Of two concurrent
     /// takes, exactly one gets `Some`.
-    fn take_link(&self, hash: &TokenHash)
-        -> impl Future<Output = StoreResult<Option<LinkRecord>>> + Send;
+    fn take_link(
+        &self,
+        hash: &TokenHash,
+    ) -> impl Future<Output = StoreResult<Option<LinkRecord>>> + Send;
 
     fn put_attempt(
         &self,
@@ -92,8 +98,10 @@ pub trait Store: Send + Sync {
         ttl: Duration,
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
-    fn get_attempt(&self, hash: &TokenHash)
-        -> impl Future<Output = StoreResult<Option<AttemptRecord>>> + Send;
+    fn get_attempt(
+        &self,
+        hash: &TokenHash,
+    ) -> impl Future<Output = StoreResult<Option<AttemptRecord>>> + Send;
 
     /// Counts one wrong code; returns the new failure count (0 if the
     /// attempt no longer exists). Keeps the attempt's remaining TTL.
@@ -172,7 +180,12 @@ impl Store for Backend {
     async fn revoke_user_sessions(&self, user_id: &str) -> StoreResult<u64> {
         delegate!(self.revoke_user_sessions(user_id))
     }
-    async fn put_link(&self, hash: &TokenHash, link: &LinkRecord, ttl: Duration) -> StoreResult<()> {
+    async fn put_link(
+        &self,
+        hash: &TokenHash,
+        link: &LinkRecord,
+        ttl: Duration,
+    ) -> StoreResult<()> {
         delegate!(self.put_link(hash, link, ttl))
     }
     async fn peek_link(&self, hash: &TokenHash) -> StoreResult<Option<LinkRecord>> {

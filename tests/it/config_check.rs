@@ -9,7 +9,10 @@ use crate::support::latchkey::check;
 fn every_invalid_fixture_fails_with_its_message() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/invalid");
     let mut seen = 0;
-    let mut entries: Vec<_> = std::fs::read_dir(&dir).expect("fixtures dir").flatten().collect();
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .expect("fixtures dir")
+        .flatten()
+        .collect();
     entries.sort_by_key(|e| e.path());
     for entry in entries {
         let path = entry.path();
@@ -21,7 +24,12 @@ fn every_invalid_fixture_fails_with_its_message() {
             .unwrap_or_else(|_| panic!("{} has no .expected file", path.display()));
         let out = check(&path);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{}: check should fail\n{stderr}", path.display());
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}: check should fail\n{stderr}",
+            path.display()
+        );
         for line in expected.lines().filter(|l| !l.trim().is_empty()) {
             assert!(
                 stderr.contains(line),
@@ -39,10 +47,16 @@ fn the_shipped_example_config_passes_and_lists_its_rules() {
     let out = check(&path);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "config.toml.example fails check:\n{stderr}");
+    assert!(
+        out.status.success(),
+        "config.toml.example fails check:\n{stderr}"
+    );
     assert!(stdout.contains("/admin/**"), "rules not listed:\n{stdout}");
     assert!(stdout.contains("app.example.com"), "{stdout}");
-    assert!(!stdout.contains("password"), "secrets must not be printed:\n{stdout}");
+    assert!(
+        !stdout.contains("password"),
+        "secrets must not be printed:\n{stdout}"
+    );
 }
 
 #[test]

@@ -27,15 +27,25 @@ async fn the_demo_signs_a_newcomer_in_from_the_printed_link() {
         let _ = out.reopen().expect("reopen").read_to_string(&mut s);
         s
     };
-    assert!(printed().contains(&format!("http://localhost:{port}/")), "says what to open:\n{}", printed());
+    assert!(
+        printed().contains(&format!("http://localhost:{port}/")),
+        "says what to open:\n{}",
+        printed()
+    );
 
-    let mut b = Browser::new(addr).with_host(&format!("localhost:{port}"));
+    let b = Browser::new(addr).with_host(&format!("localhost:{port}"));
     let first = b.get("/", &[]).await;
     assert_eq!(first.status, 302, "sent to sign in");
-    let page = b.get(first.header("location").expect("location"), &[]).await;
+    let page = b
+        .get(first.header("location").expect("location"), &[])
+        .await;
     let csrf = csrf_of(&page.body);
     let sent = b
-        .post_form("/.latchkey/login", &[("email", "newcomer@example.com"), ("csrf", &csrf)], &[])
+        .post_form(
+            "/.latchkey/login",
+            &[("email", "newcomer@example.com"), ("csrf", &csrf)],
+            &[],
+        )
         .await;
     assert_eq!(sent.status, 200);
 
@@ -45,15 +55,30 @@ async fn the_demo_signs_a_newcomer_in_from_the_printed_link() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let text = printed();
-    assert!(text.contains(&format!("http://localhost:{port}/.latchkey/verify?token=")), "{text}");
+    assert!(
+        text.contains(&format!("http://localhost:{port}/.latchkey/verify?token=")),
+        "{text}"
+    );
     let token = link_token(&text);
-    let confirm = b.get(&format!("/.latchkey/verify?token={token}"), &[]).await;
+    let confirm = b
+        .get(&format!("/.latchkey/verify?token={token}"), &[])
+        .await;
     let csrf = csrf_of(&confirm.body);
-    let done = b.post_form("/.latchkey/verify", &[("token", &token), ("csrf", &csrf)], &[]).await;
+    let done = b
+        .post_form(
+            "/.latchkey/verify",
+            &[("token", &token), ("csrf", &csrf)],
+            &[],
+        )
+        .await;
     assert_eq!(done.status, 303);
     let app = b.get("/", &[]).await;
     assert_eq!(app.status, 200);
-    assert!(app.body.contains("newcomer@example.com"), "the echo app shows who signed in:\n{}", app.body);
+    assert!(
+        app.body.contains("newcomer@example.com"),
+        "the echo app shows who signed in:\n{}",
+        app.body
+    );
     let admin = b.get("/admin/", &[]).await;
     assert_eq!(admin.status, 403, "a newcomer is a member, not an admin");
     let _ = demo.child.kill();

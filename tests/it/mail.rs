@@ -96,7 +96,7 @@ async fn queue_retries_until_the_server_comes_up() {
     let port = free_port();
     let stats = Arc::new(MailStats::default());
     let queue = MailQueue::spawn_with(
-        smtp_mailer(&format!("smtp://127.0.0.1:{port}")),
+        Arc::new(smtp_mailer(&format!("smtp://127.0.0.1:{port}"))),
         stats.clone(),
         QueueSettings {
             attempts: 5,
@@ -130,7 +130,7 @@ async fn queue_retries_until_the_server_comes_up() {
 async fn queue_gives_up_after_the_last_attempt() {
     let stats = Arc::new(MailStats::default());
     let queue = MailQueue::spawn_with(
-        smtp_mailer(&format!("smtp://127.0.0.1:{}", free_port())),
+        Arc::new(smtp_mailer(&format!("smtp://127.0.0.1:{}", free_port()))),
         stats.clone(),
         QueueSettings {
             attempts: 3,
@@ -154,7 +154,7 @@ async fn full_queue_drops_without_waiting() {
     let port = silent.local_addr().expect("addr").port();
     let stats = Arc::new(MailStats::default());
     let queue = MailQueue::spawn_with(
-        smtp_mailer(&format!("smtp://127.0.0.1:{port}")),
+        Arc::new(smtp_mailer(&format!("smtp://127.0.0.1:{port}"))),
         stats.clone(),
         QueueSettings {
             capacity: 1,

@@ -28,6 +28,8 @@ pub struct SmtpSink {
     pub port: u16,
     dir: TempDir,
     guard: ChildGuard,
+    /// How many mails to each address `wait_for` has handed out.
+    taken: std::sync::Mutex<std::collections::HashMap<String, usize>>,
 }
 
 impl SmtpSink {
@@ -60,7 +62,12 @@ impl SmtpSink {
                 .stdout(Stdio::null()),
         );
         wait_for_port(([127, 0, 0, 1], port).into(), "smtp_sink.py");
-        SmtpSink { port, dir, guard }
+        SmtpSink {
+            port,
+            dir,
+            guard,
+            taken: Default::default(),
+        }
     }
 
     /// `smtp://127.0.0.1:<port>`, for `mail.smtp_url`.
@@ -98,14 +105,19 @@ impl SmtpSink {
 
     /// Waits for the first message addressed to `to`, or panics after
     /// `timeout` listing what did arrive.
+    /// The next mail to `to` that this sink has not handed out yet.
     pub async fn wait_for(&self, to: &str, timeout: Duration) -> Message {
         let deadline = Instant::now() + timeout;
+        let key = to.to_ascii_lowercase();
         loop {
             let messages = self.messages();
+            let seen = *self.taken.lock().unwrap().get(&key).unwrap_or(&0);
             if let Some(m) = messages
                 .iter()
-                .find(|m| m.to.iter().any(|t| t.eq_ignore_ascii_case(to)))
+                .filter(|m| m.to.iter().any(|t| t.eq_ignore_ascii_case(to)))
+                .nth(seen)
             {
+                self.taken.lock().unwrap().insert(key, seen + 1);
                 return m.clone();
             }
             if Instant::now() >= deadline {
