@@ -5,7 +5,8 @@
 //! `settings.rs` can validate all of them in one pass and name the key, the
 //! value and what was expected. Sources, lowest first: built-in defaults, the
 //! TOML file, then `LATCHKEY_*` environment variables (`__` nests:
-//! `LATCHKEY_SERVER__LISTEN`). Unknown keys are errors.
+//! `LATCHKEY_SERVER__LISTEN`; other `LATCHKEY_` variables are not config).
+//! Unknown keys are errors.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -13,9 +14,6 @@ use std::path::Path;
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
-
-/// Environment variables with the `LATCHKEY_` prefix that are not config keys.
-const NON_CONFIG_ENV: &[&str] = &["config", "log", "log_format"];
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -274,9 +272,12 @@ impl FileConfig {
         if let Some(file) = file {
             figment = figment.merge(Toml::file_exact(file));
         }
+        // Every key lives in a table, so only nested names are config
+        // (`LATCHKEY_SERVER__LISTEN`); `LATCHKEY_CONFIG`, `LATCHKEY_LOG` and
+        // the like are left alone.
         figment = figment.merge(
             Env::prefixed("LATCHKEY_")
-                .ignore(NON_CONFIG_ENV)
+                .filter(|k| k.as_str().contains("__"))
                 .split("__"),
         );
         figment.extract().map_err(|e| LoadError(Box::new(e)))

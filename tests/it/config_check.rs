@@ -65,3 +65,32 @@ fn a_missing_config_file_says_how_to_give_one() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--config"));
 }
+
+#[test]
+fn environment_overrides_the_file_and_other_latchkey_variables_are_ignored() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml.example");
+    let run = |vars: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new(crate::support::latchkey::binary());
+        cmd.args(["check", "--config"]).arg(&path);
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("run check")
+    };
+    let out = run(&[
+        ("LATCHKEY_SERVER__LISTEN", "127.0.0.1:9999"),
+        ("LATCHKEY_SOMETHING", "x"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("127.0.0.1:9999"),
+        "env wins over the file"
+    );
+    let out = run(&[("LATCHKEY_SESSION__IDLE_TIMEOUT", "forever")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("session.idle_timeout: \"forever\""));
+}

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
-use super::{free_port, temp_dir, wait_for_port, ChildGuard};
+use super::{free_port, temp_dir, ChildGuard};
 
 pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_latchkey"))
@@ -46,7 +46,19 @@ impl Latchkey {
                 .stderr(Stdio::from(log)),
         );
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-        wait_for_port(addr, "latchkey");
+        let mut guard = guard;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        while std::net::TcpStream::connect(addr).is_err() {
+            let log =
+                || std::fs::read_to_string(dir.path().join("latchkey.log")).unwrap_or_default();
+            if let Ok(Some(status)) = guard.child.try_wait() {
+                panic!("latchkey exited ({status}) instead of serving:\n{}", log());
+            }
+            if std::time::Instant::now() > deadline {
+                panic!("latchkey did not listen on {addr} within 15s:\n{}", log());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         Latchkey {
             addr,
             port,
