@@ -12,6 +12,7 @@ use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use crate::app::App;
+use crate::cookies;
 use crate::error::{json, Fault, GateError};
 use crate::forward_auth::{self, Flavor};
 use crate::login::{self, now_ms, redirect};
@@ -153,7 +154,11 @@ async fn gate(
                 path_and_query: &path_and_query,
                 identity: who,
                 headers: &s.headers,
-                cookie_name: &s.session.cookie_name,
+                own_cookies: &[
+                    &s.session.cookie_name,
+                    cookies::csrf_name(s),
+                    cookies::attempt_name(s),
+                ],
             };
             Ok(app.proxy.forward(req, upstream, fwd).await?)
         }

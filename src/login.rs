@@ -297,7 +297,10 @@ impl PendingLink {
             expires_at: &expires_at_text,
             ip: &self.ip,
             user_agent: &self.user_agent,
-            site: &self.link_base,
+            site: self
+                .link_base
+                .split_once("://")
+                .map_or(self.link_base.as_str(), |(_, host)| host),
         });
         app.mail.enqueue(Email {
             to: self.email,

@@ -364,8 +364,9 @@ pub struct Forward<'a> {
     /// `(user id, email, roles)`, or `None` for an anonymous request.
     pub identity: Option<(&'a str, &'a str, &'a [String])>,
     pub headers: &'a IdentityHeaders,
-    /// The session cookie's name, removed before forwarding.
-    pub cookie_name: &'a str,
+    /// latchkey's own cookies (session, CSRF, sign-in attempt): removed from
+    /// the forwarded `Cookie` header, so the app never sees them.
+    pub own_cookies: &'a [&'a str],
 }
 
 /// Why a request could not be forwarded. Each variant knows its status.
@@ -473,7 +474,9 @@ impl Proxy {
         let headers = req.headers_mut();
         remove_hop_by_hop(headers);
         fwd.headers.strip(headers);
-        strip_cookie(headers, fwd.cookie_name);
+        for name in fwd.own_cookies {
+            strip_cookie(headers, name);
+        }
         headers.remove(FORWARDED);
         set_forwarded(headers, &fwd)?;
         fwd.headers.set(headers, fwd.identity);

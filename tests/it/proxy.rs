@@ -149,7 +149,7 @@ async fn proxy_handler(state: &ProxyState, req: Request<Incoming>) -> Response<B
             .as_ref()
             .map(|(u, e, r)| (u.as_str(), e.as_str(), r.as_slice())),
         headers: &state.headers,
-        cookie_name: "latchkey_session",
+        own_cookies: &["latchkey_session"],
     };
     match state.proxy.forward(req, &state.upstream, fwd).await {
         Ok(resp) => resp,
