@@ -170,7 +170,7 @@ pub async fn handle(
                 Flavor::Traefik => {
                     let mut tctx = ctx.clone();
                     tctx.html = crate::request::wants_html(req.headers());
-                    Ok(sign_in_first(app, &tctx, &target.method, &base, &rd))
+                    Ok(sign_in_first(&tctx, &target.method, &base, &rd))
                 }
                 Flavor::Nginx => {
                     let mut resp = status_only(StatusCode::UNAUTHORIZED);

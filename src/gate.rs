@@ -164,13 +164,7 @@ async fn gate(
         }
         Decision::SignIn => {
             let here = format!("{}://{}", ctx.client.proto, ctx.raw_host);
-            Ok(sign_in_first(
-                app,
-                &ctx,
-                &method,
-                &here,
-                &original_url(&ctx),
-            ))
+            Ok(sign_in_first(&ctx, &method, &here, &original_url(&ctx)))
         }
         Decision::Forbid => Ok(forbidden(app, &ctx, identity.as_ref())),
     }
@@ -192,16 +186,9 @@ pub fn login_url(base: &str, rd: &str) -> String {
 
 /// "Sign in first": a redirect for a person's browser (302 for safe
 /// methods, 303 otherwise), a 401 for programs.
-pub fn sign_in_first(
-    app: &App,
-    ctx: &Ctx,
-    method: &Method,
-    base: &str,
-    rd: &str,
-) -> Response<Body> {
+pub fn sign_in_first(ctx: &Ctx, method: &Method, base: &str, rd: &str) -> Response<Body> {
     let url = login_url(base, rd);
     if !ctx.html {
-        let _ = app;
         let mut resp = json(
             StatusCode::UNAUTHORIZED,
             &serde_json::json!({ "error": "sign in first", "login_url": url }),

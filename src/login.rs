@@ -216,7 +216,7 @@ async fn request_link(
 /// public_url's or an app's, else public_url. A forged Host cannot steer it.
 fn link_base(app: &App, ctx: &Ctx) -> String {
     let s = &app.settings;
-    if s.is_own_host(&ctx.host) {
+    if s.return_policy.is_own_host(&ctx.host) {
         format!("{}://{}", s.public_url.scheme(), ctx.raw_host)
     } else {
         s.public_url.origin().ascii_serialization()

@@ -365,11 +365,6 @@ impl Settings {
         out.push_str(&self.rules.describe());
         out
     }
-
-    /// Is `host` (normalized) one latchkey serves links and pages for?
-    pub fn is_own_host(&self, host: &str) -> bool {
-        host == self.public_host || self.apps.contains_key(host)
-    }
 }
 
 fn compile_session(p: &mut Problems, cfg: &FileConfig, secure: bool) -> SessionSettings {
