@@ -5,8 +5,10 @@
 
 pub mod http;
 pub mod latchkey;
+pub mod proxies;
 pub mod redis;
 pub mod smtp;
+pub mod traefik;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
