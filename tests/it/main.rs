@@ -6,9 +6,11 @@
 
 mod support;
 
+mod browser;
 mod config_check;
 mod demo;
 mod flow;
+mod frontproxy;
 mod mail;
 mod proxy;
 mod store;

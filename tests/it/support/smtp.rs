@@ -75,6 +75,12 @@ impl SmtpSink {
         format!("smtp://127.0.0.1:{}", self.port)
     }
 
+    /// The directory each message is written to, as `N.json` (for
+    /// programs outside the test, like the browser tests' scripts).
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
     /// The process id (to stop it early in tests).
     pub fn pid(&self) -> u32 {
         self.guard.pid()

@@ -1,0 +1,228 @@
+// A person signing in with latchkey, in headless Chromium (driven by
+// playwright-core). Run by tests/it/browser.rs, which starts latchkey in
+// front of the echo app, a real SMTP sink, and passes:
+//
+//   APP_URL    http://app.test:PORT (Chromium maps app.test to 127.0.0.1)
+//   MAIL_DIR   where the SMTP sink writes each message as N.json
+//   SHOT_DIR   where the screenshots go (phone and desktop width per page)
+//   CHROMIUM   the browser binary (Debian's /usr/bin/chromium)
+//
+// JavaScript is off in every page: latchkey's pages must work without it.
+// Exits non-zero with a message saying what a person would have seen.
+
+import { chromium } from 'playwright-core';
+import { readdirSync, readFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import assert from 'node:assert/strict';
+
+const APP_URL = need('APP_URL');
+const MAIL_DIR = need('MAIL_DIR');
+const SHOT_DIR = need('SHOT_DIR');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const APP_HOST = new URL(APP_URL).hostname;
+
+const SIZES = [
+  { name: 'phone', width: 390, height: 844 },
+  { name: 'desktop', width: 1280, height: 800 },
+];
+
+function need(name) {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set (this script is run by tests/it/browser.rs)`);
+  return v;
+}
+
+function step(what) {
+  console.log(`- ${what}`);
+}
+
+// Saves the page at both widths (and restores the desktop width).
+async function shot(page, name) {
+  mkdirSync(SHOT_DIR, { recursive: true });
+  for (const s of SIZES) {
+    await page.setViewportSize({ width: s.width, height: s.height });
+    await page.screenshot({ path: join(SHOT_DIR, `${name}-${s.name}.png`), fullPage: true });
+  }
+  await page.setViewportSize({ width: 1280, height: 800 });
+}
+
+// The next mail to `to` that has not been read yet.
+const read = new Set();
+async function nextMail(to) {
+  const deadline = Date.now() + 15000;
+  while (Date.now() < deadline) {
+    const files = readdirSync(MAIL_DIR)
+      .filter((f) => f.endsWith('.json'))
+      .sort((a, b) => parseInt(a) - parseInt(b));
+    for (const f of files) {
+      if (read.has(f)) continue;
+      const m = JSON.parse(readFileSync(join(MAIL_DIR, f), 'utf8'));
+      if (m.to.some((t) => t.toLowerCase() === to)) {
+        read.add(f);
+        return m;
+      }
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no email to ${to} within 15s`);
+}
+
+function linkOf(mail) {
+  const m = mail.text.match(/https?:\/\/\S+\/\.latchkey\/verify\?token=[A-Za-z0-9_-]+/);
+  assert.ok(m, `no sign-in link in the email:\n${mail.text}`);
+  return m[0];
+}
+
+function codeOf(mail) {
+  const m = mail.text.match(/^\s+(\d{6})\s*$/m);
+  assert.ok(m, `no code in the email:\n${mail.text}`);
+  return m[1];
+}
+
+async function heading(page) {
+  return (await page.locator('h1').first().textContent()).trim();
+}
+
+// What the echo app showed as the value of header `name` (its page lists
+// every header it received in a table), or null.
+async function echoedHeader(page, name) {
+  const cells = page.locator(`tr:has(th:text-is("${name}")) td`);
+  if ((await cells.count()) === 0) return null;
+  return (await cells.first().innerText()).trim();
+}
+
+// Signs in `page` from the sign-in page it shows, typing like a person.
+async function askForLink(page, email) {
+  // The email field has focus when the page opens, and a visible label.
+  const focused = await page.evaluate(() => document.activeElement && document.activeElement.id);
+  assert.equal(focused, 'email', 'the email field has focus on the sign-in page');
+  assert.equal(await page.getByLabel('Email address').count(), 1, 'the field is labelled');
+  await page.keyboard.type(email);
+  // Tab moves to the button: nothing in between.
+  await page.keyboard.press('Tab');
+  const next = await page.evaluate(() => document.activeElement && document.activeElement.textContent);
+  assert.match(next || '', /Email me a sign-in link/, 'Tab goes from the field to the button');
+  await Promise.all([page.waitForLoadState('load'), page.keyboard.press('Enter')]);
+  await page.waitForSelector('h1');
+  assert.equal(await heading(page), 'Check your email');
+}
+
+async function main() {
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      `--host-resolver-rules=MAP ${APP_HOST} 127.0.0.1`,
+    ],
+  });
+  const newContext = () =>
+    browser.newContext({ javaScriptEnabled: false, viewport: { width: 1280, height: 800 } });
+  try {
+    // 1. A protected page sends a person to sign in, and back after.
+    step('a protected page sends an anonymous person to the sign-in page');
+    const a = await newContext();
+    const page = await a.newPage();
+    const original = `${APP_URL}/reports?q=1`;
+    await page.goto(original);
+    assert.match(page.url(), /\/\.latchkey\/login\?rd=/, `expected the sign-in page, got ${page.url()}`);
+    assert.equal(await heading(page), 'Sign in');
+    await shot(page, 'login');
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await shot(page, 'login-dark');
+    await page.emulateMedia({ colorScheme: 'light' });
+
+    step('the person types the email address and is told to check their email');
+    await askForLink(page, 'bob@example.com');
+    await shot(page, 'check_email');
+
+    step('the email arrives; its link opens a confirm page in the same browser');
+    const mail = await nextMail('bob@example.com');
+    const mailPage = await a.newPage();
+    await mailPage.setContent(mail.html);
+    await shot(mailPage, 'email');
+    await mailPage.close();
+    await page.goto(linkOf(mail));
+    assert.equal(await heading(page), 'Continue signing in');
+    await shot(page, 'confirm');
+
+    step('the confirm button signs in and lands on the original page with the identity headers');
+    await Promise.all([page.waitForURL(original), page.getByRole('button', { name: 'Continue signing in' }).click()]);
+    assert.equal(page.url(), original);
+    assert.equal(await echoedHeader(page, 'x-auth-email'), 'bob@example.com');
+    assert.equal(await echoedHeader(page, 'x-auth-roles'), 'member');
+    await shot(page, 'app');
+
+    step('the used link shows the link-expired page');
+    await page.goto(linkOf(mail));
+    assert.equal(await heading(page), 'This link no longer works');
+    await shot(page, 'link_invalid');
+
+    step('a member opening the admin area sees the forbidden page');
+    const forbidden = await page.goto(`${APP_URL}/admin/settings`);
+    assert.equal(forbidden.status(), 403);
+    assert.equal(await heading(page), 'You do not have access');
+    assert.match(await page.locator('main').innerText(), /bob@example\.com/);
+    await shot(page, 'forbidden');
+
+    step('a malformed address shows the error page');
+    const bad = await page.goto(`${APP_URL}/public/..%2fadmin`);
+    assert.equal(bad.status(), 400);
+    assert.equal(await heading(page), 'Bad request');
+    await shot(page, 'error');
+
+    step('logout: confirm, sign out, and the app asks to sign in again');
+    await page.goto(`${APP_URL}/.latchkey/logout`);
+    assert.equal(await heading(page), 'Sign out?');
+    await shot(page, 'logout_confirm');
+    await Promise.all([page.waitForLoadState('load'), page.getByRole('button', { name: 'Sign out' }).click()]);
+    await page.waitForSelector('h1');
+    assert.equal(await heading(page), 'You are signed out');
+    await shot(page, 'signed_out');
+    await page.goto(original);
+    assert.match(page.url(), /\/\.latchkey\/login\?rd=/, 'signed out: back to the sign-in page');
+    await a.close();
+
+    // 2. Across two browsers: the link asked for in A, opened in B, shows
+    // where to open it; the code from the same email, typed in A, signs in.
+    step('a link opened in another browser shows the wrong-browser page');
+    const asker = await newContext();
+    const askerPage = await asker.newPage();
+    await askerPage.goto(original);
+    await askForLink(askerPage, 'alice@example.com');
+    const mail2 = await nextMail('alice@example.com');
+    const other = await newContext();
+    const otherPage = await other.newPage();
+    await otherPage.goto(linkOf(mail2));
+    await Promise.all([
+      otherPage.waitForLoadState('load'),
+      otherPage.getByRole('button', { name: 'Continue signing in' }).click(),
+    ]);
+    await otherPage.waitForSelector('h1');
+    assert.equal(await heading(otherPage), 'Open the link in the browser you used');
+    await shot(otherPage, 'wrong_browser');
+    await other.close();
+
+    step('the code typed into the browser that asked signs in there');
+    const code = codeOf(mail2);
+    await askerPage.getByLabel('Sign-in code').fill(code);
+    await Promise.all([askerPage.waitForURL(original), askerPage.getByRole('button', { name: 'Sign in' }).click()]);
+    assert.equal(await echoedHeader(askerPage, 'x-auth-email'), 'alice@example.com');
+    await asker.close();
+
+    writeFileSync(join(SHOT_DIR, 'README.txt'), `Screenshots of latchkey's pages, written by tests/it/browser.rs.\n`);
+    console.log('ok');
+  } finally {
+    await browser.close();
+  }
+}
+
+main().catch((e) => {
+  console.error(e && e.stack ? e.stack : String(e));
+  process.exit(1);
+});
