@@ -19,10 +19,10 @@
 //!   X-Forwarded-Proto/-Host/-Port/-Server and X-Real-Ip itself.
 //! - The auth request is a GET to `address` with no body, every header of
 //!   the original request (the Cookie among them) minus hop-by-hop headers
-//!   and those named in Connection; X-Forwarded-For = prior list (trusted)
-//!   + the peer; X-Forwarded-Method, -Proto, -Host, -Uri from the request
-//!   (or from the trusted X-Forwarded-* the entry point left). Its Host is
-//!   the address's host.
+//!   and those named in Connection; X-Forwarded-For is the prior list
+//!   (trusted) followed by the peer; X-Forwarded-Method, -Proto, -Host and
+//!   -Uri come from the request (or from the trusted X-Forwarded-* the entry
+//!   point left). Its Host is the address's host.
 //! - A non-2xx answer goes back to the client as it came (status, headers
 //!   minus hop-by-hop, Location, body).
 //! - On a 2xx each `authResponseHeaders` name is deleted from the request,
