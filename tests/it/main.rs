@@ -10,5 +10,6 @@ mod config_check;
 mod demo;
 mod flow;
 mod mail;
+mod observability;
 mod proxy;
 mod store;
