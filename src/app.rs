@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use crate::mail::{MailQueue, MailStats};
+use crate::metrics::Metrics;
 use crate::proxy::Proxy;
 use crate::settings::Settings;
 use crate::store::{Backend, MemoryStore, RedisStore, StoreError};
@@ -15,6 +16,7 @@ pub struct App {
     pub mail: MailQueue,
     pub mail_stats: Arc<MailStats>,
     pub proxy: Proxy,
+    pub metrics: Metrics,
 }
 
 impl App {
@@ -40,6 +42,7 @@ impl App {
             mail,
             mail_stats,
             proxy,
+            metrics: Metrics::new(),
         })
     }
 }

@@ -22,7 +22,8 @@ use hyper::body::Incoming;
 
 use crate::app::App;
 use crate::error::GateError;
-use crate::gate::{forbidden, judge, login_url, sign_in_first};
+use crate::gate::{forbidden, judge, login_url, sign_in_first, Answer};
+use crate::metrics::Outcome;
 use crate::path::{normalize_path, split_target};
 use crate::request::{header_str, host_name, Ctx};
 use crate::rules::{Decision, Request as RuleRequest};
@@ -133,13 +134,13 @@ pub async fn handle(
     req: &Request<Incoming>,
     ctx: &Ctx,
     flavor: Flavor,
-) -> Result<Response<Body>, GateError> {
+) -> Result<Answer, GateError> {
     let target = match Target::read(flavor, req.headers(), ctx, req.method()) {
         Ok(t) => t,
         // nginx treats any answer but 2xx/401/403 as an error (500): refuse with 403.
         Err(e) if flavor == Flavor::Nginx => {
             tracing::debug!(error = %e, "forward-auth target refused");
-            return Ok(status_only(StatusCode::FORBIDDEN));
+            return Ok((status_only(StatusCode::FORBIDDEN), Outcome::BadRequest));
         }
         Err(e) => return Err(e),
     };
@@ -161,30 +162,34 @@ pub async fn handle(
                 )
             });
             s.headers.set(resp.headers_mut(), who);
-            Ok(resp)
+            Ok((resp, Outcome::Allowed))
         }
         Decision::SignIn => {
             let base = login_base(app, &target);
             let rd = target.url();
-            match flavor {
+            let resp = match flavor {
                 Flavor::Traefik => {
                     let mut tctx = ctx.clone();
                     tctx.html = crate::request::wants_html(req.headers());
-                    Ok(sign_in_first(&tctx, &target.method, &base, &rd))
+                    sign_in_first(&tctx, &target.method, &base, &rd)
                 }
                 Flavor::Nginx => {
                     let mut resp = status_only(StatusCode::UNAUTHORIZED);
                     if let Ok(v) = HeaderValue::from_str(&login_url(&base, &rd)) {
                         resp.headers_mut().insert(header::LOCATION, v);
                     }
-                    Ok(resp)
+                    resp
                 }
-            }
+            };
+            Ok((resp, Outcome::SignIn))
         }
-        Decision::Forbid => match flavor {
-            Flavor::Traefik => Ok(forbidden(app, ctx, identity.as_ref())),
-            Flavor::Nginx => Ok(status_only(StatusCode::FORBIDDEN)),
-        },
+        Decision::Forbid => {
+            let resp = match flavor {
+                Flavor::Traefik => forbidden(app, ctx, identity.as_ref()),
+                Flavor::Nginx => status_only(StatusCode::FORBIDDEN),
+            };
+            Ok((resp, Outcome::Forbidden))
+        }
     }
 }
 

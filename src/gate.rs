@@ -3,46 +3,99 @@
 //! gate: identity → decision → outcome (proxy, sign-in, or forbidden).
 //!
 //! This is also the one place errors are logged and rendered: inner
-//! handlers return `GateError` and decide nothing about presentation.
+//! handlers return `GateError` and decide nothing about presentation. And
+//! the one place every request is counted (`Metrics::request`), inside a
+//! tracing span that carries its request id.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
+use tracing::Instrument as _;
 
 use crate::app::App;
 use crate::cookies;
 use crate::error::{json, Fault, GateError};
 use crate::forward_auth::{self, Flavor};
 use crate::login::{self, now_ms, redirect};
+use crate::metrics::{Outcome, Route};
 use crate::pages::Page;
 use crate::path::normalize_path;
 use crate::proxy::Forward;
 use crate::request::{header_str, host_name, raw_host, wants_html, Client, Ctx};
+use crate::request_id::{RequestId, X_REQUEST_ID};
 use crate::rules::{Decision, Request as RuleRequest};
 use crate::session::Identity;
 use crate::store::StoreError;
 use crate::Body;
 
-/// Serves one request; never fails (errors become responses).
+/// Serves one request; never fails (errors become responses). Counts its
+/// outcome, and returns the request id on forward-auth answers.
 pub async fn handle(
     app: Arc<App>,
     req: Request<Incoming>,
     peer: SocketAddr,
     tls: bool,
 ) -> Response<Body> {
-    let html = wants_html(req.headers());
-    match route(&app, req, peer, tls).await {
-        Ok(resp) => resp,
-        Err(e) => {
-            match e.fault() {
-                Fault::Client => tracing::debug!(error = %e, "request refused"),
-                Fault::Upstream => tracing::warn!(error = %e, "upstream failed"),
-                Fault::Latchkey => tracing::error!(error = %e, "request failed"),
+    let id = RequestId::from_headers(req.headers(), &mut rand::rng());
+    let span = tracing::info_span!("request", request_id = %id);
+    async move {
+        let html = wants_html(req.headers());
+        let method = req.method().clone();
+        // The path only: queries carry link tokens (`verify?token=`).
+        let path: String = req.uri().path().chars().take(256).collect();
+        let (route, result) = route(&app, req, peer, tls, &id).await;
+        let (mut resp, outcome) = match result {
+            Ok(answer) => answer,
+            Err(e) => {
+                match e.fault() {
+                    Fault::Client => tracing::debug!(error = %e, "request refused"),
+                    Fault::Upstream => tracing::warn!(error = %e, "upstream failed"),
+                    Fault::Latchkey => tracing::error!(error = %e, "request failed"),
+                }
+                if matches!(e, GateError::Store(_)) {
+                    app.metrics.store_error();
+                }
+                (e.respond(&app.settings.pages, html), outcome_of(&e))
             }
-            e.respond(&app.settings.pages, html)
+        };
+        app.metrics.request(route, outcome);
+        if matches!(route, Route::Traefik | Route::Nginx) {
+            if let Some(v) = id.header_value() {
+                resp.headers_mut().insert(X_REQUEST_ID, v);
+            }
         }
+        tracing::debug!(
+            %method,
+            %path,
+            status = resp.status().as_u16(),
+            flavor = route.label(),
+            outcome = outcome.label(),
+            "answered"
+        );
+        resp
+    }
+    .instrument(span)
+    .await
+}
+
+fn outcome_of(e: &GateError) -> Outcome {
+    match e {
+        GateError::Store(_) => Outcome::StoreError,
+        GateError::Proxy(_) => Outcome::UpstreamError,
+        _ => Outcome::BadRequest,
+    }
+}
+
+/// Which front door a (normalized, or raw when it did not normalize) path is.
+fn route_of(path: &str) -> Route {
+    match path {
+        "/.latchkey/auth" => Route::Traefik,
+        "/.latchkey/auth/request" => Route::Nginx,
+        p if p == "/.latchkey" || p.starts_with("/.latchkey/") => Route::Pages,
+        _ => Route::Proxy,
     }
 }
 
@@ -51,6 +104,7 @@ fn context(
     req: &Request<Incoming>,
     peer: SocketAddr,
     tls: bool,
+    id: &RequestId,
 ) -> Result<Ctx, GateError> {
     let headers = req.headers();
     let client = Client::resolve(peer, tls, headers, &app.settings.trusted_proxies);
@@ -70,30 +124,53 @@ fn context(
             .chars()
             .take(256)
             .collect(),
+        request_id: id.as_str().to_owned(),
     })
 }
+
+/// An answer and what it amounts to, for the metrics.
+pub type Answer = (Response<Body>, Outcome);
 
 async fn route(
     app: &Arc<App>,
     req: Request<Incoming>,
     peer: SocketAddr,
     tls: bool,
-) -> Result<Response<Body>, GateError> {
-    let ctx = context(app, &req, peer, tls)?;
-    match ctx.path.as_str() {
-        "/.latchkey/auth" => forward_auth::handle(app, &req, &ctx, Flavor::Traefik).await,
-        "/.latchkey/auth/request" => forward_auth::handle(app, &req, &ctx, Flavor::Nginx).await,
-        p if p == "/.latchkey" || p.starts_with("/.latchkey/") => {
-            login::handle(app, req, &ctx).await
-        }
-        _ => gate(app, req, ctx).await,
-    }
+    id: &RequestId,
+) -> (Route, Result<Answer, GateError>) {
+    let ctx = match context(app, &req, peer, tls, id) {
+        Ok(ctx) => ctx,
+        Err(e) => return (route_of(req.uri().path()), Err(e)),
+    };
+    let route = route_of(&ctx.path);
+    let result = match route {
+        Route::Traefik => forward_auth::handle(app, &req, &ctx, Flavor::Traefik).await,
+        Route::Nginx => forward_auth::handle(app, &req, &ctx, Flavor::Nginx).await,
+        Route::Pages => login::handle(app, req, &ctx)
+            .await
+            .map(|resp| (resp, Outcome::Allowed)),
+        Route::Proxy => gate(app, req, ctx).await,
+    };
+    (route, result)
 }
 
 /// Looks the caller up and decides. A store error counts as "no identity"
 /// only where the anonymous answer is already Allow (public paths);
-/// anywhere else it is a 503, never a sign-out.
+/// anywhere else it is a 503, never a sign-out. Its time is the decision
+/// latency in the metrics.
 pub async fn judge(
+    app: &App,
+    headers: &http::HeaderMap,
+    target: &RuleRequest<'_>,
+    now: u64,
+) -> Result<(Decision, Option<Identity>), StoreError> {
+    let started = Instant::now();
+    let decided = decide(app, headers, target, now).await;
+    app.metrics.decision.observe(started.elapsed());
+    decided
+}
+
+async fn decide(
     app: &App,
     headers: &http::HeaderMap,
     target: &RuleRequest<'_>,
@@ -107,6 +184,7 @@ pub async fn judge(
         }
         Err(e) => match app.settings.rules.decide(target, None).decision {
             Decision::Allow => {
+                app.metrics.store_error();
                 tracing::warn!(error = %e, "session store unavailable; public path served anonymously");
                 Ok((Decision::Allow, None))
             }
@@ -115,11 +193,7 @@ pub async fn judge(
     }
 }
 
-async fn gate(
-    app: &Arc<App>,
-    req: Request<Incoming>,
-    ctx: Ctx,
-) -> Result<Response<Body>, GateError> {
+async fn gate(app: &Arc<App>, req: Request<Incoming>, ctx: Ctx) -> Result<Answer, GateError> {
     let s = &app.settings;
     let upstream = s
         .apps
@@ -159,14 +233,19 @@ async fn gate(
                     cookies::csrf_name(s),
                     cookies::attempt_name(s),
                 ],
+                request_id: &ctx.request_id,
             };
-            Ok(app.proxy.forward(req, upstream, fwd).await?)
+            let started = Instant::now();
+            let answer = app.proxy.forward(req, upstream, fwd).await;
+            app.metrics.upstream.observe(started.elapsed());
+            Ok((answer?, Outcome::Allowed))
         }
         Decision::SignIn => {
             let here = format!("{}://{}", ctx.client.proto, ctx.raw_host);
-            Ok(sign_in_first(&ctx, &method, &here, &original_url(&ctx)))
+            let resp = sign_in_first(&ctx, &method, &here, &original_url(&ctx));
+            Ok((resp, Outcome::SignIn))
         }
-        Decision::Forbid => Ok(forbidden(app, &ctx, identity.as_ref())),
+        Decision::Forbid => Ok((forbidden(app, &ctx, identity.as_ref()), Outcome::Forbidden)),
     }
 }
 

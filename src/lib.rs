@@ -7,7 +7,9 @@
 //! compiled once) → `server` (listeners) → `gate` (identity → decision →
 //! outcome), which hands off to `login`, `forward_auth` or `proxy`.
 
+pub mod admin;
 pub mod app;
+pub mod audit;
 pub mod config;
 pub mod cookies;
 pub mod echo;
@@ -17,11 +19,13 @@ pub mod gate;
 pub mod identity;
 pub mod login;
 pub mod mail;
+pub mod metrics;
 pub mod pages;
 pub mod path;
 pub mod proxy;
 pub mod redirect;
 pub mod request;
+pub mod request_id;
 pub mod rules;
 pub mod server;
 pub mod session;

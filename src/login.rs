@@ -20,11 +20,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
+use tracing::Instrument as _;
 
 use crate::app::App;
+use crate::audit::{self, Actor, AuditEvent};
 use crate::cookies;
 use crate::error::{json, GateError};
 use crate::mail::Email;
+use crate::metrics::SignInFailure;
 use crate::pages::{LinkEmail, Page};
 use crate::request::{cookie, form_origin, query_param, Ctx, Form};
 use crate::session::{
@@ -194,7 +197,8 @@ async fn request_link(
         now: ctx.now,
     };
     let task_app = app.clone();
-    tokio::spawn(async move { pending.send(&task_app).await });
+    // The request's span goes along: the task's lines carry its id.
+    tokio::spawn(async move { pending.send(&task_app).await }.instrument(tracing::Span::current()));
 
     let (csrf, set) = csrf_token(app, &headers);
     let expires_in = human_duration(s.login.link_ttl);
@@ -238,23 +242,32 @@ struct PendingLink {
 impl PendingLink {
     async fn send(self, app: &App) {
         if let Err(e) = self.try_send(app).await {
+            if matches!(e, GateError::Store(_)) {
+                app.metrics.store_error();
+            }
             tracing::error!(error = %e, "could not prepare a sign-in link");
         }
     }
 
     async fn try_send(self, app: &App) -> Result<(), GateError> {
         let s = &app.settings;
-        let domain = self.email.rsplit('@').next().unwrap_or("").to_owned();
-        let domain = domain.as_str();
+        let id = user_id(&self.email);
+        let who = Actor {
+            user_id: &id,
+            ip: &self.ip,
+            user_agent: &self.user_agent,
+        };
         // Keyed by the address's hash: no address in store keys.
-        let email_key = format!("link-email:{}", user_id(&self.email));
+        let email_key = format!("link-email:{id}");
         let (count, _) = app.store.hit(&email_key, s.limits.link_window).await?;
         if count > s.limits.links_per_email {
-            tracing::info!(domain, "sign-in link not sent: per-address limit reached");
+            let refused = AuditEvent::SignInRefused(SignInFailure::RateLimited);
+            audit::record(&app.metrics, refused, who);
             return Ok(());
         }
         if !may_sign_in(app, &self.email).await? {
-            tracing::info!(domain, ip = %self.ip, "sign-in refused: address may not sign in (no mail sent)");
+            let refused = AuditEvent::SignInRefused(SignInFailure::Refused);
+            audit::record(&app.metrics, refused, who);
             return Ok(());
         }
         let (token, code) = {
@@ -303,12 +316,12 @@ impl PendingLink {
                 .map_or(self.link_base.as_str(), |(_, host)| host),
         });
         app.mail.enqueue(Email {
-            to: self.email,
+            to: self.email.clone(),
             subject,
             text,
             html,
         });
-        tracing::info!(domain, ip = %self.ip, "sign-in link requested");
+        audit::record(&app.metrics, AuditEvent::SignInRequested, who);
         Ok(())
     }
 }
@@ -373,7 +386,10 @@ async fn verify(
         s.limits.verify_window,
     )
     .await?;
-    let invalid = || s.pages.respond(StatusCode::GONE, &Page::LinkInvalid);
+    let invalid = || {
+        refused(app, ctx, "", SignInFailure::Invalid);
+        s.pages.respond(StatusCode::GONE, &Page::LinkInvalid)
+    };
     let Some(token) = Secret::parse(form.get("token")) else {
         return Ok(invalid());
     };
@@ -387,7 +403,8 @@ async fn verify(
         .and_then(|a| TokenHash::from_hex(&link.attempt).map(|h| h == a.hash()))
         .unwrap_or(false);
     if s.login.same_browser && !same_browser {
-        tracing::info!(ip = %ctx.client.ip, "sign-in link opened in another browser; nothing used up");
+        // Nothing used up: the link still works in the browser that asked.
+        refused(app, ctx, &user_id(&link.email), SignInFailure::WrongBrowser);
         return Ok(s.pages.respond(
             StatusCode::FORBIDDEN,
             &Page::WrongBrowser {
@@ -421,7 +438,10 @@ async fn redeem_code(
         s.limits.verify_window,
     )
     .await?;
-    let invalid = || s.pages.respond(StatusCode::GONE, &Page::LinkInvalid);
+    let invalid = || {
+        refused(app, ctx, "", SignInFailure::Invalid);
+        s.pages.respond(StatusCode::GONE, &Page::LinkInvalid)
+    };
     let Some(attempt_hash) = cookie(&headers, cookies::attempt_name(s))
         .and_then(Secret::parse)
         .map(|a| a.hash())
@@ -442,8 +462,8 @@ async fn redeem_code(
             if let Some(h) = link_hash {
                 app.store.take_link(&h).await?;
             }
-            tracing::info!(ip = %ctx.client.ip, "sign-in code voided after too many wrong tries");
-            return Ok(invalid());
+            refused(app, ctx, "", SignInFailure::CodeVoided);
+            return Ok(s.pages.respond(StatusCode::GONE, &Page::LinkInvalid));
         }
         let left = s.limits.code_attempts - failures;
         let error = format!(
@@ -484,7 +504,7 @@ async fn sign_in(
 ) -> Result<Response<Body>, GateError> {
     let s = &app.settings;
     let Some(user) = resolve_user(app, &link.email, ctx.now).await? else {
-        tracing::info!(ip = %ctx.client.ip, "sign-in refused: the user was removed after asking");
+        refused(app, ctx, &user_id(&link.email), SignInFailure::Refused);
         return Ok(s.pages.respond(StatusCode::GONE, &Page::LinkInvalid));
     };
     if let Some(old) = cookie(headers, &s.session.cookie_name).and_then(Secret::parse) {
@@ -502,7 +522,7 @@ async fn sign_in(
     app.store
         .create_session(&token.hash(), &record, s.session.idle_timeout, ctx.now)
         .await?;
-    tracing::info!(user_id = %user.id, ip = %ctx.client.ip, user_agent = %ctx.user_agent, "signed in");
+    audit_event(app, ctx, &user.id, AuditEvent::SignInCompleted);
     let target = if link.return_to.is_empty() {
         landing(app, &user)
     } else {
@@ -512,6 +532,22 @@ async fn sign_in(
     cookies::add(&mut resp, cookies::session(s, token.expose()));
     cookies::add(&mut resp, cookies::clear_attempt(s));
     Ok(resp)
+}
+
+/// Records an audit event for this request's client.
+fn audit_event(app: &App, ctx: &Ctx, user_id: &str, event: AuditEvent) {
+    let ip = ctx.client.ip.to_string();
+    let who = Actor {
+        user_id,
+        ip: &ip,
+        user_agent: &ctx.user_agent,
+    };
+    audit::record(&app.metrics, event, who);
+}
+
+/// A sign-in that did not happen (`user_id` empty when not known).
+fn refused(app: &App, ctx: &Ctx, user_id: &str, why: SignInFailure) {
+    audit_event(app, ctx, user_id, AuditEvent::SignInRefused(why));
 }
 
 /// The user behind an address: listed in config, stored, or created now if
@@ -553,8 +589,14 @@ async fn logout(app: &App, req: Request<Incoming>, ctx: &Ctx) -> Result<Response
     let form = Form::read(req, s.limits.form_body_bytes).await?;
     check_csrf(app, &headers, &form, ctx)?;
     if let Some(token) = cookie(&headers, &s.session.cookie_name).and_then(Secret::parse) {
+        // Whose session it was, for the audit trail.
+        let id = app
+            .identify(&headers, ctx.now)
+            .await?
+            .map(|i| i.user.id)
+            .unwrap_or_default();
         if app.store.revoke_session(&token.hash()).await? {
-            tracing::info!(ip = %ctx.client.ip, "signed out");
+            audit_event(app, ctx, &id, AuditEvent::SignedOut);
         }
     }
     let mut resp = match s.return_policy.check(form.get("rd")) {

@@ -22,8 +22,23 @@ use latchkey::settings::Settings;
     about = "An authentication gateway: magic-link sign-in in front of your apps"
 )]
 struct Cli {
+    /// Log lines as text for people, or as one JSON object per line.
+    #[arg(
+        long,
+        global = true,
+        env = "LATCHKEY_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text
+    )]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -49,7 +64,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    init_logging(cli.log_format);
     let result = match cli.command {
         Command::Check { config } => return check(config),
         Command::Serve { config } => run(|| serve(config)),
@@ -64,13 +79,25 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging() {
+/// Logs go to stderr, filtered by `LATCHKEY_LOG` (default `info`). Text
+/// is coloured only on a terminal; JSON carries the request's span (its
+/// `request_id`) on every line logged while serving it.
+fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal as _;
     let filter = tracing_subscriber::EnvFilter::try_from_env("LATCHKEY_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
 }
 
 fn config_path(flag: Option<PathBuf>) -> PathBuf {
@@ -140,7 +167,20 @@ async fn start(settings: Settings) -> anyhow::Result<()> {
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
+    let admin = match settings.admin_listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("listening on {addr} (server.admin_listen)"))?,
+        ),
+        None => None,
+    };
     let app = Arc::new(App::new(settings).context("setting up the session store")?);
+    if let Some(admin) = admin {
+        let addr = admin.local_addr()?;
+        tracing::info!(%addr, "admin listener: /healthz, /readyz, /metrics");
+        tokio::spawn(latchkey::admin::serve(app.clone(), admin));
+    }
     tracing::info!(%listen, public_url = %app.settings.public_url, "latchkey is serving");
     server::serve(app, listener, ConnLimits::default(), shutdown_signal()).await;
     Ok(())

@@ -31,6 +31,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
 use crate::config::HeadersConfig;
+use crate::request_id::X_REQUEST_ID;
 use crate::Body;
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -367,6 +368,8 @@ pub struct Forward<'a> {
     /// latchkey's own cookies (session, CSRF, sign-in attempt): removed from
     /// the forwarded `Cookie` header, so the app never sees them.
     pub own_cookies: &'a [&'a str],
+    /// Sent as `X-Request-Id`, replacing the client's.
+    pub request_id: &'a str,
 }
 
 /// Why a request could not be forwarded. Each variant knows its status.
@@ -446,7 +449,7 @@ impl Proxy {
     /// cookie, hop-by-hop headers and those `Connection` names, and
     /// `Forwarded` (not ours, so not to be trusted); sets `X-Forwarded-For`
     /// (appended to `prior_forwarded_for` when given), `X-Forwarded-Proto`,
-    /// `X-Forwarded-Host`, `X-Real-IP` and the identity headers; keeps
+    /// `X-Forwarded-Host`, `X-Real-IP`, `X-Request-Id` and the identity headers; keeps
     /// `Host` as the client sent it; targets `upstream` + `path_and_query`.
     /// On the way down: removes hop-by-hop headers.
     ///
@@ -479,6 +482,10 @@ impl Proxy {
         }
         headers.remove(FORWARDED);
         set_forwarded(headers, &fwd)?;
+        headers.insert(
+            X_REQUEST_ID,
+            HeaderValue::from_str(fwd.request_id).map_err(ProxyError::HeaderValue)?,
+        );
         fwd.headers.set(headers, fwd.identity);
         if let Some((protocol, _)) = &upgrade {
             headers.insert(UPGRADE, protocol.clone());

@@ -250,4 +250,6 @@ pub struct Ctx {
     /// A browser navigating (pages, redirects) rather than a program.
     pub html: bool,
     pub user_agent: String,
+    /// The request id (`request_id.rs`): forwarded upstream as `X-Request-Id`.
+    pub request_id: String,
 }

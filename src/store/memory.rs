@@ -130,6 +130,13 @@ impl MemoryStore {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// How many sessions are live at `now` (for the metrics gauge): one pass
+    /// over the map, under the lock, at scrape time only.
+    pub fn live_sessions(&self, now: u64) -> u64 {
+        let inner = self.lock();
+        inner.sessions.values().filter(|s| s.is_live(now)).count() as u64
+    }
 }
 
 impl Default for MemoryStore {

@@ -30,11 +30,16 @@ impl Stack {
     /// (admin) and bob (member), closed signup, `/public/**` public and
     /// `/admin/**` for admins. `extra` is appended to the config.
     pub async fn start(extra: &str) -> Stack {
+        Stack::start_with_env(extra, &[]).await
+    }
+
+    /// `start`, with extra environment variables for latchkey.
+    pub async fn start_with_env(extra: &str, env: &[(&str, &str)]) -> Stack {
         let redis = RedisServer::start();
         let smtp = SmtpSink::start();
         let echo = start_echo().await;
         let (redis_url, smtp_url) = (redis.url(), smtp.url());
-        let lk = Latchkey::start(|port| {
+        let config = |port: u16| {
             format!(
                 r#"
 [server]
@@ -76,7 +81,8 @@ roles = ["admin"]
 {extra}
 "#
             )
-        });
+        };
+        let lk = Latchkey::start_with_env(config, env);
         Stack {
             _redis: redis,
             smtp,

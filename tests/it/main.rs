@@ -12,5 +12,6 @@ mod demo;
 mod flow;
 mod frontproxy;
 mod mail;
+mod observability;
 mod proxy;
 mod store;

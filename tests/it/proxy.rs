@@ -150,6 +150,7 @@ async fn proxy_handler(state: &ProxyState, req: Request<Incoming>) -> Response<B
             .map(|(u, e, r)| (u.as_str(), e.as_str(), r.as_slice())),
         headers: &state.headers,
         own_cookies: &["latchkey_session"],
+        request_id: "test-request-id",
     };
     match state.proxy.forward(req, &state.upstream, fwd).await {
         Ok(resp) => resp,

@@ -31,6 +31,12 @@ impl Latchkey {
     /// Starts `latchkey serve` with the config `make(port)` returns (it
     /// must listen on 127.0.0.1:port) and waits until it accepts.
     pub fn start(make: impl FnOnce(u16) -> String) -> Latchkey {
+        Latchkey::start_with_env(make, &[])
+    }
+
+    /// `start` with extra environment variables, set after the defaults
+    /// (so `LATCHKEY_LOG` here replaces the default `debug` filter).
+    pub fn start_with_env(make: impl FnOnce(u16) -> String, env: &[(&str, &str)]) -> Latchkey {
         let port = free_port();
         let dir = temp_dir();
         let path = dir.path().join("latchkey.toml");
@@ -42,6 +48,7 @@ impl Latchkey {
                 .args(["serve", "--config"])
                 .arg(&path)
                 .env("LATCHKEY_LOG", "debug,hyper=info,h2=info,redis=info")
+                .envs(env.iter().copied())
                 .stdout(Stdio::from(log.try_clone().expect("log")))
                 .stderr(Stdio::from(log)),
         );
