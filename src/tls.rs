@@ -277,3 +277,62 @@ pub fn explain(e: &TlsError) -> String {
     }
     out
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn write_pair(dir: &Path, name: &str) -> (CertFiles, Vec<u8>) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec![name.to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let files = CertFiles {
+            cert: dir.join(format!("{name}.crt")),
+            key: dir.join(format!("{name}.key")),
+        };
+        std::fs::write(&files.cert, cert.pem()).unwrap();
+        std::fs::write(&files.key, key.serialize_pem()).unwrap();
+        (files, cert.der().to_vec())
+    }
+
+    fn served(r: &CertResolver) -> Vec<u8> {
+        r.current.load().key.cert[0].to_vec()
+    }
+
+    #[test]
+    fn a_key_from_another_certificate_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, _) = write_pair(dir.path(), "a.test");
+        let (b, _) = write_pair(dir.path(), "b.test");
+        let mixed = CertFiles {
+            cert: a.cert,
+            key: b.key,
+        };
+        assert!(matches!(load_cert(&mixed), Err(TlsError::Unusable { .. })));
+    }
+
+    #[test]
+    fn changed_files_are_read_again_and_bad_ones_keep_the_old() {
+        let dir = tempfile::tempdir().unwrap();
+        let (files, first) = write_pair(dir.path(), "a.test");
+        let resolver = CertResolver::new(load_cert(&files).unwrap());
+        assert!(resolver.reload_if_changed().is_none());
+
+        std::fs::write(&files.cert, "not a certificate").unwrap();
+        assert!(matches!(
+            resolver.reload_if_changed(),
+            Some(Err(TlsError::NoCert { .. }))
+        ));
+        assert_eq!(served(&resolver), first);
+        // Reported once, not at every poll.
+        assert!(resolver.reload_if_changed().is_none());
+
+        let (renewed, second) = write_pair(dir.path(), "a.test");
+        assert_eq!(renewed, files);
+        assert!(matches!(resolver.reload_if_changed(), Some(Ok(()))));
+        assert_eq!(served(&resolver), second);
+    }
+}

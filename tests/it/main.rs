@@ -10,5 +10,6 @@ mod config_check;
 mod demo;
 mod flow;
 mod mail;
+mod ops;
 mod proxy;
 mod store;
