@@ -91,7 +91,7 @@ async fn respond<B>(app: &App, req: &Request<B>) -> Response<Body> {
             }
         },
         "/metrics" => {
-            let active_sessions = match &app.store {
+            let active_sessions = match app.store.as_ref() {
                 Backend::Memory(m) => Some(m.live_sessions(now_ms())),
                 // Counting Redis sessions needs a SCAN; not per scrape.
                 _ => None,

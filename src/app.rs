@@ -1,6 +1,11 @@
 //! `App`: everything a request needs, built once from `Settings` and shared
 //! as one `Arc<App>`. No global state: the store, the mail queue and the
 //! upstream client live here.
+//!
+//! A config reload (SIGHUP) builds a new `App` with
+//! [`App::reconfigured`]: new settings, the same store, mail queue and
+//! upstream pool (all cheap to share). The server swaps it in for new
+//! requests; requests in flight keep the `Arc<App>` they started with.
 
 use std::sync::Arc;
 
@@ -12,18 +17,19 @@ use crate::store::{Backend, MemoryStore, RedisStore, StoreError};
 
 pub struct App {
     pub settings: Settings,
-    pub store: Backend,
-    pub mail: MailQueue,
+    pub store: Arc<Backend>,
+    pub mail: Arc<MailQueue>,
     pub mail_stats: Arc<MailStats>,
     pub proxy: Proxy,
-    pub metrics: Metrics,
+    /// Shared across reloads: counters never reset on SIGHUP.
+    pub metrics: Arc<Metrics>,
 }
 
 impl App {
     /// Builds the runtime pieces. Must run inside the tokio runtime (the
     /// mail worker is spawned here). Does not wait for Redis: latchkey starts
     /// when the store is down and serves as soon as it is back.
-    pub fn new(settings: Settings) -> Result<App, StoreError> {
+    pub fn new(settings: Settings) -> Result<App, AppError> {
         let store = match &settings.redis {
             Some(r) => Backend::Redis(RedisStore::new(&r.url, &r.key_prefix)?),
             None => {
@@ -35,14 +41,47 @@ impl App {
         };
         let mail_stats = Arc::new(MailStats::default());
         let mail = MailQueue::spawn(settings.mailer.clone(), mail_stats.clone());
-        let proxy = Proxy::new(settings.upstream_timeout);
+        let proxy = Proxy::new(settings.upstream_timeout)?;
         Ok(App {
             settings,
-            store,
-            mail,
+            store: Arc::new(store),
+            mail: Arc::new(mail),
             mail_stats,
             proxy,
-            metrics: Metrics::new(),
+            metrics: Arc::new(Metrics::new()),
         })
     }
+
+    /// An `App` on new `settings` that shares this one's store, upstream
+    /// connection pool and (unless `new_mailer`) mail queue. With
+    /// `new_mailer` a queue for the new `[mail]` settings is started; the
+    /// old one sends what it holds and stops when the last request using it
+    /// ends. Must run inside the tokio runtime.
+    pub fn reconfigured(&self, settings: Settings, new_mailer: bool) -> App {
+        let mail = if new_mailer {
+            Arc::new(MailQueue::spawn(
+                settings.mailer.clone(),
+                self.mail_stats.clone(),
+            ))
+        } else {
+            self.mail.clone()
+        };
+        App {
+            proxy: self.proxy.with_timeout(settings.upstream_timeout),
+            store: self.store.clone(),
+            mail,
+            mail_stats: self.mail_stats.clone(),
+            metrics: self.metrics.clone(),
+            settings,
+        }
+    }
+}
+
+/// The runtime pieces could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("setting up the session store")]
+    Store(#[from] StoreError),
+    #[error("setting up TLS for upstreams")]
+    Tls(#[from] crate::tls::TlsError),
 }

@@ -41,6 +41,34 @@ pub struct ServerConfig {
     pub admin_listen: Option<String>,
     /// How long a proxied request may wait for the upstream's response head.
     pub upstream_timeout: String,
+    /// `[server.tls]`: serve HTTPS on `listen` with this certificate.
+    pub tls: Option<TlsConfig>,
+    /// A plain-HTTP listener that only redirects to HTTPS.
+    pub http_redirect_listen: Option<String>,
+    /// PEM CA certificates that https upstreams are verified against
+    /// (instead of the public web roots), unless an app names its own.
+    pub upstream_ca: Option<String>,
+    /// How long in-flight requests may finish after SIGTERM.
+    pub shutdown_grace: String,
+    /// Open client connections at most; more are closed at once.
+    pub max_connections: u32,
+    /// A client must send a whole request head within this (slowloris).
+    pub header_read_timeout: String,
+    /// A connection with no traffic for this long is closed.
+    pub keepalive_timeout: String,
+    /// Bytes in one request head (request line and headers).
+    pub max_header_bytes: u32,
+    /// Header lines in one request.
+    pub max_headers: u32,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain, leaf first.
+    pub cert: String,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: String,
 }
 
 impl Default for ServerConfig {
@@ -51,6 +79,15 @@ impl Default for ServerConfig {
             trusted_proxies: Vec::new(),
             admin_listen: None,
             upstream_timeout: "60s".into(),
+            tls: None,
+            http_redirect_listen: None,
+            upstream_ca: None,
+            shutdown_grace: "30s".into(),
+            max_connections: 10_000,
+            header_read_timeout: "10s".into(),
+            keepalive_timeout: "75s".into(),
+            max_header_bytes: 32 * 1024,
+            max_headers: 100,
         }
     }
 }
@@ -224,6 +261,9 @@ pub struct AppConfig {
     /// Absent: the host is known (return addresses, sign-in links) but not
     /// proxied, as in forward-auth deployments.
     pub upstream: Option<String>,
+    /// PEM CA certificates this (https) upstream is verified against.
+    #[serde(default)]
+    pub ca_file: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -31,6 +31,7 @@ pub mod server;
 pub mod session;
 pub mod settings;
 pub mod store;
+pub mod tls;
 
 /// The body of every response latchkey sends: its own pages (`full`) or an
 /// upstream's streamed body.

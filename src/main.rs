@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 
 use latchkey::app::App;
 use latchkey::config::{AppConfig, FileConfig, RuleConfig, UserConfig};
-use latchkey::server::{self, ConnLimits};
+use latchkey::server::{self, ConfigSource};
 use latchkey::settings::Settings;
 
 #[derive(Parser)]
@@ -106,7 +106,7 @@ fn config_path(flag: Option<PathBuf>) -> PathBuf {
 }
 
 /// Loads and compiles, printing every problem; `None` if there were any.
-fn load(path: &std::path::Path) -> Option<Settings> {
+fn load(path: &std::path::Path) -> Option<(FileConfig, Settings)> {
     if !path.is_file() {
         eprintln!(
             "latchkey: config file {} not found (give one with --config FILE or LATCHKEY_CONFIG)",
@@ -116,7 +116,7 @@ fn load(path: &std::path::Path) -> Option<Settings> {
     }
     let compiled = FileConfig::load(Some(path))
         .map_err(|e| e.problems())
-        .and_then(|cfg| Settings::compile(&cfg));
+        .and_then(|cfg| Settings::compile(&cfg).map(|s| (cfg, s)));
     match compiled {
         Ok(s) => Some(s),
         Err(problems) => {
@@ -132,7 +132,7 @@ fn load(path: &std::path::Path) -> Option<Settings> {
 fn check(config: Option<PathBuf>) -> ExitCode {
     let path = config_path(config);
     match load(&path) {
-        Some(settings) => {
+        Some((_, settings)) => {
             print!("{}", settings.describe());
             println!("{}: ok", path.display());
             ExitCode::SUCCESS
@@ -157,12 +157,13 @@ where
 
 async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
     let path = config_path(config);
-    let settings =
+    let (config, settings) =
         load(&path).ok_or_else(|| anyhow::anyhow!("the config has problems; nothing started"))?;
-    start(settings).await
+    start(settings, Some(ConfigSource { path, config })).await
 }
 
-async fn start(settings: Settings) -> anyhow::Result<()> {
+/// Serves until SIGTERM or Ctrl-C; SIGHUP re-reads `source` (none: demo).
+async fn start(settings: Settings, source: Option<ConfigSource>) -> anyhow::Result<()> {
     let listen = settings.listen;
     let listener = TcpListener::bind(listen)
         .await
@@ -175,14 +176,15 @@ async fn start(settings: Settings) -> anyhow::Result<()> {
         ),
         None => None,
     };
-    let app = Arc::new(App::new(settings).context("setting up the session store")?);
+    let app = Arc::new(App::new(settings)?);
     if let Some(admin) = admin {
         let addr = admin.local_addr()?;
         tracing::info!(%addr, "admin listener: /healthz, /readyz, /metrics");
         tokio::spawn(latchkey::admin::serve(app.clone(), admin));
     }
-    tracing::info!(%listen, public_url = %app.settings.public_url, "latchkey is serving");
-    server::serve(app, listener, ConnLimits::default(), shutdown_signal()).await;
+    let https = app.settings.tls.is_some();
+    tracing::info!(%listen, https, public_url = %app.settings.public_url, "latchkey is serving");
+    server::serve(app, listener, source, shutdown_signal()).await?;
     Ok(())
 }
 
@@ -228,6 +230,7 @@ async fn demo(listen: SocketAddr) -> anyhow::Result<()> {
         .map(|host| AppConfig {
             host: host.into(),
             upstream: Some(upstream.clone()),
+            ca_file: None,
         })
         .collect();
     cfg.rules = vec![
@@ -253,5 +256,5 @@ async fn demo(listen: SocketAddr) -> anyhow::Result<()> {
          The app behind latchkey is a built-in echo: it shows the headers it received.\n  \
          Stop with Ctrl-C.\n"
     );
-    start(settings).await
+    start(settings, None).await
 }

@@ -26,12 +26,14 @@ use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Request, Response, StatusCode, Uri, Version};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
 use crate::config::HeadersConfig;
 use crate::request_id::X_REQUEST_ID;
+use crate::tls::TlsError;
 use crate::Body;
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -279,10 +281,15 @@ pub fn strip_cookie(headers: &mut HeaderMap, name: &str) {
 }
 
 /// A parsed `[[apps]].upstream`: `http://127.0.0.1:3000`, or with a path
-/// prefix, `http://h:3000/base` (then `/x?q` is forwarded as `/base/x?q`).
+/// prefix, `http://h:3000/base` (then `/x?q` is forwarded as `/base/x?q`),
+/// or `https://...`, verified against the public web roots unless a CA file
+/// was given ([`Upstream::trusting`]).
 #[derive(Debug, Clone)]
 pub struct Upstream {
+    scheme: Scheme,
     authority: Authority,
+    /// Its own client when it trusts a CA of its own; else the shared one.
+    client: Option<UpstreamClient>,
     /// The path prefix without its trailing `/`; empty for none.
     prefix: String,
 }
@@ -291,21 +298,16 @@ impl Upstream {
     /// Parses and checks an upstream URL. The message says what was wrong
     /// and what is expected; the caller adds the key.
     pub fn parse(s: &str) -> Result<Upstream, String> {
-        const EXPECTED: &str = "expected http://host:port or http://host:port/prefix";
+        const EXPECTED: &str = "expected http(s)://host:port or http(s)://host:port/prefix";
         let uri: Uri = s
             .parse()
             .map_err(|e| format!("{s:?} is not a valid URL ({e}); {EXPECTED}"))?;
-        match uri.scheme_str() {
-            Some("http") => {}
-            Some("https") => {
-                return Err(format!(
-                    "{s:?} uses https, which upstreams do not support yet; \
-                     use http:// to an upstream on a trusted network"
-                ))
-            }
+        let scheme = match uri.scheme_str() {
+            Some("http") => Scheme::HTTP,
+            Some("https") => Scheme::HTTPS,
             Some(other) => return Err(format!("{s:?} has scheme {other:?}; {EXPECTED}")),
             None => return Err(format!("{s:?} has no scheme; {EXPECTED}")),
-        }
+        };
         let authority = match uri.authority() {
             Some(a) if !a.host().is_empty() => a.clone(),
             _ => return Err(format!("{s:?} has no host; {EXPECTED}")),
@@ -319,7 +321,24 @@ impl Upstream {
             return Err(format!("{s:?} has a query string; {EXPECTED}"));
         }
         let prefix = uri.path().trim_end_matches('/').to_owned();
-        Ok(Upstream { authority, prefix })
+        Ok(Upstream {
+            scheme,
+            authority,
+            client: None,
+            prefix,
+        })
+    }
+
+    pub fn is_https(&self) -> bool {
+        self.scheme == Scheme::HTTPS
+    }
+
+    /// Verifies this (https) upstream against the CA certificates in
+    /// `ca_file` only, with a connection pool of its own.
+    pub fn trusting(mut self, ca_file: &std::path::Path) -> Result<Upstream, TlsError> {
+        let tls = crate::tls::client_config(Some(ca_file))?;
+        self.client = Some(build_client(tls, CONNECT_TIMEOUT));
+        Ok(self)
     }
 
     /// The URI the upstream receives: its authority, the prefix, then
@@ -335,7 +354,7 @@ impl Upstream {
         }
         .map_err(|_| ProxyError::Target(path_and_query.to_owned()))?;
         let mut parts = http::uri::Parts::default();
-        parts.scheme = Some(Scheme::HTTP);
+        parts.scheme = Some(self.scheme.clone());
         parts.authority = Some(self.authority.clone());
         parts.path_and_query = Some(pq);
         Uri::from_parts(parts).map_err(|_| ProxyError::Target(path_and_query.to_owned()))
@@ -344,7 +363,7 @@ impl Upstream {
 
 impl std::fmt::Display for Upstream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "http://{}{}", self.authority, self.prefix)
+        write!(f, "{}://{}{}", self.scheme, self.authority, self.prefix)
     }
 }
 
@@ -408,11 +427,34 @@ impl ProxyError {
     }
 }
 
-/// The pooled HTTP/1.1 client to every upstream; one per process, cheap to
-/// clone.
+/// Pooled connections to upstreams, plain or TLS as their URL says.
+pub type UpstreamClient = Client<HttpsConnector<HttpConnector>, Incoming>;
+
+/// Longest wait for an upstream's TCP connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn build_client(tls: rustls::ClientConfig, connect_timeout: Duration) -> UpstreamClient {
+    let mut http = HttpConnector::new();
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(connect_timeout));
+    http.enforce_http(false);
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Client::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .build(connector)
+}
+
+/// The pooled HTTP/1.1 client to every upstream without a CA of its own
+/// (HTTPS ones verified against the public web roots); one per process,
+/// shared by every `App` a config reload makes: clones share the pool.
 #[derive(Clone)]
 pub struct Proxy {
-    client: Client<HttpConnector, Incoming>,
+    client: UpstreamClient,
     response_timeout: Duration,
 }
 
@@ -428,16 +470,19 @@ impl Proxy {
     /// A client with keep-alive pooling and `TCP_NODELAY`. A request fails
     /// with [`ProxyError::Timeout`] when its response head has not arrived
     /// within `response_timeout` (connecting included).
-    pub fn new(response_timeout: Duration) -> Proxy {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(response_timeout.min(Duration::from_secs(10))));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .build(connector);
+    pub fn new(response_timeout: Duration) -> Result<Proxy, TlsError> {
+        let tls = crate::tls::client_config(None)?;
+        Ok(Proxy {
+            client: build_client(tls, response_timeout.min(CONNECT_TIMEOUT)),
+            response_timeout,
+        })
+    }
+
+    /// The same connection pool with another response timeout (a reloaded
+    /// config).
+    pub fn with_timeout(&self, response_timeout: Duration) -> Proxy {
         Proxy {
-            client,
+            client: self.client.clone(),
             response_timeout,
         }
     }
@@ -492,13 +537,14 @@ impl Proxy {
             headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
         }
 
-        let mut resp =
-            match tokio::time::timeout(self.response_timeout, self.client.request(req)).await {
-                Err(_) => return Err(ProxyError::Timeout(self.response_timeout)),
-                Ok(Err(e)) if e.is_connect() => return Err(ProxyError::Connect(e)),
-                Ok(Err(e)) => return Err(ProxyError::Upstream(e)),
-                Ok(Ok(resp)) => resp,
-            };
+        let client = upstream.client.as_ref().unwrap_or(&self.client);
+        let mut resp = match tokio::time::timeout(self.response_timeout, client.request(req)).await
+        {
+            Err(_) => return Err(ProxyError::Timeout(self.response_timeout)),
+            Ok(Err(e)) if e.is_connect() => return Err(ProxyError::Connect(e)),
+            Ok(Err(e)) => return Err(ProxyError::Upstream(e)),
+            Ok(Ok(resp)) => resp,
+        };
 
         let switched = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
         let up_protocol = resp.headers().get(UPGRADE).cloned();
@@ -840,13 +886,13 @@ mod tests {
             ("http://h:3000/base", "/x?q", "http://h:3000/base/x?q"),
             ("http://h/base/", "/", "http://h/base/"),
             ("http://[::1]:8080", "/a", "http://[::1]:8080/a"),
+            ("https://h:8443/p", "/a", "https://h:8443/p/a"),
         ];
         for (s, pq, want) in ok {
             let up = Upstream::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"));
             assert_eq!(up.uri_for(pq).unwrap().to_string(), *want, "{s} + {pq}");
         }
         let bad: &[(&str, &str)] = &[
-            ("https://h:443", "uses https"),
             ("ftp://h", "has scheme \"ftp\""),
             ("127.0.0.1:3000", "has no scheme"),
             ("/path", "has no scheme"),

@@ -11,6 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -23,7 +24,9 @@ use crate::path::normalize_host;
 use crate::proxy::{IdentityHeaders, Upstream};
 use crate::redirect::ReturnPolicy;
 use crate::rules::Rules;
+use crate::server::ConnLimits;
 use crate::session::{normalize_email, user_id, User};
+use crate::tls::{self, CertFiles, LoadedCert, TlsError};
 
 /// Who may sign in without being listed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +49,13 @@ pub struct Settings {
     pub trusted_proxies: Vec<IpNet>,
     pub admin_listen: Option<SocketAddr>,
     pub upstream_timeout: Duration,
+    /// `[server.tls]`: the certificate `listen` serves HTTPS with, read and
+    /// checked at compile time.
+    pub tls: Option<LoadedCert>,
+    /// A plain-HTTP listener that redirects everything to HTTPS.
+    pub http_redirect_listen: Option<SocketAddr>,
+    /// Connection limits and the shutdown grace period.
+    pub conn: ConnLimits,
     pub redis: Option<RedisSettings>,
     pub session: SessionSettings,
     pub login: LoginSettings,
@@ -179,6 +189,53 @@ impl Settings {
             }
         }
         let upstream_timeout = p.duration("server.upstream_timeout", &s.upstream_timeout);
+        let tls = s.tls.as_ref().and_then(|t| {
+            let files = CertFiles {
+                cert: t.cert.clone().into(),
+                key: t.key.clone().into(),
+            };
+            match tls::load_cert(&files) {
+                Ok(cert) => Some(cert),
+                Err(e) => {
+                    let key = match e {
+                        TlsError::Certs { .. } | TlsError::NoCert { .. } => "server.tls.cert",
+                        TlsError::Key { .. } => "server.tls.key",
+                        _ => "server.tls",
+                    };
+                    p.add(format!(
+                        "{key}: {}; expected a PEM certificate chain (leaf first) in cert and its PEM private key in key",
+                        tls::explain(&e)
+                    ));
+                    None
+                }
+            }
+        });
+        let http_redirect_listen = s
+            .http_redirect_listen
+            .as_deref()
+            .and_then(|a| p.socket_addr("server.http_redirect_listen", a));
+        let public_https = s.public_url.starts_with("https://");
+        if s.tls.is_some() && !public_https {
+            p.add(format!(
+                "server.public_url: {:?} is http while [server.tls] is set; expected the https:// address people reach latchkey at",
+                s.public_url
+            ));
+        }
+        if let (Some(a), false) = (&s.http_redirect_listen, public_https) {
+            p.add(format!(
+                "server.http_redirect_listen: {a:?} redirects to HTTPS but server.public_url {:?} is http; expected an https:// public_url",
+                s.public_url
+            ));
+        }
+        if let Some(ca) = &s.upstream_ca {
+            if let Err(e) = tls::client_config(Some(Path::new(ca))) {
+                p.add(format!(
+                    "server.upstream_ca: {ca:?}: {}; expected a file of PEM CA certificates",
+                    tls::explain(&e)
+                ));
+            }
+        }
+        let conn = compile_conn(&mut p, s);
 
         let redis = cfg.redis.as_ref().map(|r| {
             if !(r.url.starts_with("redis://")
@@ -235,7 +292,13 @@ impl Settings {
             let upstream = match a.upstream.as_deref() {
                 None | Some("") => None,
                 Some(u) => match Upstream::parse(u) {
-                    Ok(up) => Some(up),
+                    Ok(up) => trust(
+                        &mut p,
+                        i,
+                        up,
+                        a.ca_file.as_deref(),
+                        s.upstream_ca.as_deref(),
+                    ),
                     Err(why) => {
                         p.add(format!("apps[{i}].upstream: {u:?}: {why}"));
                         None
@@ -302,6 +365,9 @@ impl Settings {
             trusted_proxies,
             admin_listen: admin_listen.flatten(),
             upstream_timeout,
+            tls,
+            http_redirect_listen,
+            conn,
             redis,
             session,
             login,
@@ -319,7 +385,18 @@ impl Settings {
     /// What `latchkey check` prints for a config that compiles.
     pub fn describe(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "listen        {}", self.listen);
+        let _ = writeln!(
+            out,
+            "listen        {}{}",
+            self.listen,
+            self.tls
+                .as_ref()
+                .map(|t| format!(" (HTTPS, certificate {})", t.files.cert.display()))
+                .unwrap_or_default()
+        );
+        if let Some(r) = self.http_redirect_listen {
+            let _ = writeln!(out, "redirect      {r} (plain HTTP, redirects to HTTPS)");
+        }
         let _ = writeln!(out, "public_url    {}", self.public_url);
         let _ = writeln!(
             out,
@@ -364,6 +441,67 @@ impl Settings {
         let _ = writeln!(out, "rules:");
         out.push_str(&self.rules.describe());
         out
+    }
+}
+
+/// Gives an https upstream its CA: the app's `ca_file`, else
+/// `server.upstream_ca`, else the public web roots.
+fn trust(
+    p: &mut Problems,
+    i: usize,
+    up: Upstream,
+    ca_file: Option<&str>,
+    upstream_ca: Option<&str>,
+) -> Option<Upstream> {
+    if !up.is_https() {
+        if let Some(ca) = ca_file {
+            p.add(format!(
+                "apps[{i}].ca_file: {ca:?} is set for the http upstream {up}; expected an https:// upstream (or no ca_file)"
+            ));
+            return None;
+        }
+        return Some(up);
+    }
+    let (key, ca) = match (ca_file, upstream_ca) {
+        (Some(ca), _) => (format!("apps[{i}].ca_file"), ca),
+        (None, Some(ca)) => ("server.upstream_ca".to_owned(), ca),
+        (None, None) => return Some(up),
+    };
+    match up.trusting(Path::new(ca)) {
+        Ok(up) => Some(up),
+        Err(e) => {
+            p.add(format!(
+                "{key}: {ca:?}: {}; expected a file of PEM CA certificates",
+                tls::explain(&e)
+            ));
+            None
+        }
+    }
+}
+
+fn compile_conn(p: &mut Problems, s: &crate::config::ServerConfig) -> ConnLimits {
+    if s.max_connections == 0 {
+        p.add("server.max_connections: 0 would refuse every connection; expected 1 or more".into());
+    }
+    if !(1..=10_000).contains(&s.max_headers) {
+        p.add(format!(
+            "server.max_headers: {} is out of range; expected 1 to 10000",
+            s.max_headers
+        ));
+    }
+    if !(8192..=16 * 1024 * 1024).contains(&s.max_header_bytes) {
+        p.add(format!(
+            "server.max_header_bytes: {} is out of range; expected 8192 to 16777216 bytes",
+            s.max_header_bytes
+        ));
+    }
+    ConnLimits {
+        header_read_timeout: p.duration("server.header_read_timeout", &s.header_read_timeout),
+        keepalive_timeout: p.duration("server.keepalive_timeout", &s.keepalive_timeout),
+        max_headers: s.max_headers as usize,
+        max_header_bytes: s.max_header_bytes as usize,
+        max_connections: s.max_connections as usize,
+        grace: p.duration("server.shutdown_grace", &s.shutdown_grace),
     }
 }
 

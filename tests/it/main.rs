@@ -13,5 +13,6 @@ mod flow;
 mod frontproxy;
 mod mail;
 mod observability;
+mod ops;
 mod proxy;
 mod store;

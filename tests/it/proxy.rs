@@ -105,7 +105,7 @@ async fn start_echo() -> SocketAddr {
 /// The test proxy in front of `upstream` ("http://host:port[/prefix]").
 async fn start_proxy(upstream: &str, spec: Spec) -> SocketAddr {
     let state = Arc::new(ProxyState {
-        proxy: Proxy::new(spec.timeout),
+        proxy: Proxy::new(spec.timeout).unwrap(),
         upstream: Upstream::parse(upstream).unwrap(),
         headers: IdentityHeaders::from_config(&HeadersConfig::default()).unwrap(),
         spec,

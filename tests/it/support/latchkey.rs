@@ -82,4 +82,47 @@ impl Latchkey {
     pub fn pid(&self) -> u32 {
         self.guard.pid()
     }
+
+    /// The config file latchkey was started with (rewrite it, then `signal("HUP")`).
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("latchkey.toml")
+    }
+
+    /// Sends a signal by name (`HUP`, `TERM`) with the system's `kill`.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name} {} failed", self.pid());
+    }
+
+    /// Waits for the process to exit; `None` if it still runs after `within`.
+    pub fn wait_exit(&mut self, within: std::time::Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            if let Ok(Some(status)) = self.guard.child.try_wait() {
+                return Some(status);
+            }
+            if std::time::Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until latchkey's log contains `text`, or panics showing the log.
+    pub fn wait_for_log(&self, text: &str, within: std::time::Duration) {
+        let deadline = std::time::Instant::now() + within;
+        while !self.log().contains(text) {
+            if std::time::Instant::now() > deadline {
+                panic!(
+                    "latchkey never logged {text:?} within {within:?}:\n{}",
+                    self.log()
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
 }
