@@ -7,6 +7,7 @@
 //! compiled once) → `server` (listeners) → `gate` (identity → decision →
 //! outcome), which hands off to `login`, `forward_auth` or `proxy`.
 
+pub mod admin_cli;
 pub mod app;
 pub mod config;
 pub mod cookies;
