@@ -205,6 +205,7 @@ async fn request_link(
             code_digits: CODE_DIGITS,
             expires_in: &expires_in,
             error: None,
+            mail_down: app.mail_stats.transport_down(),
         },
     );
     set_csrf(app, &mut resp, &csrf, set);
@@ -459,6 +460,7 @@ async fn redeem_code(
                 code_digits: CODE_DIGITS,
                 expires_in: &expires_in,
                 error: Some(&error),
+                mail_down: app.mail_stats.transport_down(),
             },
         );
         set_csrf(app, &mut resp, &csrf, set);

@@ -6,9 +6,12 @@
 
 mod support;
 
+mod admin;
 mod config_check;
 mod demo;
+mod failure;
 mod flow;
+mod ha;
 mod mail;
 mod proxy;
 mod store;

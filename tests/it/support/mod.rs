@@ -6,6 +6,7 @@
 pub mod http;
 pub mod latchkey;
 pub mod redis;
+pub mod redis_ha;
 pub mod smtp;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
