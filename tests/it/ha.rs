@@ -7,18 +7,19 @@ use std::time::{Duration, Instant};
 use crate::flow::{sign_in, Stack};
 use crate::support::http::{send, Browser};
 use crate::support::latchkey::binary;
-use crate::support::redis_ha::{Cluster, SentinelSetup, TlsRedis};
+use crate::support::redis_ha::{cli, current_master, Cluster, SentinelSetup, TlsRedis};
 
 const JSON: (&str, &str) = ("accept", "application/json");
 
-/// Authenticated requests every 50 ms while `disrupt` runs, until 40 in a
-/// row succeed after it; returns a one-line summary and whether all
-/// failures were 503s (never a sign-out).
+/// Authenticated requests every 50 ms from `disrupt` on, until the
+/// topology has `settled` and 40 in a row succeeded after that; asserts no
+/// failure signs anyone out and returns a one-line summary.
 async fn through_failover(
     stack: &Stack,
     b: &Browser,
     what: &str,
     disrupt: impl FnOnce(),
+    settled: impl Fn() -> bool,
 ) -> String {
     let cookie = format!("latchkey_session={}", b.cookie("latchkey_session").unwrap());
     let host = stack.host();
@@ -28,13 +29,18 @@ async fn through_failover(
     let (mut first_fail, mut last_fail) = (None, None);
     let mut statuses = std::collections::BTreeMap::new();
     let deadline = started + Duration::from_secs(60);
-    while streak < 40 {
+    let mut settled_at = None;
+    while streak < 40 || settled_at.is_none() {
         assert!(
             Instant::now() < deadline,
             "{what}: no recovery within 60s ({failed} of {total} failed: {statuses:?})\n{}",
             stack.lk.log()
         );
         let at = started.elapsed();
+        if settled_at.is_none() && settled() {
+            settled_at = Some(at);
+            streak = 0;
+        }
         let r = send(
             stack.lk.addr,
             "GET",
@@ -70,8 +76,10 @@ async fn through_failover(
         ),
         _ => "no failures".into(),
     };
-    let line =
-        format!("{what}: {total} requests every 50 ms, {failed} failed {statuses:?}, {window}");
+    let line = format!(
+        "{what}: {total} requests every 50 ms, {failed} failed {statuses:?}, {window}; settled at +{} ms",
+        settled_at.unwrap_or_default().as_millis()
+    );
     eprintln!("MEASURED {line}");
     line
 }
@@ -85,11 +93,15 @@ async fn sentinel_master_killed_failover() {
     assert_eq!(b.get("/reports", &[JSON]).await.status, 200);
     setup.sync();
     let replica = setup.replica_port;
-    through_failover(&stack, &b, "sentinel, master killed", || {
-        setup.kill_master()
-    })
+    let sentinel = setup.sentinel_port;
+    through_failover(
+        &stack,
+        &b,
+        "sentinel, master killed",
+        || setup.kill_master(),
+        || current_master(sentinel) == replica,
+    )
     .await;
-    assert_eq!(setup.current_master(), replica, "the replica was promoted");
     // Writes work on the new master: a new sign-in.
     let alice = stack.browser();
     sign_in(&stack, &alice, "alice@example.com").await;
@@ -104,12 +116,20 @@ async fn sentinel_commanded_failover() {
     sign_in(&stack, &b, "bob@example.com").await;
     setup.sync();
     let port = setup.sentinel_port;
-    through_failover(&stack, &b, "sentinel, SENTINEL FAILOVER", || {
-        let ok = crate::support::redis_ha::cli(port, &["sentinel", "failover", "mymaster"]);
-        assert_eq!(ok.trim(), "OK", "{ok}");
-    })
+    let old = setup.master_port;
+    through_failover(
+        &stack,
+        &b,
+        "sentinel, SENTINEL FAILOVER",
+        || {
+            let ok = cli(port, &["sentinel", "failover", "mymaster"]);
+            assert_eq!(ok.trim(), "OK", "{ok}");
+        },
+        // The replica promoted and the old master demoted to a replica.
+        || current_master(port) != old && cli(old, &["role"]).starts_with("slave"),
+    )
     .await;
-    assert_eq!(setup.current_master(), setup.replica_port);
+    assert_eq!(current_master(port), setup.replica_port);
     // The old master is a replica now: latchkey writes to the new one.
     let alice = stack.browser();
     sign_in(&stack, &alice, "alice@example.com").await;

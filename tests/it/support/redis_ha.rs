@@ -136,18 +136,6 @@ impl SentinelSetup {
         )
     }
 
-    /// The port the sentinel names as master now.
-    pub fn current_master(&self) -> u16 {
-        let out = cli(
-            self.sentinel_port,
-            &["sentinel", "get-master-addr-by-name", "mymaster"],
-        );
-        out.lines()
-            .nth(1)
-            .and_then(|p| p.trim().parse().ok())
-            .unwrap_or(0)
-    }
-
     /// Waits until the replica has everything the master wrote.
     pub fn sync(&self) {
         let acked = cli(self.master_port, &["wait", "1", "5000"]);
@@ -158,6 +146,18 @@ impl SentinelSetup {
     pub fn kill_master(&mut self) {
         self.master = None;
     }
+}
+
+/// The port the sentinel on `sentinel_port` names as master now.
+pub fn current_master(sentinel_port: u16) -> u16 {
+    let out = cli(
+        sentinel_port,
+        &["sentinel", "get-master-addr-by-name", "mymaster"],
+    );
+    out.lines()
+        .nth(1)
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// Three masters, no replicas, slots split evenly.
