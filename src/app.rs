@@ -31,7 +31,11 @@ impl App {
     /// when the store is down and serves as soon as it is back.
     pub fn new(settings: Settings) -> Result<App, AppError> {
         let store = match &settings.redis {
-            Some(r) => Backend::Redis(RedisStore::new(&r.url, &r.key_prefix)?),
+            Some(r) => Backend::Redis(RedisStore::open(
+                &r.target,
+                &r.key_prefix,
+                r.ca_pem.as_deref(),
+            )?),
             None => {
                 tracing::warn!(
                     "no [redis] configured: using the in-memory store (one instance only; sessions are lost on restart)"

@@ -92,12 +92,31 @@ impl Default for ServerConfig {
     }
 }
 
+/// Exactly one of `url`, `sentinel`, `cluster`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RedisConfig {
-    pub url: String,
+    /// One server: `redis://host:port/db`, or `rediss://` for TLS.
+    pub url: Option<String>,
+    pub sentinel: Option<SentinelConfig>,
+    /// URLs of some nodes of a Redis Cluster.
+    pub cluster: Option<Vec<String>>,
+    /// PEM file of the CA(s) to trust for `rediss://` instead of the system's roots.
+    pub ca_file: Option<String>,
     /// Prefix for every key latchkey writes, so several deployments can share a Redis.
     pub key_prefix: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SentinelConfig {
+    /// The name the sentinels know the master by.
+    pub master: String,
+    /// The sentinels' URLs, `redis://host:26379` (`rediss://` for TLS).
+    pub nodes: Vec<String>,
+    /// The master's password, if it has one.
+    #[serde(default)]
+    pub password: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -8,6 +8,7 @@
 //! outcome), which hands off to `login`, `forward_auth` or `proxy`.
 
 pub mod admin;
+pub mod admin_cli;
 pub mod app;
 pub mod audit;
 pub mod config;

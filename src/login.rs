@@ -209,6 +209,7 @@ async fn request_link(
             code_digits: CODE_DIGITS,
             expires_in: &expires_in,
             error: None,
+            mail_down: app.mail_stats.transport_down(),
         },
     );
     set_csrf(app, &mut resp, &csrf, set);
@@ -479,6 +480,7 @@ async fn redeem_code(
                 code_digits: CODE_DIGITS,
                 expires_in: &expires_in,
                 error: Some(&error),
+                mail_down: app.mail_stats.transport_down(),
             },
         );
         set_csrf(app, &mut resp, &csrf, set);

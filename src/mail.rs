@@ -8,6 +8,15 @@
 //! the same time whether or not a mail is sent; the worker retries failures
 //! with exponential backoff and counts everything in [`MailStats`].
 //!
+//! When sending fails at the connection level (the SMTP server cannot be
+//! reached, TLS fails, it times out) [`MailStats::transport_down`] turns on:
+//! the "check your email" page then says the email could not be sent, for
+//! every address alike, so it reveals nothing about which are known. A
+//! successful send turns it off, and while it is on a probe opens an SMTP
+//! connection every few seconds (EHLO, QUIT) to notice when the server is
+//! back even if nobody signs in. A server that answers with an error (4xx,
+//! 5xx) is up: such failures are retried and counted but do not turn it on.
+//!
 //! What the mail says is `pages`' job. Logs name only the recipient's domain,
 //! never the address, the link or the code.
 //!
@@ -17,7 +26,7 @@
 
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -74,6 +83,16 @@ impl MailError {
             MailError::Recipient(_) | MailError::Build(_) => true,
             MailError::Smtp(e) => e.is_permanent(),
             MailError::File(_) | MailError::Console(_) => false,
+        }
+    }
+
+    /// The transport itself is unreachable (not an answer about this
+    /// message): no mail to anyone can be sent right now.
+    pub fn is_transport_down(&self) -> bool {
+        match self {
+            MailError::Smtp(e) => !e.is_transient() && !e.is_permanent(),
+            MailError::File(_) => true,
+            MailError::Recipient(_) | MailError::Build(_) | MailError::Console(_) => false,
         }
     }
 }
@@ -144,6 +163,20 @@ impl Mailer {
             Transport::Smtp { .. } => "smtp",
             Transport::Console => "console",
             Transport::File(_) => "file",
+        }
+    }
+
+    /// Checks that the transport can be reached (SMTP: connect, EHLO, QUIT);
+    /// console and file transports always can.
+    pub async fn probe(&self) -> Result<(), MailError> {
+        match &self.transport {
+            Transport::Smtp { builder, transport } => transport
+                .get_or_init(|| builder.clone().build())
+                .test_connection()
+                .await
+                .map(drop)
+                .map_err(MailError::Smtp),
+            Transport::Console | Transport::File(_) => Ok(()),
         }
     }
 
@@ -279,6 +312,28 @@ pub struct MailStats {
     pub dropped: AtomicU64,
     /// Messages given up on after the last attempt or a permanent error.
     pub abandoned: AtomicU64,
+    /// The last attempt failed to reach the transport at all; cleared by a
+    /// successful send or probe.
+    pub down: AtomicBool,
+}
+
+impl MailStats {
+    /// The mail transport is known to be unreachable right now.
+    pub fn transport_down(&self) -> bool {
+        self.down.load(Ordering::Relaxed)
+    }
+
+    fn set_down(&self, down: bool) {
+        if self.down.swap(down, Ordering::Relaxed) != down {
+            if down {
+                tracing::error!(
+                    "mail transport unreachable: sign-in pages now say the email could not be sent"
+                );
+            } else {
+                tracing::info!("mail transport reachable again");
+            }
+        }
+    }
 }
 
 /// How the queue behaves; [`QueueSettings::default`] suits production.
@@ -292,16 +347,20 @@ pub struct QueueSettings {
     pub base_delay: Duration,
     /// Messages being sent (or waiting to retry) at once.
     pub concurrency: usize,
+    /// While the transport is down, how often to probe it.
+    pub probe_every: Duration,
 }
 
 impl Default for QueueSettings {
-    /// 1 024 waiting, 4 tries with waits of 1 s, 4 s and 16 s, 8 at once.
+    /// 1 024 waiting, 4 tries with waits of 1 s, 4 s and 16 s, 8 at once;
+    /// a down transport probed every 5 s.
     fn default() -> Self {
         QueueSettings {
             capacity: 1024,
             attempts: 4,
             base_delay: Duration::from_secs(1),
             concurrency: 8,
+            probe_every: Duration::from_secs(5),
         }
     }
 }
@@ -312,6 +371,7 @@ pub struct MailQueue {
     tx: mpsc::Sender<Email>,
     stats: Arc<MailStats>,
     worker: JoinHandle<()>,
+    prober: JoinHandle<()>,
 }
 
 impl MailQueue {
@@ -327,8 +387,14 @@ impl MailQueue {
         settings: QueueSettings,
     ) -> MailQueue {
         let (tx, rx) = mpsc::channel(settings.capacity.max(1));
+        let prober = tokio::spawn(probe(mailer.clone(), stats.clone(), settings.probe_every));
         let worker = tokio::spawn(run(mailer, rx, stats.clone(), settings));
-        MailQueue { tx, stats, worker }
+        MailQueue {
+            tx,
+            stats,
+            worker,
+            prober,
+        }
     }
 
     /// Queues a message without waiting. When the queue is full the message
@@ -356,9 +422,23 @@ impl MailQueue {
     /// Stops taking mail and waits until every queued message is sent or
     /// given up on (including retries; wrap in a timeout at shutdown).
     pub async fn shutdown(self) {
+        self.prober.abort();
         drop(self.tx);
         if let Err(e) = self.worker.await {
             tracing::error!(error = %e, "mail worker failed");
+        }
+    }
+}
+
+/// While the transport is down, checks every `every` whether it is back.
+async fn probe(mailer: Arc<Mailer>, stats: Arc<MailStats>, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        if stats.transport_down() {
+            match mailer.probe().await {
+                Ok(()) => stats.set_down(false),
+                Err(e) => tracing::debug!(error = %e, "mail transport still unreachable"),
+            }
         }
     }
 }
@@ -394,11 +474,15 @@ async fn deliver(mailer: &Mailer, email: &Email, stats: &MailStats, settings: &Q
         match mailer.send(email).await {
             Ok(()) => {
                 stats.sent.fetch_add(1, Ordering::Relaxed);
+                stats.set_down(false);
                 tracing::info!(%domain, attempt, transport = mailer.kind(), "sign-in mail sent");
                 return;
             }
             Err(e) => {
                 stats.failed.fetch_add(1, Ordering::Relaxed);
+                if e.is_transport_down() {
+                    stats.set_down(true);
+                }
                 // Server replies may quote the address; logs get the domain only.
                 let error = e.to_string().replace(email.to.trim(), "<recipient>");
                 if attempt == attempts || e.is_permanent() {

@@ -10,6 +10,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 
+use latchkey::admin_cli::{self, AdminError, SessionsCommand, UsersCommand};
 use latchkey::app::App;
 use latchkey::config::{AppConfig, FileConfig, RuleConfig, UserConfig};
 use latchkey::server::{self, ConfigSource};
@@ -54,6 +55,22 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Manage users in the configured store (not those in the config file).
+    Users {
+        /// Config file [default: $LATCHKEY_CONFIG, else ./latchkey.toml]
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+    /// List or end sessions in the configured store.
+    Sessions {
+        /// Config file [default: $LATCHKEY_CONFIG, else ./latchkey.toml]
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: SessionsCommand,
+    },
     /// Everything running with no set-up: memory store, links printed here, a built-in echo app.
     Demo {
         /// Where to listen.
@@ -69,6 +86,18 @@ fn main() -> ExitCode {
         Command::Check { config } => return check(config),
         Command::Serve { config } => run(|| serve(config)),
         Command::Demo { listen } => run(|| demo(listen)),
+        Command::Users { config, command } => {
+            return admin(
+                config,
+                |s| async move { admin_cli::users(&s, command).await },
+            )
+        }
+        Command::Sessions { config, command } => {
+            return admin(
+                config,
+                |s| async move { admin_cli::sessions(&s, command).await },
+            )
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -141,10 +170,35 @@ fn check(config: Option<PathBuf>) -> ExitCode {
     }
 }
 
-fn run<F, Fut>(f: F) -> anyhow::Result<()>
+/// `users` and `sessions`: prints what the command says, or its error.
+fn admin<F, Fut>(config: Option<PathBuf>, f: F) -> ExitCode
+where
+    F: FnOnce(Settings) -> Fut,
+    Fut: std::future::Future<Output = Result<String, AdminError>>,
+{
+    let Some((_, settings)) = load(&config_path(config)) else {
+        return ExitCode::FAILURE;
+    };
+    match run(|| async { Ok(f(settings).await) }) {
+        Ok(Ok(out)) => {
+            print!("{out}");
+            ExitCode::SUCCESS
+        }
+        Ok(Err(e)) => {
+            eprintln!("latchkey: {e}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("latchkey: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run<T, F, Fut>(f: F) -> anyhow::Result<T>
 where
     F: FnOnce() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<()>>,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
 {
     // One crypto provider for every TLS user in the process (lettre's SMTP).
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();

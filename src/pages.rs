@@ -92,6 +92,9 @@ pub enum Page<'a> {
         expires_in: &'a str,
         /// Shown above the code field (a wrong code).
         error: Option<&'a str>,
+        /// The mail transport is known to be down: say the email may not
+        /// arrive. The same for every address, known or not.
+        mail_down: bool,
     },
     /// GET verify: a button; POST `/.latchkey/verify` (fields `token`, `csrf`).
     Confirm {
@@ -188,7 +191,8 @@ impl Page<'_> {
                 code_digits,
                 expires_in,
                 error,
-            } => context! { csrf, code_digits, expires_in, error },
+                mail_down,
+            } => context! { csrf, code_digits, expires_in, error, mail_down },
             Page::Confirm { csrf, token } => context! { csrf, token },
             Page::WrongBrowser {
                 requested_ip,
@@ -620,6 +624,7 @@ fn sample_pages() -> Vec<Page<'static>> {
             code_digits: 6,
             expires_in: "10 minutes",
             error: None,
+            mail_down: false,
         },
         Page::Confirm {
             csrf: "csrf",
@@ -805,6 +810,7 @@ mod tests {
             code_digits: 6,
             expires_in: "10 minutes",
             error: None,
+            mail_down: false,
         });
         assert!(html.contains("Check your email"));
         assert!(html.contains("action=\"/.latchkey/code\""));
@@ -1125,6 +1131,7 @@ mod tests {
                 code_digits: 6,
                 expires_in: "10 minutes",
                 error: None,
+                mail_down: false,
             },
             Page::Confirm {
                 csrf: "c",

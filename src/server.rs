@@ -691,7 +691,7 @@ host = "app.example.com"
         new.server.listen = "127.0.0.1:1".into();
         new.server.max_connections = 5;
         new.redis = Some(crate::config::RedisConfig {
-            url: "redis://127.0.0.1:1".into(),
+            url: Some("redis://127.0.0.1:1".into()),
             ..Default::default()
         });
         new.server.header_read_timeout = "3s".into();

@@ -26,6 +26,7 @@ use crate::redirect::ReturnPolicy;
 use crate::rules::Rules;
 use crate::server::ConnLimits;
 use crate::session::{normalize_email, user_id, User};
+pub use crate::store::redis::Target as RedisTarget;
 use crate::tls::{self, CertFiles, LoadedCert, TlsError};
 
 /// Who may sign in without being listed.
@@ -73,8 +74,10 @@ pub struct Settings {
 }
 
 pub struct RedisSettings {
-    pub url: String,
+    pub target: RedisTarget,
     pub key_prefix: String,
+    /// Contents of `redis.ca_file`: the CAs trusted for TLS to Redis.
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 pub struct SessionSettings {
@@ -237,22 +240,7 @@ impl Settings {
         }
         let conn = compile_conn(&mut p, s);
 
-        let redis = cfg.redis.as_ref().map(|r| {
-            if !(r.url.starts_with("redis://")
-                || r.url.starts_with("rediss://")
-                || r.url.starts_with("redis+unix://")
-                || r.url.starts_with("unix://"))
-            {
-                p.add(format!(
-                    "redis.url: {:?} is not a Redis URL; expected like \"redis://127.0.0.1:6379/0\" or \"rediss://...\"",
-                    r.url
-                ));
-            }
-            RedisSettings {
-                url: r.url.clone(),
-                key_prefix: r.key_prefix.clone().unwrap_or_else(|| "latchkey:".into()),
-            }
-        });
+        let redis = cfg.redis.as_ref().and_then(|r| compile_redis(&mut p, r));
 
         let secure = public_url.as_ref().is_some_and(|u| u.scheme() == "https");
         let session = compile_session(&mut p, cfg, secure);
@@ -402,7 +390,25 @@ impl Settings {
             out,
             "store         {}",
             match &self.redis {
-                Some(r) => format!("redis ({})", redact_url(&r.url)),
+                Some(r) => match &r.target {
+                    RedisTarget::Url(url) => format!("redis ({})", redact_url(url)),
+                    RedisTarget::Sentinel { master, nodes, .. } => format!(
+                        "redis sentinel (master {master:?} via {})",
+                        nodes
+                            .iter()
+                            .map(|n| redact_url(n))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    RedisTarget::Cluster(nodes) => format!(
+                        "redis cluster ({})",
+                        nodes
+                            .iter()
+                            .map(|n| redact_url(n))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                },
                 None => "memory (single instance, lost on restart)".into(),
             }
         );
@@ -503,6 +509,100 @@ fn compile_conn(p: &mut Problems, s: &crate::config::ServerConfig) -> ConnLimits
         max_connections: s.max_connections as usize,
         grace: p.duration("server.shutdown_grace", &s.shutdown_grace),
     }
+}
+
+const REDIS_URL_EXPECTED: &str = "expected like \"redis://127.0.0.1:6379/0\" or \"rediss://...\"";
+
+/// `[redis]`: exactly one of url, sentinel, cluster; every URL checked.
+fn compile_redis(p: &mut Problems, r: &crate::config::RedisConfig) -> Option<RedisSettings> {
+    fn url_ok(p: &mut Problems, key: String, url: &str, unix: bool) -> bool {
+        let schemes: &[&str] = if unix {
+            &["redis://", "rediss://", "redis+unix://", "unix://"]
+        } else {
+            &["redis://", "rediss://"]
+        };
+        let ok = schemes.iter().any(|s| url.starts_with(s))
+            && ::redis::IntoConnectionInfo::into_connection_info(url).is_ok();
+        if !ok {
+            p.add(format!(
+                "{key}: {:?} is not a Redis URL; {REDIS_URL_EXPECTED}",
+                redact_url(url)
+            ));
+        }
+        ok
+    }
+    let given: Vec<&str> = [
+        r.url.as_ref().map(|_| "redis.url"),
+        r.sentinel.as_ref().map(|_| "redis.sentinel"),
+        r.cluster.as_ref().map(|_| "redis.cluster"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let target = match (&r.url, &r.sentinel, &r.cluster) {
+        _ if given.len() > 1 => {
+            p.add(format!(
+                "redis: {} given together; expected exactly one of redis.url, redis.sentinel, redis.cluster",
+                given.join(" and ")
+            ));
+            None
+        }
+        (Some(url), None, None) => {
+            url_ok(p, "redis.url".into(), url, true).then(|| RedisTarget::Url(url.clone()))
+        }
+        (None, Some(s), None) => {
+            let mut ok = true;
+            if s.master.trim().is_empty() {
+                p.add("redis.sentinel.master: empty; expected the name the sentinels know the master by, like \"mymaster\"".into());
+                ok = false;
+            }
+            if s.nodes.is_empty() {
+                p.add("redis.sentinel.nodes: empty; expected the sentinels' URLs, like [\"redis://10.0.0.1:26379\"]".into());
+                ok = false;
+            }
+            for (i, n) in s.nodes.iter().enumerate() {
+                ok &= url_ok(p, format!("redis.sentinel.nodes[{i}]"), n, false);
+            }
+            ok.then(|| RedisTarget::Sentinel {
+                master: s.master.clone(),
+                nodes: s.nodes.clone(),
+                password: s.password.clone(),
+            })
+        }
+        (None, None, Some(nodes)) => {
+            let mut ok = true;
+            if nodes.is_empty() {
+                p.add("redis.cluster: empty; expected some of the cluster's node URLs, like [\"redis://10.0.0.1:7000\"]".into());
+                ok = false;
+            }
+            for (i, n) in nodes.iter().enumerate() {
+                ok &= url_ok(p, format!("redis.cluster[{i}]"), n, false);
+            }
+            ok.then(|| RedisTarget::Cluster(nodes.clone()))
+        }
+        _ => {
+            p.add("redis: none of redis.url, redis.sentinel, redis.cluster is given; expected exactly one (or no [redis] table for the in-memory store)".into());
+            None
+        }
+    };
+    let ca_pem = r.ca_file.as_ref().and_then(|f| match std::fs::read(f) {
+        Ok(pem) if pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") => Some(pem),
+        Ok(_) => {
+            p.add(format!(
+                "redis.ca_file: {f:?} holds no PEM certificate; expected a file with \"-----BEGIN CERTIFICATE-----\" blocks"
+            ));
+            None
+        }
+        Err(e) => {
+            p.add(format!("redis.ca_file: {f:?} cannot be read: {e}; expected a PEM file of CA certificates"));
+            None
+        }
+    });
+    Some(RedisSettings {
+        target: target?,
+        key_prefix: r.key_prefix.clone().unwrap_or_else(|| "latchkey:".into()),
+        ca_pem,
+    })
 }
 
 fn compile_session(p: &mut Problems, cfg: &FileConfig, secure: bool) -> SessionSettings {

@@ -1,12 +1,22 @@
-//! The production store: Redis (single node or behind sentinel), shared by
-//! every latchkey instance, so a logout or a role change made on one is seen
-//! by all on their very next request.
+//! The production store: Redis, shared by every latchkey instance, so a
+//! logout or a role change made on one is seen by all on their very next
+//! request. Three ways to reach it ([`Target`]): one URL (`redis://`, or
+//! `rediss://` for TLS), Redis Sentinel (a master name and the sentinels'
+//! addresses) or Redis Cluster (some of the cluster's nodes).
 //!
-//! Start-up never waits for Redis: `RedisStore::new` only parses the URL.
+//! Start-up never waits for Redis: `RedisStore::open` only parses addresses.
 //! The connection is made on first use and retried on every call until it
-//! succeeds; after that the `ConnectionManager` reconnects by itself. Short
-//! connection and response timeouts turn a dead Redis into a quick error
-//! (latchkey answers 503) instead of a hung request.
+//! succeeds. Short connection and response timeouts turn a dead Redis into a
+//! quick error (latchkey answers 503) instead of a hung request; no call
+//! retries inside a request, the next request simply tries again.
+//!
+//! - One URL: a `ConnectionManager` reconnects by itself.
+//! - Sentinel: the sentinels are asked for the master, and one multiplexed
+//!   connection to it is kept. A connection-level error, a timeout or a
+//!   `READONLY` answer (the master was demoted) drops it, so the next call
+//!   asks the sentinels again and follows a failover.
+//! - Cluster: redis-rs's cluster connection routes each command by its
+//!   key's slot and follows `MOVED`/`ASK` and topology changes.
 //!
 //! Key layout (`{p}` is the prefix, `latchkey:` by default; hashes are
 //! lower-case hex, a raw token never reaches Redis):
@@ -25,16 +35,33 @@
 //! clock skew between latchkey and Redis does not move them. Needs Redis
 //! 6.2 or later (GETDEL, SET KEEPTTL).
 //!
-//! Some scripts build keys from data (`touch_session` reads
-//! `{p}u:{user_id}`, the list and revoke-all scripts read `{p}s:{hash}`
-//! from the index); those keys are not declared, which is fine on one
-//! node or behind sentinel but would need hash tags for Redis Cluster.
+//! On one node (URL or sentinel) the scripts below do a whole operation in
+//! one atomic round trip, and some of them build keys from data they read
+//! (`touch_session` reads the user record, revoking reads the index). In a
+//! cluster a script may only touch keys of its declared slot, and a
+//! session's keys (its record, its user's index, its user's record) cannot
+//! share a slot: the session is found by its token's hash alone, the index
+//! and user by the user id. So on a cluster no command spans two keys of
+//! different slots: those operations are split into single-key steps
+//! (see `Layout::Cluster` below), and no hash tags are needed. The cost:
+//! each authenticated request takes two round trips instead of one (the
+//! session, then its user's record), and creating, revoking and listing
+//! sessions or users are no longer atomic (the index is written before the
+//! session, so a session can never exist outside its user's index).
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, Script};
+use redis::aio::{
+    ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection,
+};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
+use redis::{
+    AsyncConnectionConfig, Client, Cmd, ErrorKind, IntoConnectionInfo, Pipeline, RedisError,
+    RedisFuture, Script, ServerErrorKind, TlsCertificates, TlsMode, Value,
+};
 
 use super::{Store, StoreResult};
 use crate::session::{AttemptRecord, LinkRecord, SessionInfo, SessionRecord, TokenHash, User};
@@ -43,21 +70,155 @@ use crate::session::{AttemptRecord, LinkRecord, SessionInfo, SessionRecord, Toke
 const CONNECTION_TIMEOUT: Duration = Duration::from_secs(1);
 /// Time allowed for one command's answer.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
+/// Time allowed to ask the sentinels where the master is.
+const SENTINEL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Where the Redis data lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// One server: `redis://host:port/db`, `rediss://...` for TLS.
+    Url(String),
+    /// Redis Sentinel: the master's name and the sentinels' URLs
+    /// (`redis://` or `rediss://`; TLS to the sentinels means TLS to the
+    /// master too). `password` is the master's (and replicas') password.
+    Sentinel {
+        master: String,
+        nodes: Vec<String>,
+        password: Option<String>,
+    },
+    /// Redis Cluster: the URLs of some of its nodes (the rest are found).
+    Cluster(Vec<String>),
+}
 
 /// A Redis-backed `Store`. Cheap to share: calls clone the multiplexed
 /// connection, never hold a lock across a round trip.
 pub struct RedisStore {
-    client: Client,
-    config: ConnectionManagerConfig,
-    /// Filled by the first call that reaches Redis.
-    manager: Mutex<Option<ConnectionManager>>,
+    link: Link,
     prefix: String,
     /// Boxed to keep `Backend`'s variants of similar size.
     scripts: Box<Scripts>,
 }
 
+/// How connections are made; each variant fills its slot on first use.
+enum Link {
+    Single {
+        client: Client,
+        config: ConnectionManagerConfig,
+        manager: Mutex<Option<ConnectionManager>>,
+    },
+    Sentinel(Arc<SentinelLink>),
+    Cluster {
+        client: ClusterClient,
+        conn: Mutex<Option<ClusterConnection>>,
+    },
+}
+
+struct SentinelLink {
+    sentinels: tokio::sync::Mutex<SentinelClient>,
+    config: AsyncConnectionConfig,
+    current: Mutex<Option<MultiplexedConnection>>,
+}
+
+impl SentinelLink {
+    fn slot(&self) -> MutexGuard<'_, Option<MultiplexedConnection>> {
+        self.current.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    async fn connect(&self) -> redis::RedisResult<MultiplexedConnection> {
+        let existing = self.slot().clone();
+        if let Some(c) = existing {
+            return Ok(c);
+        }
+        let ask = async { self.sentinels.lock().await.async_get_client().await };
+        let client = tokio::time::timeout(SENTINEL_TIMEOUT, ask)
+            .await
+            .map_err(|_| {
+                RedisError::from(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "no sentinel answered in time",
+                ))
+            })??;
+        let fresh = client
+            .get_multiplexed_async_connection_with_config(&self.config)
+            .await?;
+        Ok(self.slot().get_or_insert(fresh).clone())
+    }
+
+    /// After an error that means "this may no longer be the master",
+    /// forget the connection so the next call asks the sentinels again.
+    fn check(&self, e: &RedisError) {
+        let stale = e.is_io_error()
+            || e.is_connection_dropped()
+            || e.is_timeout()
+            || e.is_unrecoverable_error()
+            || matches!(
+                e.kind(),
+                ErrorKind::Server(
+                    ServerErrorKind::ReadOnly
+                        | ServerErrorKind::MasterDown
+                        | ServerErrorKind::BusyLoading
+                )
+            );
+        if stale {
+            tracing::debug!(error = %e, "dropping the connection to the sentinel's master");
+            *self.slot() = None;
+        }
+    }
+}
+
+/// One connection, whatever the topology: scripts and commands run on it.
+enum Conn {
+    Manager(ConnectionManager),
+    Sentinel(MultiplexedConnection, Arc<SentinelLink>),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Manager(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+            Conn::Sentinel(c, link) => Box::pin(async move {
+                let result = c.req_packed_command(cmd).await;
+                if let Err(e) = &result {
+                    link.check(e);
+                }
+                result
+            }),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Manager(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Sentinel(c, link) => Box::pin(async move {
+                let result = c.req_packed_commands(pipeline, offset, count).await;
+                if let Err(e) = &result {
+                    link.check(e);
+                }
+                result
+            }),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Manager(c) => c.get_db(),
+            Conn::Sentinel(c, _) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
 struct Scripts {
     create_session: Script,
+    index_session: Script,
     touch_session: Script,
     revoke_session: Script,
     list_sessions: Script,
@@ -79,10 +240,22 @@ end
 return 1
 ";
 
+/// KEYS[1] user index; ARGV: session hash, ms until its absolute end. The
+/// cluster's half of `CREATE_SESSION` (run before the session is stored).
+const INDEX_SESSION: &str = r"
+redis.call('SADD', KEYS[1], ARGV[1])
+local left = redis.call('PTTL', KEYS[1])
+if left < tonumber(ARGV[2]) then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 1
+";
+
 /// KEYS[1] session; ARGV: now ms, idle ms, user key prefix. Returns nil,
 /// or {session JSON, new idle end, user JSON or nil}. The user key is not
-/// declared in KEYS (another cluster slot): single node or sentinel only. A record that does
-/// not decode is returned as is for the caller to report as corrupt.
+/// declared in KEYS: on a cluster the prefix is empty and the caller reads
+/// the user itself. A record that does not decode is returned as is for
+/// the caller to report as corrupt.
 const TOUCH_SESSION: &str = r"
 local raw = redis.call('GET', KEYS[1])
 if not raw then return nil end
@@ -98,6 +271,7 @@ if now >= rec.expires_at then
 end
 local idle_end = math.min(now + tonumber(ARGV[2]), rec.expires_at)
 redis.call('PEXPIRE', KEYS[1], idle_end - now)
+if ARGV[3] == '' then return {raw, idle_end, false} end
 return {raw, idle_end, redis.call('GET', ARGV[3] .. rec.user_id)}
 ";
 
@@ -170,22 +344,106 @@ return {n, left}
 ";
 
 impl RedisStore {
-    /// Checks the URL and returns at once; does not contact Redis.
+    /// One server at `url`; see [`RedisStore::open`].
     pub fn new(url: &str, key_prefix: &str) -> StoreResult<RedisStore> {
-        let client = Client::open(url)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(CONNECTION_TIMEOUT))
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            // No retry loop inside a request: one attempt, then the error
-            // (503). The next call tries again, so service resumes by itself.
-            .set_number_of_retries(0);
+        RedisStore::open(&Target::Url(url.to_owned()), key_prefix, None)
+    }
+
+    /// Checks the addresses and returns at once; does not contact Redis.
+    /// `ca_pem`: the certificates (PEM) to trust for `rediss://` instead of
+    /// the system's roots.
+    pub fn open(
+        target: &Target,
+        key_prefix: &str,
+        ca_pem: Option<&[u8]>,
+    ) -> StoreResult<RedisStore> {
+        let certs = || TlsCertificates {
+            client_tls: None,
+            root_cert: ca_pem.map(<[u8]>::to_vec),
+        };
+        let link = match target {
+            Target::Url(url) => {
+                let client = match ca_pem {
+                    Some(_) => Client::build_with_tls(url.as_str(), certs())?,
+                    None => Client::open(url.as_str())?,
+                };
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(CONNECTION_TIMEOUT))
+                    .set_response_timeout(Some(RESPONSE_TIMEOUT))
+                    // No retry loop inside a request: one attempt, then the
+                    // error (503). The next call tries again.
+                    .set_number_of_retries(0);
+                Link::Single {
+                    client,
+                    config,
+                    manager: Mutex::new(None),
+                }
+            }
+            Target::Sentinel {
+                master,
+                nodes,
+                password,
+            } => {
+                let mut addrs = Vec::with_capacity(nodes.len());
+                let mut tls = false;
+                let mut sentinel_auth = None;
+                for node in nodes {
+                    let info = node.as_str().into_connection_info()?;
+                    tls |= matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. });
+                    let r = info.redis_settings();
+                    if let Some(p) = r.password() {
+                        sentinel_auth = Some((r.username().map(str::to_owned), p.to_owned()));
+                    }
+                    addrs.push(info.addr().clone());
+                }
+                let mut b = SentinelClientBuilder::new(addrs, master, SentinelServerType::Master)?;
+                if tls {
+                    b = b.set_client_to_redis_tls_mode(TlsMode::Secure);
+                }
+                if ca_pem.is_some() {
+                    b = b
+                        .set_client_to_redis_certificates(certs())
+                        .set_client_to_sentinel_certificates(certs());
+                }
+                if let Some(p) = password {
+                    b = b.set_client_to_redis_password(p);
+                }
+                if let Some((user, p)) = sentinel_auth {
+                    if let Some(u) = user {
+                        b = b.set_client_to_sentinel_username(u);
+                    }
+                    b = b.set_client_to_sentinel_password(p);
+                }
+                Link::Sentinel(Arc::new(SentinelLink {
+                    sentinels: tokio::sync::Mutex::new(b.build()?),
+                    config: AsyncConnectionConfig::new()
+                        .set_connection_timeout(Some(CONNECTION_TIMEOUT))
+                        .set_response_timeout(Some(RESPONSE_TIMEOUT)),
+                    current: Mutex::new(None),
+                }))
+            }
+            Target::Cluster(nodes) => {
+                let mut b = ClusterClient::builder(nodes.iter().map(String::as_str))
+                    .connection_timeout(CONNECTION_TIMEOUT)
+                    .response_timeout(RESPONSE_TIMEOUT)
+                    // A few quick retries let a request ride over MOVED
+                    // answers and a slot map refresh.
+                    .retries(2);
+                if ca_pem.is_some() {
+                    b = b.certs(certs());
+                }
+                Link::Cluster {
+                    client: b.build()?,
+                    conn: Mutex::new(None),
+                }
+            }
+        };
         Ok(RedisStore {
-            client,
-            config,
-            manager: Mutex::new(None),
+            link,
             prefix: key_prefix.to_owned(),
             scripts: Box::new(Scripts {
                 create_session: Script::new(CREATE_SESSION),
+                index_session: Script::new(INDEX_SESSION),
                 touch_session: Script::new(TOUCH_SESSION),
                 revoke_session: Script::new(REVOKE_SESSION),
                 list_sessions: Script::new(LIST_SESSIONS),
@@ -196,20 +454,48 @@ impl RedisStore {
         })
     }
 
-    fn slot(&self) -> MutexGuard<'_, Option<ConnectionManager>> {
-        self.manager.lock().unwrap_or_else(PoisonError::into_inner)
+    /// Keys of one operation may live in different slots: split it.
+    fn clustered(&self) -> bool {
+        matches!(self.link, Link::Cluster { .. })
     }
 
     /// The shared connection, made now if no call has reached Redis yet.
     /// Concurrent first calls may each connect; one connection is kept.
-    async fn conn(&self) -> StoreResult<ConnectionManager> {
-        let existing = self.slot().clone();
-        if let Some(manager) = existing {
-            return Ok(manager);
+    async fn conn(&self) -> StoreResult<Conn> {
+        fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+            m.lock().unwrap_or_else(PoisonError::into_inner)
         }
-        let fresh =
-            ConnectionManager::new_with_config(self.client.clone(), self.config.clone()).await?;
-        Ok(self.slot().get_or_insert(fresh).clone())
+        Ok(match &self.link {
+            Link::Single {
+                client,
+                config,
+                manager,
+            } => {
+                let existing = lock(manager).clone();
+                let m = match existing {
+                    Some(m) => m,
+                    None => {
+                        let fresh =
+                            ConnectionManager::new_with_config(client.clone(), config.clone())
+                                .await?;
+                        lock(manager).get_or_insert(fresh).clone()
+                    }
+                };
+                Conn::Manager(m)
+            }
+            Link::Sentinel(link) => Conn::Sentinel(link.connect().await?, link.clone()),
+            Link::Cluster { client, conn } => {
+                let existing = lock(conn).clone();
+                let c = match existing {
+                    Some(c) => c,
+                    None => {
+                        let fresh = client.get_async_connection().await?;
+                        lock(conn).get_or_insert(fresh).clone()
+                    }
+                };
+                Conn::Cluster(c)
+            }
+        })
     }
 
     fn session_key(&self, hash: &str) -> String {
@@ -241,6 +527,31 @@ impl RedisStore {
     }
     fn hit_key(&self, key: &str) -> String {
         format!("{}rl:{key}", self.prefix)
+    }
+
+    /// `LIST_SESSIONS` in single-key steps, for a cluster.
+    async fn list_sessions_split(&self, con: &mut Conn, user_id: &str) -> StoreResult<Vec<String>> {
+        let index = self.index_key(user_id);
+        let hashes: Vec<String> = redis::cmd("SMEMBERS").arg(&index).query_async(con).await?;
+        let mut out = Vec::with_capacity(hashes.len() * 3);
+        for h in hashes {
+            let key = self.session_key(&h);
+            let raw: Option<String> = redis::cmd("GET").arg(&key).query_async(con).await?;
+            match raw {
+                Some(raw) => {
+                    let left: i64 = redis::cmd("PTTL").arg(&key).query_async(con).await?;
+                    out.extend([h, raw, left.to_string()]);
+                }
+                None => {
+                    redis::cmd("SREM")
+                        .arg(&index)
+                        .arg(&h)
+                        .exec_async(con)
+                        .await?;
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// SET with a TTL; a zero TTL means the value is already gone.
@@ -296,6 +607,24 @@ impl Store for RedisStore {
         let hex = hash.to_hex();
         let json = serde_json::to_string(record)?;
         let mut con = self.conn().await?;
+        if self.clustered() {
+            // Index first: a session never exists outside its user's index.
+            self.scripts
+                .index_session
+                .key(self.index_key(&record.user_id))
+                .arg(&hex)
+                .arg(to_end)
+                .invoke_async::<()>(&mut con)
+                .await?;
+            redis::cmd("SET")
+                .arg(self.session_key(&hex))
+                .arg(json)
+                .arg("PX")
+                .arg(ttl)
+                .exec_async(&mut con)
+                .await?;
+            return Ok(());
+        }
         self.scripts
             .create_session
             .key(self.session_key(&hex))
@@ -322,7 +651,13 @@ impl Store for RedisStore {
             .key(self.session_key(&hash.to_hex()))
             .arg(now)
             .arg(millis(idle))
-            .arg(self.user_prefix())
+            // On a cluster the user's record lives in another slot: read
+            // it in a second round trip below.
+            .arg(if self.clustered() {
+                String::new()
+            } else {
+                self.user_prefix()
+            })
             .invoke_async(&mut con)
             .await?;
         let Some((raw, idle_end, user)) = found else {
@@ -334,12 +669,33 @@ impl Store for RedisStore {
             let why = "session record not readable by the touch script";
             return Err(<serde_json::Error as serde::de::Error>::custom(why).into());
         }
-        Ok(Some((record, idle_end, decode(user)?)))
+        let user = match self.clustered() {
+            true => self.get_user(&record.user_id).await?,
+            false => decode(user)?,
+        };
+        Ok(Some((record, idle_end, user)))
     }
 
     async fn revoke_session(&self, hash: &TokenHash) -> StoreResult<bool> {
         let hex = hash.to_hex();
         let mut con = self.conn().await?;
+        if self.clustered() {
+            let raw: Option<String> = redis::cmd("GETDEL")
+                .arg(self.session_key(&hex))
+                .query_async(&mut con)
+                .await?;
+            let Some(raw) = raw else {
+                return Ok(false);
+            };
+            if let Ok(record) = serde_json::from_str::<SessionRecord>(&raw) {
+                redis::cmd("SREM")
+                    .arg(self.index_key(&record.user_id))
+                    .arg(&hex)
+                    .exec_async(&mut con)
+                    .await?;
+            }
+            return Ok(true);
+        }
         let existed: u64 = self
             .scripts
             .revoke_session
@@ -353,13 +709,16 @@ impl Store for RedisStore {
 
     async fn list_sessions(&self, user_id: &str) -> StoreResult<Vec<SessionInfo>> {
         let mut con = self.conn().await?;
-        let flat: Vec<String> = self
-            .scripts
-            .list_sessions
-            .key(self.index_key(user_id))
-            .arg(self.session_prefix())
-            .invoke_async(&mut con)
-            .await?;
+        let flat: Vec<String> = if self.clustered() {
+            self.list_sessions_split(&mut con, user_id).await?
+        } else {
+            self.scripts
+                .list_sessions
+                .key(self.index_key(user_id))
+                .arg(self.session_prefix())
+                .invoke_async(&mut con)
+                .await?
+        };
         let now = crate::unix_ms(SystemTime::now());
         let mut out = Vec::with_capacity(flat.len() / 3);
         for triple in flat.chunks_exact(3) {
@@ -381,6 +740,23 @@ impl Store for RedisStore {
 
     async fn revoke_user_sessions(&self, user_id: &str) -> StoreResult<u64> {
         let mut con = self.conn().await?;
+        if self.clustered() {
+            let index = self.index_key(user_id);
+            let hashes: Vec<String> = redis::cmd("SMEMBERS")
+                .arg(&index)
+                .query_async(&mut con)
+                .await?;
+            let mut n = 0;
+            for h in hashes {
+                let gone: u64 = redis::cmd("DEL")
+                    .arg(self.session_key(&h))
+                    .query_async(&mut con)
+                    .await?;
+                n += gone;
+            }
+            redis::cmd("DEL").arg(index).exec_async(&mut con).await?;
+            return Ok(n);
+        }
         Ok(self
             .scripts
             .revoke_user_sessions
@@ -453,29 +829,48 @@ impl Store for RedisStore {
     async fn put_user(&self, user: &User) -> StoreResult<()> {
         let json = serde_json::to_string(user)?;
         let mut con = self.conn().await?;
-        redis::pipe()
-            .atomic()
-            .cmd("SET")
+        let mut pipe = redis::pipe();
+        // MULTI cannot span slots: on a cluster the two writes go one by one
+        // (record first, so a listed id always has a record).
+        if !self.clustered() {
+            pipe.atomic();
+        }
+        pipe.cmd("SET")
             .arg(self.user_key(&user.id))
             .arg(json)
             .ignore()
             .cmd("SADD")
             .arg(self.users_key())
             .arg(&user.id)
-            .ignore()
-            .exec_async(&mut con)
-            .await?;
+            .ignore();
+        if self.clustered() {
+            for cmd in pipe.cmd_iter() {
+                cmd.exec_async(&mut con).await?;
+            }
+        } else {
+            pipe.exec_async(&mut con).await?;
+        }
         Ok(())
     }
 
     async fn delete_user(&self, id: &str) -> StoreResult<bool> {
         let mut con = self.conn().await?;
+        let (user, users) = (self.user_key(id), self.users_key());
+        if self.clustered() {
+            let deleted: u64 = redis::cmd("DEL").arg(user).query_async(&mut con).await?;
+            redis::cmd("SREM")
+                .arg(users)
+                .arg(id)
+                .exec_async(&mut con)
+                .await?;
+            return Ok(deleted > 0);
+        }
         let (deleted, _): (u64, u64) = redis::pipe()
             .atomic()
             .cmd("DEL")
-            .arg(self.user_key(id))
+            .arg(user)
             .cmd("SREM")
-            .arg(self.users_key())
+            .arg(users)
             .arg(id)
             .query_async(&mut con)
             .await?;

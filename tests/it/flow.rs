@@ -10,7 +10,8 @@ use crate::support::redis::RedisServer;
 use crate::support::smtp::SmtpSink;
 
 pub struct Stack {
-    pub _redis: RedisServer,
+    /// The redis-server of `start`; `None` with `start_with`.
+    pub redis: Option<RedisServer>,
     pub smtp: SmtpSink,
     pub _echo: SocketAddr,
     pub lk: Latchkey,
@@ -36,9 +37,22 @@ impl Stack {
     /// `start`, with extra environment variables for latchkey.
     pub async fn start_with_env(extra: &str, env: &[(&str, &str)]) -> Stack {
         let redis = RedisServer::start();
+        let redis_toml = format!("[redis]\nurl = \"{}\"", redis.url());
+        let mut stack = Stack::start_full(&redis_toml, extra, env).await;
+        stack.redis = Some(redis);
+        stack
+    }
+
+    /// The same stack with the `[redis]` table given (sentinel, cluster,
+    /// a server started elsewhere).
+    pub async fn start_with(redis_toml: &str, extra: &str) -> Stack {
+        Stack::start_full(redis_toml, extra, &[]).await
+    }
+
+    async fn start_full(redis_toml: &str, extra: &str, env: &[(&str, &str)]) -> Stack {
         let smtp = SmtpSink::start();
         let echo = start_echo().await;
-        let (redis_url, smtp_url) = (redis.url(), smtp.url());
+        let smtp_url = smtp.url();
         let config = |port: u16| {
             format!(
                 r#"
@@ -47,8 +61,7 @@ listen = "127.0.0.1:{port}"
 public_url = "http://auth.test:{port}"
 trusted_proxies = ["127.0.0.1"]
 
-[redis]
-url = "{redis_url}"
+{redis_toml}
 
 [mail]
 transport = "smtp"
@@ -84,7 +97,7 @@ roles = ["admin"]
         };
         let lk = Latchkey::start_with_env(config, env);
         Stack {
-            _redis: redis,
+            redis: None,
             smtp,
             _echo: echo,
             lk,

@@ -6,11 +6,14 @@
 
 mod support;
 
+mod admin;
 mod browser;
 mod config_check;
 mod demo;
+mod failure;
 mod flow;
 mod frontproxy;
+mod ha;
 mod mail;
 mod observability;
 mod ops;

@@ -266,7 +266,7 @@ async fn readyz_follows_the_store_and_healthz_stays_up() {
     assert_eq!(status(admin, "/readyz").await, 200);
     assert_eq!(status(admin, "/nothing").await, 404);
 
-    stack._redis.stop();
+    stack.redis.as_mut().expect("redis").stop();
     let stopped = Instant::now();
     let mut ready = 200;
     while ready != 503 && stopped.elapsed() < Duration::from_secs(10) {
@@ -292,7 +292,7 @@ async fn readyz_follows_the_store_and_healthz_stays_up() {
         1.0
     );
 
-    stack._redis.restart();
+    stack.redis.as_mut().expect("redis").restart();
     let restarted = Instant::now();
     while ready != 200 && restarted.elapsed() < Duration::from_secs(15) {
         tokio::time::sleep(Duration::from_millis(50)).await;

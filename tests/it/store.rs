@@ -1,6 +1,7 @@
 //! The store conformance suite: each check is written once, generic over
 //! `Store`, and run against `MemoryStore` (`store::memory::*`) and against
-//! `RedisStore` on a real redis-server (`store::redis::*`). Redis-only
+//! `RedisStore` on a real redis-server (`store::redis::*`) and on a real
+//! 3-master Redis Cluster (`store::cluster::*`). Redis-only
 //! checks (outages, what keys hold, expiries) follow at the end.
 //!
 //! Time is real: sessions get `now` from the system clock and the tests
@@ -395,6 +396,18 @@ macro_rules! conformance {
                 async fn $check() {
                     let server = crate::support::redis::RedisServer::start();
                     let store = latchkey::store::RedisStore::new(&server.url(), super::PREFIX)
+                        .expect("redis store");
+                    super::$check(std::sync::Arc::new(store)).await;
+                }
+            )*
+        }
+        mod cluster {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $check() {
+                    let cluster = crate::support::redis_ha::Cluster::start();
+                    let target = latchkey::store::redis::Target::Cluster(cluster.urls());
+                    let store = latchkey::store::RedisStore::open(&target, super::PREFIX, None)
                         .expect("redis store");
                     super::$check(std::sync::Arc::new(store)).await;
                 }

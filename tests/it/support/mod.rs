@@ -7,6 +7,7 @@ pub mod http;
 pub mod latchkey;
 pub mod proxies;
 pub mod redis;
+pub mod redis_ha;
 pub mod smtp;
 pub mod traefik;
 
