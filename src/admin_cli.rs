@@ -188,6 +188,7 @@ pub async fn users(settings: &Settings, cmd: UsersCommand) -> Result<String, Adm
                 return Err(AdminError::NoSuchUser(email));
             }
             let ended = store.revoke_user_sessions(&id).await?;
+            audit_revoked(&id);
             Ok(format!("removed {email}; ended {ended} session(s)\n"))
         }
         UsersCommand::SetRoles { email, roles: r } => {
@@ -266,7 +267,9 @@ pub async fn sessions(settings: &Settings, cmd: SessionsCommand) -> Result<Strin
             user: Some(raw), ..
         } => {
             let email = email(&raw)?;
-            let ended = store.revoke_user_sessions(&user_id(&email)).await?;
+            let id = user_id(&email);
+            let ended = store.revoke_user_sessions(&id).await?;
+            audit_revoked(&id);
             Ok(format!("ended {ended} session(s) of {email}\n"))
         }
         SessionsCommand::Revoke { id, user: None } => {
@@ -276,9 +279,23 @@ pub async fn sessions(settings: &Settings, cmd: SessionsCommand) -> Result<Strin
             if !store.revoke_session(&hash).await? {
                 return Err(AdminError::NoSuchSession(id));
             }
+            audit_revoked("");
             Ok(format!("ended session {id}\n"))
         }
     }
+}
+
+/// The audit line for a revocation made from the command line.
+fn audit_revoked(user_id: &str) {
+    crate::audit::record(
+        &crate::metrics::Metrics::new(),
+        crate::audit::AuditEvent::SessionsRevoked,
+        crate::audit::Actor {
+            user_id,
+            ip: "",
+            user_agent: "latchkey admin command",
+        },
+    );
 }
 
 #[cfg(test)]

@@ -318,6 +318,14 @@ impl Metrics {
             "Sign-in mails not queued because the queue was full.",
             mail.dropped.load(Ordering::Relaxed),
         );
+        let name = "latchkey_mail_transport_down";
+        header(
+            &mut out,
+            name,
+            "1 while the mail server cannot be reached (connection-level failures), else 0.",
+            "gauge",
+        );
+        let _ = writeln!(out, "{name} {}", u8::from(mail.transport_down()));
         counter(
             &mut out,
             "latchkey_store_errors_total",

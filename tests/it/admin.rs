@@ -133,11 +133,17 @@ async fn users_and_sessions_change_every_instance_on_the_next_request() {
     // Revoking all of a user's sessions.
     let carol2 = a.browser();
     sign_in(&a, &carol2, "carol@example.com").await;
-    let all = ok(&cli(
+    let revoke = cli(
         &config,
         &["sessions", "revoke", "--user", "carol@example.com"],
-    ));
+    );
+    let all = ok(&revoke);
     assert!(all.contains("ended 1 session"), "{all}");
+    let audit = String::from_utf8_lossy(&revoke.stderr);
+    assert!(
+        audit.contains("sessions revoked") || audit.contains("sessions_revoked"),
+        "the revocation is in the audit log: {audit}"
+    );
     assert_eq!(status_on(&b, &carol2, "/reports").await, 401);
 
     // Removing a user ends their sessions too.
