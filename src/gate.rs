@@ -23,6 +23,7 @@ use crate::request::{header_str, host_name, raw_host, wants_html, Client, Ctx};
 use crate::rules::{Decision, Request as RuleRequest};
 use crate::session::Identity;
 use crate::store::StoreError;
+use crate::tokens;
 use crate::Body;
 
 /// Serves one request; never fails (errors become responses).
@@ -65,6 +66,7 @@ fn context(
         query: req.uri().query().map(str::to_owned),
         now: now_ms(),
         html: wants_html(headers),
+        bearer: tokens::bearer_token(headers).is_some(),
         user_agent: header_str(headers, header::USER_AGENT.as_str())
             .unwrap_or("")
             .chars()
@@ -117,7 +119,7 @@ pub async fn judge(
 
 async fn gate(
     app: &Arc<App>,
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
     ctx: Ctx,
 ) -> Result<Response<Body>, GateError> {
     let s = &app.settings;
@@ -146,6 +148,10 @@ async fn gate(
                     i.user.roles.as_slice(),
                 )
             });
+            let assertion = identity
+                .as_ref()
+                .and_then(|i| app.assertion(i, &ctx.host, ctx.now));
+            tokens::strip_own_bearer(s, req.headers_mut());
             let fwd = Forward {
                 client_ip: ctx.client.ip,
                 prior_forwarded_for: ctx.client.prior_forwarded_for.as_deref(),
@@ -153,6 +159,7 @@ async fn gate(
                 host: &ctx.raw_host,
                 path_and_query: &path_and_query,
                 identity: who,
+                assertion: assertion.as_deref(),
                 headers: &s.headers,
                 own_cookies: &[
                     &s.session.cookie_name,
@@ -185,8 +192,16 @@ pub fn login_url(base: &str, rd: &str) -> String {
 }
 
 /// "Sign in first": a redirect for a person's browser (302 for safe
-/// methods, 303 otherwise), a 401 for programs.
+/// methods, 303 otherwise), a 401 for programs, and for a bearer request a
+/// 401 challenge (its token did not hold).
 pub fn sign_in_first(ctx: &Ctx, method: &Method, base: &str, rd: &str) -> Response<Body> {
+    if ctx.bearer {
+        return tokens::challenge(
+            StatusCode::UNAUTHORIZED,
+            tokens::INVALID_TOKEN,
+            &serde_json::json!({ "error": tokens::INVALID_TOKEN }),
+        );
+    }
     let url = login_url(base, rd);
     if !ctx.html {
         let mut resp = json(
@@ -208,6 +223,13 @@ pub fn sign_in_first(ctx: &Ctx, method: &Method, base: &str, rd: &str) -> Respon
 
 /// Signed in but not allowed (or a deny rule).
 pub fn forbidden(app: &App, ctx: &Ctx, identity: Option<&Identity>) -> Response<Body> {
+    if ctx.bearer {
+        return tokens::challenge(
+            StatusCode::FORBIDDEN,
+            tokens::INSUFFICIENT_SCOPE,
+            &serde_json::json!({ "error": "forbidden" }),
+        );
+    }
     if ctx.html {
         let email = identity.map(|i| i.user.email.as_str()).unwrap_or("");
         app.settings

@@ -15,6 +15,7 @@ pub mod error;
 pub mod forward_auth;
 pub mod gate;
 pub mod identity;
+pub mod keys;
 pub mod login;
 pub mod mail;
 pub mod pages;
@@ -27,6 +28,8 @@ pub mod server;
 pub mod session;
 pub mod settings;
 pub mod store;
+pub mod tokens;
+pub mod tokens_cli;
 
 /// The body of every response latchkey sends: its own pages (`full`) or an
 /// upstream's streamed body.
