@@ -133,6 +133,7 @@ impl Keys {
     pub fn from_config(entries: &[KeyConfig]) -> Result<Keys, Vec<String>> {
         let mut problems = Vec::new();
         let mut keys: Vec<SigningKey> = Vec::new();
+        let mut seen: Vec<&str> = Vec::new();
         for (i, entry) in entries.iter().enumerate() {
             let at = format!("assertion.keys[{i}]");
             let kid = &entry.kid;
@@ -147,12 +148,13 @@ impl Keys {
                 ));
                 continue;
             }
-            if keys.iter().any(|k| &k.kid == kid) {
+            if seen.contains(&kid.as_str()) {
                 problems.push(format!(
                     "{at}.kid: {kid:?} is listed twice; expected each key id once"
                 ));
                 continue;
             }
+            seen.push(kid);
             match load_pair(Path::new(&entry.file)) {
                 Ok((alg, pair)) => keys.push(SigningKey::new(kid.clone(), alg, pair)),
                 Err(why) => problems.push(format!(

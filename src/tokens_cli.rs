@@ -15,7 +15,7 @@ use std::time::SystemTime;
 use rand::RngCore;
 
 use crate::keys::{generate_pem, Alg};
-use crate::login::rfc3339;
+use crate::login::{human_duration, rfc3339};
 use crate::session::{normalize_email, user_id};
 use crate::settings::Settings;
 use crate::store::{Backend, RedisStore, Store, StoreError};
@@ -190,7 +190,7 @@ pub fn generate_key(alg: Alg, kid: Option<String>, out: Option<&Path>) -> Result
          To rotate without a gap: add the new key last, wait {} (how long\n\
          verifiers may cache the JWKS), move it first, and remove the old key once\n\
          the tokens it signed have expired.",
-        humantime::format_duration(JWKS_MAX_AGE)
+        human_duration(JWKS_MAX_AGE)
     );
     if out.is_none() {
         print!("{pem}");

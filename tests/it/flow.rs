@@ -33,10 +33,48 @@ impl Stack {
         let redis = RedisServer::start();
         let smtp = SmtpSink::start();
         let echo = start_echo().await;
-        let (redis_url, smtp_url) = (redis.url(), smtp.url());
-        let lk = Latchkey::start(|port| {
-            format!(
-                r#"
+        let lk =
+            Latchkey::start(|port| Stack::config(port, &redis.url(), &smtp.url(), echo, extra));
+        Stack {
+            _redis: redis,
+            smtp,
+            _echo: echo,
+            lk,
+        }
+    }
+
+    /// Stops latchkey and starts it again on the same port with `extra`,
+    /// keeping Redis (sessions, tokens, users), the SMTP server and the app.
+    pub fn restart(self, extra: &str) -> Stack {
+        let Stack {
+            _redis: redis,
+            smtp,
+            _echo: echo,
+            lk,
+        } = self;
+        let port = lk.port;
+        drop(lk);
+        let lk = Latchkey::start_on(port, |port| {
+            Stack::config(port, &redis.url(), &smtp.url(), echo, extra)
+        });
+        Stack {
+            _redis: redis,
+            smtp,
+            _echo: echo,
+            lk,
+        }
+    }
+
+    /// The config `start` runs with.
+    pub fn config(
+        port: u16,
+        redis_url: &str,
+        smtp_url: &str,
+        echo: SocketAddr,
+        extra: &str,
+    ) -> String {
+        format!(
+            r#"
 [server]
 listen = "127.0.0.1:{port}"
 public_url = "http://auth.test:{port}"
@@ -75,14 +113,7 @@ policy = "roles"
 roles = ["admin"]
 {extra}
 "#
-            )
-        });
-        Stack {
-            _redis: redis,
-            smtp,
-            _echo: echo,
-            lk,
-        }
+        )
     }
 
     pub fn host(&self) -> String {
@@ -168,7 +199,7 @@ pub async fn sign_in(stack: &Stack, b: &Browser, email: &str) {
     assert_eq!(done.status, 303, "verify: {}", done.body);
 }
 
-fn echoed(resp: &Resp) -> serde_json::Value {
+pub fn echoed(resp: &Resp) -> serde_json::Value {
     assert_eq!(
         resp.status, 200,
         "expected the app's answer, got: {}",
@@ -177,7 +208,7 @@ fn echoed(resp: &Resp) -> serde_json::Value {
     resp.json()
 }
 
-fn echoed_header(v: &serde_json::Value, name: &str) -> Vec<String> {
+pub fn echoed_header(v: &serde_json::Value, name: &str) -> Vec<String> {
     v["headers"]
         .as_array()
         .expect("headers array")

@@ -6,9 +6,12 @@
 
 mod support;
 
+mod assertion;
+mod bearer;
 mod config_check;
 mod demo;
 mod flow;
 mod mail;
 mod proxy;
+mod spa;
 mod store;

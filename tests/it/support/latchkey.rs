@@ -31,7 +31,11 @@ impl Latchkey {
     /// Starts `latchkey serve` with the config `make(port)` returns (it
     /// must listen on 127.0.0.1:port) and waits until it accepts.
     pub fn start(make: impl FnOnce(u16) -> String) -> Latchkey {
-        let port = free_port();
+        Latchkey::start_on(free_port(), make)
+    }
+
+    /// `start` on a given port (to restart on the same one).
+    pub fn start_on(port: u16, make: impl FnOnce(u16) -> String) -> Latchkey {
         let dir = temp_dir();
         let path = dir.path().join("latchkey.toml");
         std::fs::write(&path, make(port)).expect("write config");

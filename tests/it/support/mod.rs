@@ -5,6 +5,7 @@
 
 pub mod http;
 pub mod latchkey;
+pub mod pyjwt;
 pub mod redis;
 pub mod smtp;
 
