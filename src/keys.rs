@@ -475,6 +475,66 @@ mod tests {
         assert_eq!(Keys::none().jwks(), Bytes::from_static(b"{\"keys\":[]}"));
     }
 
+    /// The README's Rust example ("Trusting latchkey in your app"), as
+    /// written there, against the published JWKS.
+    #[test]
+    fn the_readme_rust_example_verifies_against_the_jwks() {
+        use jsonwebtoken::jwk::{JwkSet, KeyAlgorithm};
+        use jsonwebtoken::{decode, decode_header, errors::ErrorKind};
+
+        #[derive(serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Caller {
+            sub: String,
+            email: String,
+            roles: Vec<String>,
+        }
+
+        fn caller(jwks: &JwkSet, token: &str) -> jsonwebtoken::errors::Result<Caller> {
+            let kid = decode_header(token)?.kid.ok_or(ErrorKind::InvalidToken)?;
+            let jwk = jwks.find(&kid).ok_or(ErrorKind::InvalidToken)?;
+            let alg = match jwk.common.key_algorithm {
+                Some(KeyAlgorithm::ES256) => Algorithm::ES256,
+                Some(KeyAlgorithm::EdDSA) => Algorithm::EdDSA,
+                _ => return Err(ErrorKind::InvalidAlgorithm.into()),
+            };
+            let mut v = Validation::new(alg);
+            v.set_audience(&["app.example.com"]);
+            v.set_issuer(&["https://auth.example.com"]);
+            Ok(decode::<Caller>(token, &DecodingKey::from_jwk(jwk)?, &v)?.claims)
+        }
+
+        #[derive(Serialize)]
+        struct Full {
+            iss: String,
+            aud: String,
+            sub: String,
+            email: String,
+            roles: Vec<String>,
+            iat: u64,
+            exp: u64,
+        }
+        for alg in [Alg::Es256, Alg::EdDsa] {
+            let k = keys(&[("new", alg), ("old", Alg::Es256)]);
+            let jwks: JwkSet = serde_json::from_slice(&k.jwks()).unwrap_or_else(|e| panic!("{e}"));
+            let c = claims("app.example.com", 60);
+            let full = Full {
+                iss: c.iss,
+                aud: c.aud,
+                sub: c.sub,
+                email: "a@example.com".into(),
+                roles: vec!["admin".into()],
+                iat: c.iat,
+                exp: c.exp,
+            };
+            let token = k.sign(Typ::Assertion, &full).unwrap_or_default();
+            let who = caller(&jwks, &token).unwrap_or_else(|e| panic!("{alg:?}: {e}"));
+            assert_eq!((who.email.as_str(), who.roles), ("a@example.com", vec!["admin".to_owned()]));
+            let other = keys(&[("new", alg)]).sign(Typ::Assertion, &full).unwrap_or_default();
+            assert!(caller(&jwks, &other).is_err(), "a stranger's key");
+        }
+    }
+
     #[test]
     fn key_files_that_are_not_usable_name_the_key() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
