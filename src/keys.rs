@@ -529,8 +529,13 @@ mod tests {
             };
             let token = k.sign(Typ::Assertion, &full).unwrap_or_default();
             let who = caller(&jwks, &token).unwrap_or_else(|e| panic!("{alg:?}: {e}"));
-            assert_eq!((who.email.as_str(), who.roles), ("a@example.com", vec!["admin".to_owned()]));
-            let other = keys(&[("new", alg)]).sign(Typ::Assertion, &full).unwrap_or_default();
+            assert_eq!(
+                (who.email.as_str(), who.roles),
+                ("a@example.com", vec!["admin".to_owned()])
+            );
+            let other = keys(&[("new", alg)])
+                .sign(Typ::Assertion, &full)
+                .unwrap_or_default();
             assert!(caller(&jwks, &other).is_err(), "a stranger's key");
         }
     }
