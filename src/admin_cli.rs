@@ -85,7 +85,7 @@ pub enum AdminError {
 
 fn store(settings: &Settings) -> Result<RedisStore, AdminError> {
     let r = settings.redis.as_ref().ok_or(AdminError::NoStore)?;
-    RedisStore::open(&r.target, &r.key_prefix, r.ca_pem.as_deref()).map_err(AdminError::Open)
+    r.open().map_err(AdminError::Open)
 }
 
 fn email(raw: &str) -> Result<String, AdminError> {

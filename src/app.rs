@@ -13,7 +13,7 @@ use crate::mail::{MailQueue, MailStats};
 use crate::metrics::Metrics;
 use crate::proxy::Proxy;
 use crate::settings::Settings;
-use crate::store::{Backend, MemoryStore, RedisStore, StoreError};
+use crate::store::{Backend, MemoryStore, StoreError};
 
 pub struct App {
     pub settings: Settings,
@@ -31,11 +31,7 @@ impl App {
     /// when the store is down and serves as soon as it is back.
     pub fn new(settings: Settings) -> Result<App, AppError> {
         let store = match &settings.redis {
-            Some(r) => Backend::Redis(RedisStore::open(
-                &r.target,
-                &r.key_prefix,
-                r.ca_pem.as_deref(),
-            )?),
+            Some(r) => Backend::Redis(r.open()?),
             None => {
                 tracing::warn!(
                     "no [redis] configured: using the in-memory store (one instance only; sessions are lost on restart)"

@@ -24,6 +24,8 @@ pub struct FileConfig {
     pub login: LoginConfig,
     pub mail: MailConfig,
     pub headers: HeadersConfig,
+    pub assertion: AssertionConfig,
+    pub tokens: TokensConfig,
     pub access: AccessConfig,
     pub limits: LimitsConfig,
     pub branding: BrandingConfig,
@@ -189,6 +191,8 @@ pub struct HeadersConfig {
     pub user_id: String,
     pub email: String,
     pub roles: String,
+    /// The signed identity assertion (a JWT), sent when signing keys are configured.
+    pub assertion: String,
 }
 
 impl Default for HeadersConfig {
@@ -197,7 +201,50 @@ impl Default for HeadersConfig {
             user_id: "X-Auth-User-Id".into(),
             email: "X-Auth-Email".into(),
             roles: "X-Auth-Roles".into(),
+            assertion: "X-Auth-Assertion".into(),
         }
+    }
+}
+
+/// The keys that sign identity assertions and bearer tokens. The first
+/// key signs; every key is published at `/.latchkey/jwks.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AssertionConfig {
+    pub keys: Vec<KeyConfig>,
+    /// How long an assertion is valid after it is made.
+    pub ttl: String,
+}
+
+impl Default for AssertionConfig {
+    fn default() -> Self {
+        AssertionConfig {
+            keys: Vec::new(),
+            ttl: "60s".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyConfig {
+    /// The key id published in the JWKS and named in each token's header.
+    pub kid: String,
+    /// A PEM file holding a P-256 (ES256) or Ed25519 (EdDSA) private key.
+    pub file: String,
+}
+
+/// Bearer tokens for API clients.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokensConfig {
+    /// Lifetime of a token from `POST /.latchkey/token` (never past the session's end).
+    pub ttl: String,
+}
+
+impl Default for TokensConfig {
+    fn default() -> Self {
+        TokensConfig { ttl: "15m".into() }
     }
 }
 

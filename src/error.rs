@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use http::{header, HeaderValue, Response, StatusCode};
 
+use crate::keys::SignError;
 use crate::pages::{Page, Pages};
 use crate::path::PathError;
 use crate::proxy::ProxyError;
@@ -37,6 +38,8 @@ pub enum GateError {
     Store(#[from] StoreError),
     #[error("upstream: {0}")]
     Proxy(#[from] ProxyError),
+    #[error("token signing: {0}")]
+    Signing(#[from] SignError),
 }
 
 /// Who caused an error: decides the log level and what the client is told.
@@ -60,12 +63,13 @@ impl GateError {
             GateError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             GateError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             GateError::Proxy(e) => e.status(),
+            GateError::Signing(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     pub fn fault(&self) -> Fault {
         match self {
-            GateError::Store(_) => Fault::Latchkey,
+            GateError::Store(_) | GateError::Signing(_) => Fault::Latchkey,
             GateError::Proxy(_) => Fault::Upstream,
             _ => Fault::Client,
         }
@@ -95,6 +99,10 @@ impl GateError {
             GateError::Proxy(_) if self.status() == StatusCode::GATEWAY_TIMEOUT => (
                 "The application is slow",
                 "The application did not answer in time. Try again in a moment.",
+            ),
+            GateError::Signing(_) => (
+                "Something went wrong",
+                "latchkey could not complete this request. Try again in a moment.",
             ),
             GateError::Proxy(_) => (
                 "The application is unavailable",

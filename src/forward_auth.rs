@@ -12,8 +12,12 @@
 //!
 //! Those headers are believed only from `trusted_proxies`; from any other
 //! peer the auth request is judged as itself. A 2xx always carries all three
-//! identity headers, empty for anonymous, so the front proxy's copy
-//! overwrites anything the client forged.
+//! identity headers and the assertion header, empty for anonymous, so the
+//! front proxy's copy overwrites anything the client forged.
+//!
+//! A bearer request (`Authorization: Bearer`, which front proxies pass on)
+//! is answered the same in both flavors: 401 or 403 with a
+//! `WWW-Authenticate: Bearer` challenge, never a redirect.
 
 use std::sync::Arc;
 
@@ -162,6 +166,11 @@ pub async fn handle(
                 )
             });
             s.headers.set(resp.headers_mut(), who);
+            let assertion = identity
+                .as_ref()
+                .and_then(|i| app.assertion(i, &target.host, ctx.now));
+            s.headers
+                .set_assertion(resp.headers_mut(), assertion.as_deref());
             Ok((resp, Outcome::Allowed))
         }
         Decision::SignIn => {
@@ -173,6 +182,7 @@ pub async fn handle(
                     tctx.html = crate::request::wants_html(req.headers());
                     sign_in_first(&tctx, &target.method, &base, &rd)
                 }
+                Flavor::Nginx if ctx.bearer => sign_in_first(ctx, &target.method, &base, &rd),
                 Flavor::Nginx => {
                     let mut resp = status_only(StatusCode::UNAUTHORIZED);
                     if let Ok(v) = HeaderValue::from_str(&login_url(&base, &rd)) {
@@ -186,6 +196,7 @@ pub async fn handle(
         Decision::Forbid => {
             let resp = match flavor {
                 Flavor::Traefik => forbidden(app, ctx, identity.as_ref()),
+                Flavor::Nginx if ctx.bearer => forbidden(app, ctx, identity.as_ref()),
                 Flavor::Nginx => status_only(StatusCode::FORBIDDEN),
             };
             Ok((resp, Outcome::Forbidden))

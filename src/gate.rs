@@ -29,6 +29,7 @@ use crate::request_id::{RequestId, X_REQUEST_ID};
 use crate::rules::{Decision, Request as RuleRequest};
 use crate::session::Identity;
 use crate::store::StoreError;
+use crate::tokens;
 use crate::Body;
 
 /// Serves one request; never fails (errors become responses). Counts its
@@ -119,6 +120,7 @@ fn context(
         query: req.uri().query().map(str::to_owned),
         now: now_ms(),
         html: wants_html(headers),
+        bearer: tokens::bearer_token(headers).is_some(),
         user_agent: header_str(headers, header::USER_AGENT.as_str())
             .unwrap_or("")
             .chars()
@@ -193,7 +195,7 @@ async fn decide(
     }
 }
 
-async fn gate(app: &Arc<App>, req: Request<Incoming>, ctx: Ctx) -> Result<Answer, GateError> {
+async fn gate(app: &Arc<App>, mut req: Request<Incoming>, ctx: Ctx) -> Result<Answer, GateError> {
     let s = &app.settings;
     let upstream = s
         .apps
@@ -220,6 +222,10 @@ async fn gate(app: &Arc<App>, req: Request<Incoming>, ctx: Ctx) -> Result<Answer
                     i.user.roles.as_slice(),
                 )
             });
+            let assertion = identity
+                .as_ref()
+                .and_then(|i| app.assertion(i, &ctx.host, ctx.now));
+            tokens::strip_own_bearer(s, req.headers_mut());
             let fwd = Forward {
                 client_ip: ctx.client.ip,
                 prior_forwarded_for: ctx.client.prior_forwarded_for.as_deref(),
@@ -227,6 +233,7 @@ async fn gate(app: &Arc<App>, req: Request<Incoming>, ctx: Ctx) -> Result<Answer
                 host: &ctx.raw_host,
                 path_and_query: &path_and_query,
                 identity: who,
+                assertion: assertion.as_deref(),
                 headers: &s.headers,
                 own_cookies: &[
                     &s.session.cookie_name,
@@ -264,8 +271,16 @@ pub fn login_url(base: &str, rd: &str) -> String {
 }
 
 /// "Sign in first": a redirect for a person's browser (302 for safe
-/// methods, 303 otherwise), a 401 for programs.
+/// methods, 303 otherwise), a 401 for programs, and for a bearer request a
+/// 401 challenge (its token did not hold).
 pub fn sign_in_first(ctx: &Ctx, method: &Method, base: &str, rd: &str) -> Response<Body> {
+    if ctx.bearer {
+        return tokens::challenge(
+            StatusCode::UNAUTHORIZED,
+            tokens::INVALID_TOKEN,
+            &serde_json::json!({ "error": tokens::INVALID_TOKEN }),
+        );
+    }
     let url = login_url(base, rd);
     if !ctx.html {
         let mut resp = json(
@@ -287,6 +302,13 @@ pub fn sign_in_first(ctx: &Ctx, method: &Method, base: &str, rd: &str) -> Respon
 
 /// Signed in but not allowed (or a deny rule).
 pub fn forbidden(app: &App, ctx: &Ctx, identity: Option<&Identity>) -> Response<Body> {
+    if ctx.bearer {
+        return tokens::challenge(
+            StatusCode::FORBIDDEN,
+            tokens::INSUFFICIENT_SCOPE,
+            &serde_json::json!({ "error": "forbidden" }),
+        );
+    }
     if ctx.html {
         let email = identity.map(|i| i.user.email.as_str()).unwrap_or("");
         app.settings

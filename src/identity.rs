@@ -1,8 +1,15 @@
-//! Who is calling: the session cookie, looked up in the store (one round
-//! trip that also slides the idle timeout), joined with the user's current
-//! record. Users from `[[users]]` win over stored ones; a session whose user
-//! no longer exists is no identity at all, so removing a user or changing
-//! their roles takes effect on the very next request.
+//! Who is calling: a bearer token latchkey made (`Authorization: Bearer`,
+//! checked by `tokens`), else the session cookie, looked up in the store
+//! (one round trip that also slides the idle timeout). Either way joined
+//! with the user's current record. Users from `[[users]]` win over stored
+//! ones; a session or token whose user no longer exists is no identity at
+//! all, so removing a user or changing their roles takes effect on the very
+//! next request.
+//!
+//! A bearer token that latchkey did not make (another key id, or not a JWT)
+//! is the app's business: it is ignored here and the cookie decides. One
+//! that latchkey made but that fails (expired, revoked, tampered) is no
+//! identity, and the cookie is not consulted.
 
 use http::HeaderMap;
 
@@ -10,12 +17,16 @@ use crate::app::App;
 use crate::request::cookie;
 use crate::session::{Identity, Secret, SessionRef};
 use crate::store::{Store, StoreResult};
+use crate::tokens::bearer_token;
 
 impl App {
-    /// `Ok(None)`: no cookie, or no live session behind it. `Err`: the store
+    /// `Ok(None)`: no credentials, or none that holds. `Err`: the store
     /// could not answer (never treated as signed out).
     pub async fn identify(&self, headers: &HeaderMap, now: u64) -> StoreResult<Option<Identity>> {
         let s = &self.settings;
+        if let Some(bearer) = bearer_token(headers).filter(|t| s.keys.holds(t)) {
+            return self.identify_bearer(bearer).await;
+        }
         let Some(token) = cookie(headers, &s.session.cookie_name).and_then(Secret::parse) else {
             return Ok(None);
         };
@@ -41,6 +52,7 @@ impl App {
                 expires_at: record.expires_at,
                 idle_expires_at: idle_end,
             }),
+            token: None,
         }))
     }
 }

@@ -18,6 +18,7 @@ pub mod error;
 pub mod forward_auth;
 pub mod gate;
 pub mod identity;
+pub mod keys;
 pub mod login;
 pub mod mail;
 pub mod metrics;
@@ -33,6 +34,8 @@ pub mod session;
 pub mod settings;
 pub mod store;
 pub mod tls;
+pub mod tokens;
+pub mod tokens_cli;
 
 /// The body of every response latchkey sends: its own pages (`full`) or an
 /// upstream's streamed body.

@@ -36,6 +36,7 @@ use crate::session::{
 };
 use crate::settings::{Signup, CODE_DIGITS};
 use crate::store::Store;
+use crate::tokens;
 use crate::Body;
 
 /// Serves one of latchkey's own sign-in URLs (`ctx.path` starts with `/.latchkey/`).
@@ -65,9 +66,16 @@ pub async fn handle(
         }
         ("/.latchkey/logout", _, true) => logout(app, req, ctx).await,
         ("/.latchkey/me", true, _) => me(app, req.headers(), ctx).await,
+        ("/.latchkey/token", _, true) => tokens::exchange(app, req, ctx).await,
+        ("/.latchkey/jwks.json", true, _) => Ok(tokens::jwks(app)),
         (
-            "/.latchkey/login" | "/.latchkey/verify" | "/.latchkey/code" | "/.latchkey/logout"
-            | "/.latchkey/me",
+            "/.latchkey/login"
+            | "/.latchkey/verify"
+            | "/.latchkey/code"
+            | "/.latchkey/logout"
+            | "/.latchkey/me"
+            | "/.latchkey/token"
+            | "/.latchkey/jwks.json",
             _,
             _,
         ) => Err(GateError::MethodNotAllowed),
@@ -101,19 +109,24 @@ fn check_csrf(app: &App, headers: &HeaderMap, form: &Form, ctx: &Ctx) -> Result<
     if cookie_token != form_token {
         return Err(GateError::Csrf("CSRF token mismatch"));
     }
-    if let Some(origin) = form_origin(headers) {
-        let authority = origin
-            .split_once("://")
-            .map(|(_, rest)| rest.split('/').next().unwrap_or(""))
-            .unwrap_or("");
-        let public = app.settings.public_url.authority();
-        let same =
-            authority.eq_ignore_ascii_case(&ctx.raw_host) || authority.eq_ignore_ascii_case(public);
-        if !same {
-            return Err(GateError::Csrf("cross-site form"));
-        }
+    if !same_origin(app, headers, ctx) {
+        return Err(GateError::Csrf("cross-site form"));
     }
     Ok(())
+}
+
+/// No stated origin (Origin, else Referer), or one on this host or
+/// public_url's.
+pub fn same_origin(app: &App, headers: &HeaderMap, ctx: &Ctx) -> bool {
+    let Some(origin) = form_origin(headers) else {
+        return true;
+    };
+    let authority = origin
+        .split_once("://")
+        .map(|(_, rest)| rest.split('/').next().unwrap_or(""))
+        .unwrap_or("");
+    let public = app.settings.public_url.authority();
+    authority.eq_ignore_ascii_case(&ctx.raw_host) || authority.eq_ignore_ascii_case(public)
 }
 
 // --- rate limits --------------------------------------------------------------
@@ -617,6 +630,11 @@ async fn logout(app: &App, req: Request<Incoming>, ctx: &Ctx) -> Result<Response
 async fn me(app: &App, headers: &HeaderMap, ctx: &Ctx) -> Result<Response<Body>, GateError> {
     match app.identify(headers, ctx.now).await? {
         Some(identity) => Ok(json(StatusCode::OK, &me_json(&identity))),
+        None if ctx.bearer => Ok(tokens::challenge(
+            StatusCode::UNAUTHORIZED,
+            tokens::INVALID_TOKEN,
+            &serde_json::json!({ "authenticated": false }),
+        )),
         None => Ok(json(
             StatusCode::UNAUTHORIZED,
             &serde_json::json!({ "authenticated": false }),
@@ -625,10 +643,13 @@ async fn me(app: &App, headers: &HeaderMap, ctx: &Ctx) -> Result<Response<Body>,
 }
 
 fn me_json(identity: &Identity) -> serde_json::Value {
+    // A session's idle end (just slid forward), or a bearer token's `exp`.
     let expires_at = identity
         .session
         .as_ref()
-        .map(|s| rfc3339(s.idle_expires_at.min(s.expires_at)));
+        .map(|s| s.idle_expires_at.min(s.expires_at))
+        .or(identity.token.as_ref().map(|t| t.expires_at))
+        .map(rfc3339);
     serde_json::json!({
         "authenticated": true,
         "user": {
@@ -652,7 +673,7 @@ pub fn redirect(status: StatusCode, location: &str) -> Response<Body> {
     resp
 }
 
-fn rfc3339(ms: u64) -> String {
+pub fn rfc3339(ms: u64) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
 }
 
@@ -667,9 +688,9 @@ fn clock_time(ms: u64) -> String {
 /// "10 minutes", "1 hour", "90 seconds".
 pub fn human_duration(d: Duration) -> String {
     let secs = d.as_secs();
-    let (n, unit) = if secs % 3600 == 0 && secs >= 3600 {
+    let (n, unit) = if secs.is_multiple_of(3600) && secs >= 3600 {
         (secs / 3600, "hour")
-    } else if secs % 60 == 0 && secs >= 60 {
+    } else if secs.is_multiple_of(60) && secs >= 60 {
         (secs / 60, "minute")
     } else {
         (secs, "second")

@@ -77,6 +77,57 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
     },
+    /// Long-lived bearer tokens for scripts and API clients (needs [redis]).
+    Tokens {
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: TokensAction,
+    },
+    /// Signing keys for identity assertions and bearer tokens.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokensAction {
+    /// Make a token; it is printed once on standard output.
+    Issue {
+        /// The user it speaks for (in [[users]] or the store).
+        #[arg(long)]
+        email: String,
+        /// How long it is valid, like "30d" or "12h".
+        #[arg(long, default_value = "30d")]
+        ttl: String,
+        /// What it is for, shown by `tokens list`.
+        #[arg(long)]
+        name: String,
+    },
+    /// List live tokens (id, name, user, dates; never the token itself).
+    List {
+        #[arg(long)]
+        email: Option<String>,
+    },
+    /// Revoke a token by its id: it stops working on its next request.
+    Revoke { id: String },
+}
+
+#[derive(Subcommand)]
+enum KeysAction {
+    /// Print a fresh signing key (PEM) and the config lines that use it.
+    Generate {
+        /// es256 (P-256, the default) or eddsa (Ed25519).
+        #[arg(long, default_value = "es256", value_parser = latchkey::tokens_cli::parse_alg)]
+        alg: latchkey::keys::Alg,
+        /// Key id [default: today's date and 4 random hex digits].
+        #[arg(long)]
+        kid: Option<String>,
+        /// Write the key to this new file (mode 0600) instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -98,6 +149,10 @@ fn main() -> ExitCode {
                 |s| async move { admin_cli::sessions(&s, command).await },
             )
         }
+        Command::Tokens { config, action } => run(|| tokens(config, action)),
+        Command::Keys {
+            action: KeysAction::Generate { alg, kid, out },
+        } => latchkey::tokens_cli::generate_key(alg, kid, out.as_deref()).map_err(Into::into),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -207,6 +262,21 @@ where
         .build()
         .context("starting the async runtime")?
         .block_on(f())
+}
+
+async fn tokens(config: Option<PathBuf>, action: TokensAction) -> anyhow::Result<()> {
+    use latchkey::tokens_cli as cli;
+    let path = config_path(config);
+    let (_, settings) =
+        load(&path).ok_or_else(|| anyhow::anyhow!("the config has problems; nothing done"))?;
+    match action {
+        TokensAction::Issue { email, ttl, name } => {
+            cli::issue(&settings, &email, &ttl, &name).await
+        }
+        TokensAction::List { email } => cli::list(&settings, email.as_deref()).await,
+        TokensAction::Revoke { id } => cli::revoke(&settings, &id).await,
+    }
+    .map_err(Into::into)
 }
 
 async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {

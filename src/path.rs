@@ -445,7 +445,7 @@ mod tests {
             let mut bytes = vec![b'/'];
             for _ in 0..len {
                 let r = rng.next();
-                let b = if r % 4 == 0 {
+                let b = if r.is_multiple_of(4) {
                     (r >> 8) as u8
                 } else {
                     ALPHABET[((r >> 8) as usize) % ALPHABET.len()]

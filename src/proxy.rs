@@ -76,6 +76,8 @@ pub struct IdentityHeaders {
     pub user_id: HeaderName,
     pub email: HeaderName,
     pub roles: HeaderName,
+    /// The signed identity assertion (`X-Auth-Assertion`).
+    pub assertion: HeaderName,
 }
 
 impl IdentityHeaders {
@@ -112,16 +114,24 @@ impl IdentityHeaders {
         let user_id = parse("user_id", &cfg.user_id);
         let email = parse("email", &cfg.email);
         let roles = parse("roles", &cfg.roles);
-        let (Some(user_id), Some(email), Some(roles)) = (user_id, email, roles) else {
+        let assertion = parse("assertion", &cfg.assertion);
+        let (Some(user_id), Some(email), Some(roles), Some(assertion)) =
+            (user_id, email, roles, assertion)
+        else {
             return Err(problems);
         };
-        let named = [("user_id", &user_id), ("email", &email), ("roles", &roles)];
+        let named = [
+            ("user_id", &user_id),
+            ("email", &email),
+            ("roles", &roles),
+            ("assertion", &assertion),
+        ];
         for (i, (a_key, a)) in named.iter().enumerate() {
             for (b_key, b) in &named[i + 1..] {
                 if same_name(a.as_str().as_bytes(), b.as_str().as_bytes()) {
                     problems.push(format!(
                         "headers.{b_key}: {:?} is the same header as headers.{a_key} \
-                         (expected three different names)",
+                         (expected different names)",
                         b.as_str()
                     ));
                 }
@@ -134,19 +144,20 @@ impl IdentityHeaders {
             user_id,
             email,
             roles,
+            assertion,
         })
     }
 
-    /// Whether `name` is one of the three, once lower-cased with `_` read
+    /// Whether `name` is one of the four, once lower-cased with `_` read
     /// as `-` (some servers and CGI-style apps treat the two alike).
     fn matches(&self, name: &HeaderName) -> bool {
         let n = name.as_str().as_bytes();
-        [&self.user_id, &self.email, &self.roles]
+        [&self.user_id, &self.email, &self.roles, &self.assertion]
             .iter()
             .any(|own| same_name(n, own.as_str().as_bytes()))
     }
 
-    /// Removes every header that is one of the three names after
+    /// Removes every header that is one of the four names after
     /// lower-casing and mapping `_` to `-`: `X_Auth_Email`, `x-auth-email`,
     /// `X-AUTH-EMAIL` and all their duplicates are gone. Allocates only when
     /// there is something to remove.
@@ -184,6 +195,13 @@ impl IdentityHeaders {
         headers.insert(self.user_id.clone(), user_id);
         headers.insert(self.email.clone(), email);
         headers.insert(self.roles.clone(), roles);
+    }
+
+    /// Sets the assertion header, replacing any present; `None` (anonymous,
+    /// or no signing keys) sends it empty, like the other three.
+    pub fn set_assertion(&self, headers: &mut HeaderMap, assertion: Option<&str>) {
+        let value = value_or_empty(&self.assertion, assertion.unwrap_or("").as_bytes());
+        headers.insert(self.assertion.clone(), value);
     }
 }
 
@@ -383,6 +401,8 @@ pub struct Forward<'a> {
     pub path_and_query: &'a str,
     /// `(user id, email, roles)`, or `None` for an anonymous request.
     pub identity: Option<(&'a str, &'a str, &'a [String])>,
+    /// The signed identity assertion, when there is one.
+    pub assertion: Option<&'a str>,
     pub headers: &'a IdentityHeaders,
     /// latchkey's own cookies (session, CSRF, sign-in attempt): removed from
     /// the forwarded `Cookie` header, so the app never sees them.
@@ -532,6 +552,7 @@ impl Proxy {
             HeaderValue::from_str(fwd.request_id).map_err(ProxyError::HeaderValue)?,
         );
         fwd.headers.set(headers, fwd.identity);
+        fwd.headers.set_assertion(headers, fwd.assertion);
         if let Some((protocol, _)) = &upgrade {
             headers.insert(UPGRADE, protocol.clone());
             headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
@@ -655,6 +676,7 @@ mod tests {
             (&[("X_Auth_Email", "a@x")], &[]),
             (&[("x_auth-email", "a@x")], &[]),
             (&[("x-auth_user_id", "1")], &[]),
+            (&[("X_Auth_Assertion", "forged.jwt.sig")], &[]),
             (&[("x-auth-roles", "admin"), ("x-auth-roles", "root")], &[]),
             (
                 &[
@@ -684,6 +706,7 @@ mod tests {
             user_id: "Remote-User".into(),
             email: "Remote-Email".into(),
             roles: "Remote-Groups".into(),
+            ..HeadersConfig::default()
         };
         let ids = IdentityHeaders::from_config(&cfg).unwrap();
         let mut h = map(&[
@@ -782,6 +805,7 @@ mod tests {
                 user_id: (*user_id).into(),
                 email: (*email).into(),
                 roles: (*roles).into(),
+                ..HeadersConfig::default()
             };
             match IdentityHeaders::from_config(&cfg) {
                 Ok(_) => assert!(want.is_empty(), "{cfg:?} passed, expected {want:?}"),

@@ -249,6 +249,9 @@ pub struct Ctx {
     pub now: u64,
     /// A browser navigating (pages, redirects) rather than a program.
     pub html: bool,
+    /// The request carries `Authorization: Bearer`: an API client, answered
+    /// with 401/403 and a `WWW-Authenticate` challenge, never a redirect.
+    pub bearer: bool,
     pub user_agent: String,
     /// The request id (`request_id.rs`): forwarded upstream as `X-Request-Id`.
     pub request_id: String,

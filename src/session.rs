@@ -204,12 +204,31 @@ pub struct AttemptRecord {
     pub failures: u32,
 }
 
-/// Who is calling, once the session checked out.
+/// A bearer token, as stored under its `jti` (the token's public id; the
+/// signed token itself is never stored). A token works only while its
+/// record lives, so revoking it takes effect on the very next request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    pub jti: String,
+    pub user_id: String,
+    pub email: String,
+    /// What it is for: `--name` of `latchkey tokens issue`, or "session"
+    /// for one exchanged at `POST /.latchkey/token`.
+    pub name: String,
+    /// Unix milliseconds.
+    pub created_at: u64,
+    /// Unix milliseconds: the token's `exp`; the record expires with it.
+    pub expires_at: u64,
+}
+
+/// Who is calling, once the session or bearer token checked out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
     pub user: User,
     /// Present for cookie sessions: the session's hash and its ends.
     pub session: Option<SessionRef>,
+    /// Present for bearer tokens: the token's record.
+    pub token: Option<TokenRecord>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

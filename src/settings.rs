@@ -18,6 +18,7 @@ use ipnet::IpNet;
 use url::Url;
 
 use crate::config::FileConfig;
+use crate::keys::Keys;
 use crate::mail::Mailer;
 use crate::pages::Pages;
 use crate::path::normalize_host;
@@ -62,6 +63,12 @@ pub struct Settings {
     pub login: LoginSettings,
     pub limits: Limits,
     pub headers: IdentityHeaders,
+    /// Signing keys for assertions and bearer tokens (maybe none).
+    pub keys: Keys,
+    /// How long an identity assertion is valid.
+    pub assertion_ttl: Duration,
+    /// Lifetime of a bearer token from `POST /.latchkey/token`.
+    pub token_ttl: Duration,
     pub rules: Rules,
     /// Normalized host → app. An app without upstream is known for return
     /// addresses and link hosts (forward-auth deployments) but not proxied.
@@ -78,6 +85,13 @@ pub struct RedisSettings {
     pub key_prefix: String,
     /// Contents of `redis.ca_file`: the CAs trusted for TLS to Redis.
     pub ca_pem: Option<Vec<u8>>,
+}
+
+impl RedisSettings {
+    /// The store these settings name (connects lazily, on first use).
+    pub fn open(&self) -> Result<crate::store::RedisStore, crate::store::StoreError> {
+        crate::store::RedisStore::open(&self.target, &self.key_prefix, self.ca_pem.as_deref())
+    }
 }
 
 pub struct SessionSettings {
@@ -260,6 +274,9 @@ impl Settings {
         }
 
         let headers = p.take(IdentityHeaders::from_config(&cfg.headers));
+        let keys = p.take(Keys::from_config(&cfg.assertion.keys));
+        let assertion_ttl = p.duration("assertion.ttl", &cfg.assertion.ttl);
+        let token_ttl = p.duration("tokens.ttl", &cfg.tokens.ttl);
         let rules = p.take(Rules::compile(&cfg.rules, &cfg.access));
         let pages = p.take(Pages::new(&cfg.branding));
         let mailer = p
@@ -332,8 +349,15 @@ impl Settings {
             }
         }
 
-        let (Some(listen), Some(public_url), Some(headers), Some(rules), Some(pages), Some(mailer)) =
-            (listen, public_url, headers, rules, pages, mailer)
+        let (
+            Some(listen),
+            Some(public_url),
+            Some(headers),
+            Some(keys),
+            Some(rules),
+            Some(pages),
+            Some(mailer),
+        ) = (listen, public_url, headers, keys, rules, pages, mailer)
         else {
             return Err(p.0);
         };
@@ -361,6 +385,9 @@ impl Settings {
             login,
             limits,
             headers,
+            keys,
+            assertion_ttl,
+            token_ttl,
             rules,
             apps,
             users,
@@ -431,6 +458,21 @@ impl Settings {
             humantime::format_duration(self.login.link_ttl),
             self.users.len()
         );
+        let keys = self.keys.describe();
+        let _ = match keys.split_first() {
+            None => writeln!(
+                out,
+                "signing keys  none: no X-Auth-Assertion, no bearer tokens, empty JWKS"
+            ),
+            Some(((kid, alg), rest)) => writeln!(
+                out,
+                "signing keys  {kid} ({}) signs · {} more published · assertions valid {} · bearer tokens {}",
+                alg.name(),
+                rest.len(),
+                humantime::format_duration(self.assertion_ttl),
+                humantime::format_duration(self.token_ttl)
+            ),
+        };
         let mut hosts: Vec<_> = self.apps.values().collect();
         hosts.sort_by(|a, b| a.host.cmp(&b.host));
         for a in hosts {

@@ -4,7 +4,8 @@
 //! await, and every operation (`take_link` included) is atomic under it.
 //!
 //! Sessions expire by the caller's clock (the `now` passed in, Unix ms);
-//! `list_sessions`, which gets no `now`, uses the system clock. Links,
+//! `list_sessions` and the token reads, which get no `now`, use the system
+//! clock. Links,
 //! attempts and rate-limit windows expire by `Instant`. Expired entries are
 //! never returned, and a sweep every `SWEEP_EVERY` writes drops them so
 //! memory stays bounded by what is live.
@@ -14,7 +15,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::{Store, StoreResult};
-use crate::session::{AttemptRecord, LinkRecord, SessionInfo, SessionRecord, TokenHash, User};
+use crate::session::{
+    AttemptRecord, LinkRecord, SessionInfo, SessionRecord, TokenHash, TokenRecord, User,
+};
 
 /// How many writes pass between two sweeps of expired entries.
 const SWEEP_EVERY: u64 = 256;
@@ -35,6 +38,8 @@ struct Inner {
     links: HashMap<[u8; 32], Expiring<LinkRecord>>,
     attempts: HashMap<[u8; 32], Expiring<AttemptRecord>>,
     windows: HashMap<String, Expiring<u64>>,
+    /// Bearer tokens by jti; each ends at its `expires_at` (Unix ms).
+    tokens: HashMap<String, TokenRecord>,
     /// The latest caller time seen, for sweeping sessions.
     last_now: u64,
     writes: u64,
@@ -87,7 +92,7 @@ impl Inner {
     /// Counts a write, sweeping expired entries every `SWEEP_EVERY` of them.
     fn wrote(&mut self) {
         self.writes = self.writes.wrapping_add(1);
-        if self.writes % SWEEP_EVERY == 0 {
+        if self.writes.is_multiple_of(SWEEP_EVERY) {
             self.sweep();
         }
     }
@@ -104,6 +109,8 @@ impl Inner {
         self.links.retain(|_, e| e.is_live(now));
         self.attempts.retain(|_, e| e.is_live(now));
         self.windows.retain(|_, e| e.is_live(now));
+        let now = crate::unix_ms(SystemTime::now());
+        self.tokens.retain(|_, t| now < t.expires_at);
     }
 
     fn remove_session(&mut self, hash: &[u8; 32]) -> Option<LiveSession> {
@@ -320,6 +327,48 @@ impl Store for MemoryStore {
         let mut users: Vec<User> = self.lock().users.values().cloned().collect();
         users.sort_by(|a, b| (&a.email, &a.id).cmp(&(&b.email, &b.id)));
         Ok(users)
+    }
+
+    async fn put_token(&self, record: &TokenRecord, now: u64) -> StoreResult<()> {
+        let mut inner = self.lock();
+        inner.last_now = inner.last_now.max(now);
+        if now < record.expires_at {
+            inner.tokens.insert(record.jti.clone(), record.clone());
+        }
+        inner.wrote();
+        Ok(())
+    }
+
+    async fn get_token(&self, jti: &str) -> StoreResult<Option<(TokenRecord, Option<User>)>> {
+        let now = crate::unix_ms(SystemTime::now());
+        let mut inner = self.lock();
+        let Some(record) = inner.tokens.get(jti) else {
+            return Ok(None);
+        };
+        if now >= record.expires_at {
+            inner.tokens.remove(jti);
+            return Ok(None);
+        }
+        let record = record.clone();
+        let user = inner.users.get(&record.user_id).cloned();
+        Ok(Some((record, user)))
+    }
+
+    async fn revoke_token(&self, jti: &str) -> StoreResult<bool> {
+        let now = crate::unix_ms(SystemTime::now());
+        let mut inner = self.lock();
+        let removed = inner.tokens.remove(jti);
+        inner.wrote();
+        Ok(removed.is_some_and(|t| now < t.expires_at))
+    }
+
+    async fn list_tokens(&self) -> StoreResult<Vec<TokenRecord>> {
+        let now = crate::unix_ms(SystemTime::now());
+        let mut inner = self.lock();
+        inner.tokens.retain(|_, t| now < t.expires_at);
+        let mut out: Vec<TokenRecord> = inner.tokens.values().cloned().collect();
+        out.sort_by(|a, b| (a.created_at, &a.jti).cmp(&(b.created_at, &b.jti)));
+        Ok(out)
     }
 
     async fn hit(&self, key: &str, window: Duration) -> StoreResult<(u64, Duration)> {

@@ -13,7 +13,9 @@ pub mod redis;
 use std::future::Future;
 use std::time::Duration;
 
-use crate::session::{AttemptRecord, LinkRecord, SessionInfo, SessionRecord, TokenHash, User};
+use crate::session::{
+    AttemptRecord, LinkRecord, SessionInfo, SessionRecord, TokenHash, TokenRecord, User,
+};
 
 pub use memory::MemoryStore;
 pub use redis::RedisStore;
@@ -123,6 +125,30 @@ pub trait Store: Send + Sync {
     /// Every stored user, ordered by email.
     fn list_users(&self) -> impl Future<Output = StoreResult<Vec<User>>> + Send;
 
+    // --- bearer tokens ----------------------------------------------------
+
+    /// Stores a token's record until `record.expires_at` (Unix ms; `now` is
+    /// the caller's clock). `record.jti` is `[A-Za-z0-9_-]`, at most 64.
+    fn put_token(
+        &self,
+        record: &TokenRecord,
+        now: u64,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// The hot path of a bearer request: the token's record (`None` once
+    /// revoked or expired) with its user's stored record (`None` when the
+    /// user is not in the store), in one round trip where the backend allows.
+    fn get_token(
+        &self,
+        jti: &str,
+    ) -> impl Future<Output = StoreResult<Option<(TokenRecord, Option<User>)>>> + Send;
+
+    /// Ends one token. `Ok(false)` if it did not exist (or had expired).
+    fn revoke_token(&self, jti: &str) -> impl Future<Output = StoreResult<bool>> + Send;
+
+    /// Every live token, oldest first.
+    fn list_tokens(&self) -> impl Future<Output = StoreResult<Vec<TokenRecord>>> + Send;
+
     // --- rate limits and health -----------------------------------------
 
     /// Counts one hit on `key` in a fixed window of `window` starting at
@@ -222,6 +248,18 @@ impl Store for Backend {
     }
     async fn list_users(&self) -> StoreResult<Vec<User>> {
         delegate!(self.list_users())
+    }
+    async fn put_token(&self, record: &TokenRecord, now: u64) -> StoreResult<()> {
+        delegate!(self.put_token(record, now))
+    }
+    async fn get_token(&self, jti: &str) -> StoreResult<Option<(TokenRecord, Option<User>)>> {
+        delegate!(self.get_token(jti))
+    }
+    async fn revoke_token(&self, jti: &str) -> StoreResult<bool> {
+        delegate!(self.revoke_token(jti))
+    }
+    async fn list_tokens(&self) -> StoreResult<Vec<TokenRecord>> {
+        delegate!(self.list_tokens())
     }
     async fn hit(&self, key: &str, window: Duration) -> StoreResult<(u64, Duration)> {
         delegate!(self.hit(key, window))

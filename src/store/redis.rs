@@ -30,6 +30,8 @@
 //! | `{p}l:{hash}` | link JSON | link TTL |
 //! | `{p}a:{hash}` | attempt JSON (failures counted in place) | attempt TTL, kept on failures |
 //! | `{p}rl:{key}` | hit counter | the window, from its first hit |
+//! | `{p}t:{jti}` | bearer token JSON (no token, only its record) | the token's `exp` |
+//! | `{p}tokens` | set of token jtis | latest `exp` among them |
 //!
 //! Expiries are set relative (PEXPIRE/PX) from the caller's `now`, so
 //! clock skew between latchkey and Redis does not move them. Needs Redis
@@ -64,7 +66,9 @@ use redis::{
 };
 
 use super::{Store, StoreResult};
-use crate::session::{AttemptRecord, LinkRecord, SessionInfo, SessionRecord, TokenHash, User};
+use crate::session::{
+    AttemptRecord, LinkRecord, SessionInfo, SessionRecord, TokenHash, TokenRecord, User,
+};
 
 /// Time allowed to open a TCP connection (and handshake) to Redis.
 const CONNECTION_TIMEOUT: Duration = Duration::from_secs(1);
@@ -225,6 +229,10 @@ struct Scripts {
     revoke_user_sessions: Script,
     fail_attempt: Script,
     hit: Script,
+    put_token: Script,
+    get_token: Script,
+    revoke_token: Script,
+    list_tokens: Script,
 }
 
 /// KEYS[1] session, KEYS[2] user index; ARGV: session JSON, idle TTL ms,
@@ -328,6 +336,53 @@ local rec = cjson.decode(raw)
 rec.failures = (tonumber(rec.failures) or 0) + 1
 redis.call('SET', KEYS[1], cjson.encode(rec), 'KEEPTTL')
 return rec.failures
+";
+
+/// KEYS[1] token, KEYS[2] token index; ARGV: token JSON, ms until its
+/// end, jti. The index lives as long as its longest-lived token.
+const PUT_TOKEN: &str = r"
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[3])
+local left = redis.call('PTTL', KEYS[2])
+if left < tonumber(ARGV[2]) then
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+end
+return 1
+";
+
+/// KEYS[1] token; ARGV: user key prefix. Returns nil, or {token JSON, user
+/// JSON or nil}. The user key is not declared (see `TOUCH_SESSION`). A
+/// record that does not decode is returned as is for the caller to report.
+const GET_TOKEN: &str = r"
+local raw = redis.call('GET', KEYS[1])
+if not raw then return nil end
+local ok, rec = pcall(cjson.decode, raw)
+if not ok or type(rec) ~= 'table' or type(rec.user_id) ~= 'string' then
+  return {raw, false}
+end
+return {raw, redis.call('GET', ARGV[1] .. rec.user_id)}
+";
+
+/// KEYS[1] token, KEYS[2] token index; ARGV: jti. Returns 1 if it existed.
+const REVOKE_TOKEN: &str = r"
+local n = redis.call('DEL', KEYS[1])
+redis.call('SREM', KEYS[2], ARGV[1])
+return n
+";
+
+/// KEYS[1] token index; ARGV: token key prefix. Returns every live token's
+/// JSON and drops dead jtis from the index.
+const LIST_TOKENS: &str = r"
+local out = {}
+for _, j in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local raw = redis.call('GET', ARGV[1] .. j)
+  if raw then
+    out[#out + 1] = raw
+  else
+    redis.call('SREM', KEYS[1], j)
+  end
+end
+return out
 ";
 
 /// KEYS[1] counter; ARGV: window ms. Returns {count, ms left}. A counter
@@ -450,6 +505,10 @@ impl RedisStore {
                 revoke_user_sessions: Script::new(REVOKE_USER_SESSIONS),
                 fail_attempt: Script::new(FAIL_ATTEMPT),
                 hit: Script::new(HIT),
+                put_token: Script::new(PUT_TOKEN),
+                get_token: Script::new(GET_TOKEN),
+                revoke_token: Script::new(REVOKE_TOKEN),
+                list_tokens: Script::new(LIST_TOKENS),
             }),
         })
     }
@@ -527,6 +586,15 @@ impl RedisStore {
     }
     fn hit_key(&self, key: &str) -> String {
         format!("{}rl:{key}", self.prefix)
+    }
+    fn token_key(&self, jti: &str) -> String {
+        format!("{}t:{jti}", self.prefix)
+    }
+    fn token_prefix(&self) -> String {
+        format!("{}t:", self.prefix)
+    }
+    fn tokens_key(&self) -> String {
+        format!("{}tokens", self.prefix)
     }
 
     /// `LIST_SESSIONS` in single-key steps, for a cluster.
@@ -896,6 +964,71 @@ impl Store for RedisStore {
         }
         users.sort_by(|a, b| (&a.email, &a.id).cmp(&(&b.email, &b.id)));
         Ok(users)
+    }
+
+    async fn put_token(&self, record: &TokenRecord, now: u64) -> StoreResult<()> {
+        let ttl = record.expires_at.saturating_sub(now);
+        if ttl == 0 {
+            return Ok(());
+        }
+        let json = serde_json::to_string(record)?;
+        let mut con = self.conn().await?;
+        self.scripts
+            .put_token
+            .key(self.token_key(&record.jti))
+            .key(self.tokens_key())
+            .arg(json)
+            .arg(ttl)
+            .arg(&record.jti)
+            .invoke_async::<()>(&mut con)
+            .await?;
+        Ok(())
+    }
+
+    async fn get_token(&self, jti: &str) -> StoreResult<Option<(TokenRecord, Option<User>)>> {
+        let mut con = self.conn().await?;
+        let found: Option<(String, Option<String>)> = self
+            .scripts
+            .get_token
+            .key(self.token_key(jti))
+            .arg(self.user_prefix())
+            .invoke_async(&mut con)
+            .await?;
+        let Some((raw, user)) = found else {
+            return Ok(None);
+        };
+        let record: TokenRecord = serde_json::from_str(&raw)?;
+        Ok(Some((record, decode(user)?)))
+    }
+
+    async fn revoke_token(&self, jti: &str) -> StoreResult<bool> {
+        let mut con = self.conn().await?;
+        let existed: u64 = self
+            .scripts
+            .revoke_token
+            .key(self.token_key(jti))
+            .key(self.tokens_key())
+            .arg(jti)
+            .invoke_async(&mut con)
+            .await?;
+        Ok(existed == 1)
+    }
+
+    async fn list_tokens(&self) -> StoreResult<Vec<TokenRecord>> {
+        let mut con = self.conn().await?;
+        let raws: Vec<String> = self
+            .scripts
+            .list_tokens
+            .key(self.tokens_key())
+            .arg(self.token_prefix())
+            .invoke_async(&mut con)
+            .await?;
+        let mut out = Vec::with_capacity(raws.len());
+        for raw in raws {
+            out.push(serde_json::from_str::<TokenRecord>(&raw)?);
+        }
+        out.sort_by(|a, b| (a.created_at, &a.jti).cmp(&(b.created_at, &b.jti)));
+        Ok(out)
     }
 
     async fn hit(&self, key: &str, window: Duration) -> StoreResult<(u64, Duration)> {

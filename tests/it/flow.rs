@@ -53,9 +53,55 @@ impl Stack {
         let smtp = SmtpSink::start();
         let echo = start_echo().await;
         let smtp_url = smtp.url();
-        let config = |port: u16| {
-            format!(
-                r#"
+        let lk = Latchkey::start_with_env(
+            |port| Stack::config(port, redis_toml, &smtp_url, echo, extra),
+            env,
+        );
+        Stack {
+            redis: None,
+            smtp,
+            _echo: echo,
+            lk,
+        }
+    }
+
+    /// Stops latchkey and starts it again on the same port with `extra`,
+    /// keeping the stack's Redis (sessions, tokens, users), the SMTP server
+    /// and the app.
+    pub fn restart(self, extra: &str) -> Stack {
+        let Stack {
+            redis,
+            smtp,
+            _echo: echo,
+            lk,
+        } = self;
+        let port = lk.port;
+        drop(lk);
+        let redis_toml = format!(
+            "[redis]\nurl = \"{}\"",
+            redis.as_ref().expect("a stack with its own redis").url()
+        );
+        let lk = Latchkey::start_on(port, |port| {
+            Stack::config(port, &redis_toml, &smtp.url(), echo, extra)
+        });
+        Stack {
+            redis,
+            smtp,
+            _echo: echo,
+            lk,
+        }
+    }
+
+    /// The config `start` runs with.
+    pub fn config(
+        port: u16,
+        redis_toml: &str,
+        smtp_url: &str,
+        echo: SocketAddr,
+        extra: &str,
+    ) -> String {
+        format!(
+            r#"
 [server]
 listen = "127.0.0.1:{port}"
 public_url = "http://auth.test:{port}"
@@ -93,15 +139,7 @@ policy = "roles"
 roles = ["admin"]
 {extra}
 "#
-            )
-        };
-        let lk = Latchkey::start_with_env(config, env);
-        Stack {
-            redis: None,
-            smtp,
-            _echo: echo,
-            lk,
-        }
+        )
     }
 
     pub fn host(&self) -> String {
@@ -187,7 +225,7 @@ pub async fn sign_in(stack: &Stack, b: &Browser, email: &str) {
     assert_eq!(done.status, 303, "verify: {}", done.body);
 }
 
-fn echoed(resp: &Resp) -> serde_json::Value {
+pub fn echoed(resp: &Resp) -> serde_json::Value {
     assert_eq!(
         resp.status, 200,
         "expected the app's answer, got: {}",
@@ -196,7 +234,7 @@ fn echoed(resp: &Resp) -> serde_json::Value {
     resp.json()
 }
 
-fn echoed_header(v: &serde_json::Value, name: &str) -> Vec<String> {
+pub fn echoed_header(v: &serde_json::Value, name: &str) -> Vec<String> {
     v["headers"]
         .as_array()
         .expect("headers array")

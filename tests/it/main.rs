@@ -7,6 +7,8 @@
 mod support;
 
 mod admin;
+mod assertion;
+mod bearer;
 mod browser;
 mod config_check;
 mod demo;
@@ -18,4 +20,5 @@ mod mail;
 mod observability;
 mod ops;
 mod proxy;
+mod spa;
 mod store;

@@ -148,6 +148,7 @@ async fn proxy_handler(state: &ProxyState, req: Request<Incoming>) -> Response<B
             .identity
             .as_ref()
             .map(|(u, e, r)| (u.as_str(), e.as_str(), r.as_slice())),
+        assertion: None,
         headers: &state.headers,
         own_cookies: &["latchkey_session"],
         request_id: "test-request-id",

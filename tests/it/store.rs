@@ -12,7 +12,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use latchkey::session::{AttemptRecord, LinkRecord, Secret, SessionRecord, TokenHash, User};
+use latchkey::session::{
+    AttemptRecord, LinkRecord, Secret, SessionRecord, TokenHash, TokenRecord, User,
+};
 use latchkey::store::{RedisStore, Store, StoreError};
 
 use crate::support::redis::RedisServer;
@@ -374,6 +376,58 @@ async fn rate_limits<S: Store>(store: Arc<S>) {
     assert_eq!(store.hit("ip:192.0.2.1", window).await.unwrap().0, 1);
 }
 
+fn token_of(user: &User, jti: &str, created_at: u64, expires_at: u64) -> TokenRecord {
+    TokenRecord {
+        jti: jti.to_owned(),
+        user_id: user.id.clone(),
+        email: user.email.clone(),
+        name: "ci".into(),
+        created_at,
+        expires_at,
+    }
+}
+
+/// Bearer token records: read back with their user's stored record (or
+/// none), listed oldest first, gone when revoked or past their end.
+async fn tokens<S: Store>(store: Arc<S>) {
+    let tess = user("tess@example.com", &["member"]);
+    let ghost = user("ghost@example.com", &["member"]);
+    store.put_user(&tess).await.unwrap();
+    let t = now();
+    let long = token_of(&tess, "jti-long", t, t + 600_000);
+    let short = token_of(&tess, "jti-short", t + 1, t + 600);
+    let orphan = token_of(&ghost, "jti-orphan", t + 2, t + 600_000);
+    for r in [&long, &short, &orphan] {
+        store.put_token(r, t).await.unwrap();
+    }
+    assert_eq!(
+        store.get_token("jti-long").await.unwrap(),
+        Some((long.clone(), Some(tess.clone())))
+    );
+    assert_eq!(
+        store.get_token("jti-orphan").await.unwrap(),
+        Some((orphan.clone(), None)),
+        "a user not in the store comes back as None"
+    );
+    assert_eq!(store.get_token("jti-unknown").await.unwrap(), None);
+    assert_eq!(
+        store.list_tokens().await.unwrap(),
+        vec![long.clone(), short.clone(), orphan.clone()]
+    );
+
+    assert!(store.revoke_token("jti-long").await.unwrap());
+    assert_eq!(store.get_token("jti-long").await.unwrap(), None);
+    assert!(!store.revoke_token("jti-long").await.unwrap());
+
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(store.get_token("jti-short").await.unwrap(), None);
+    assert_eq!(store.list_tokens().await.unwrap(), vec![orphan.clone()]);
+
+    let dead = token_of(&tess, "jti-dead", t, t);
+    store.put_token(&dead, t).await.unwrap();
+    assert_eq!(store.get_token("jti-dead").await.unwrap(), None);
+}
+
 async fn ping<S: Store>(store: Arc<S>) {
     store.ping().await.unwrap();
 }
@@ -423,6 +477,7 @@ conformance!(
     links,
     attempts,
     rate_limits,
+    tokens,
     ping
 );
 
@@ -486,6 +541,10 @@ async fn fill(store: &RedisStore) -> Vec<Secret> {
         .hit("email:hana@example.com", Duration::from_secs(60))
         .await
         .unwrap();
+    store
+        .put_token(&token_of(&hana, "jti-hana", t, t + 3_600_000), t)
+        .await
+        .unwrap();
     vec![s, l, a]
 }
 
@@ -529,7 +588,7 @@ async fn redis_keys_all_expire() {
     let store = redis_store(&server);
     fill(&store).await;
     let keys = keys_and_ttls(&server).await;
-    let expiring = ["s:", "us:", "l:", "a:", "rl:"];
+    let expiring = ["s:", "us:", "l:", "a:", "rl:", "t:", "tokens"];
     let permanent = ["u:", "users"];
     for (key, ttl) in &keys {
         let rest = key.strip_prefix(PREFIX).unwrap();

@@ -34,10 +34,22 @@ impl Latchkey {
         Latchkey::start_with_env(make, &[])
     }
 
+    /// `start` on a given port (to restart on the same one).
+    pub fn start_on(port: u16, make: impl FnOnce(u16) -> String) -> Latchkey {
+        Latchkey::start_on_with_env(port, make, &[])
+    }
+
     /// `start` with extra environment variables, set after the defaults
     /// (so `LATCHKEY_LOG` here replaces the default `debug` filter).
     pub fn start_with_env(make: impl FnOnce(u16) -> String, env: &[(&str, &str)]) -> Latchkey {
-        let port = free_port();
+        Latchkey::start_on_with_env(free_port(), make, env)
+    }
+
+    fn start_on_with_env(
+        port: u16,
+        make: impl FnOnce(u16) -> String,
+        env: &[(&str, &str)],
+    ) -> Latchkey {
         let dir = temp_dir();
         let path = dir.path().join("latchkey.toml");
         std::fs::write(&path, make(port)).expect("write config");

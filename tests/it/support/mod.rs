@@ -6,6 +6,7 @@
 pub mod http;
 pub mod latchkey;
 pub mod proxies;
+pub mod pyjwt;
 pub mod redis;
 pub mod redis_ha;
 pub mod smtp;

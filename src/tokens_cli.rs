@@ -1,0 +1,234 @@
+//! The commands around signing keys and bearer tokens, run against the
+//! configured store: `latchkey keys generate` prints a fresh private key and
+//! where it goes; `latchkey tokens issue|list|revoke` manage long-lived
+//! bearer tokens for scripts. `main.rs` parses the command line and calls
+//! these; what a token is and how it is checked lives in `tokens`.
+//!
+//! A token's value is printed once, on standard output alone (so
+//! `TOKEN=$(latchkey tokens issue ...)` works); everything else goes to
+//! standard error.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::time::SystemTime;
+
+use rand::RngCore;
+
+use crate::keys::{generate_pem, Alg};
+use crate::login::{human_duration, rfc3339};
+use crate::session::{normalize_email, user_id};
+use crate::settings::Settings;
+use crate::store::{Backend, Store, StoreError};
+use crate::tokens::{self, IssueError, JWKS_MAX_AGE};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("bearer tokens are kept in the store, and without [redis] the store lives only inside `latchkey serve`; configure [redis] to manage tokens from the command line")]
+    NoRedis,
+    #[error("no signing keys are configured; add [assertion] keys (make one with `latchkey keys generate`)")]
+    NoKeys,
+    #[error("{0:?} is not an email address")]
+    BadEmail(String),
+    #[error("no user {0} (expected one in [[users]] or added with `latchkey users add`)")]
+    UnknownUser(String),
+    #[error("--ttl {0:?}: expected a positive duration like \"90d\", \"30d\" or \"12h\"")]
+    BadTtl(String),
+    #[error("--name {0:?}: expected 1 to 64 letters, digits, '-', '_' or '.'")]
+    BadName(String),
+    #[error("no token {0} (already revoked, expired, or never issued)")]
+    NoSuchToken(String),
+    #[error("session store: {0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Issue(#[from] IssueError),
+    #[error("generating a key failed: {0}")]
+    Keygen(#[from] aws_lc_rs::error::Unspecified),
+    #[error("writing {path}: {source}")]
+    Write {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn now_ms() -> u64 {
+    crate::unix_ms(SystemTime::now())
+}
+
+fn open_store(settings: &Settings) -> Result<Backend, CliError> {
+    let redis = settings.redis.as_ref().ok_or(CliError::NoRedis)?;
+    Ok(Backend::Redis(redis.open()?))
+}
+
+/// `latchkey tokens issue --email E --ttl 30d --name ci`.
+pub async fn issue(
+    settings: &Settings,
+    email: &str,
+    ttl: &str,
+    name: &str,
+) -> Result<(), CliError> {
+    if settings.keys.is_empty() {
+        return Err(CliError::NoKeys);
+    }
+    let email = normalize_email(email).ok_or_else(|| CliError::BadEmail(email.to_owned()))?;
+    let ttl_d = humantime::parse_duration(ttl)
+        .ok()
+        .filter(|d| d.as_secs() >= 1)
+        .ok_or_else(|| CliError::BadTtl(ttl.to_owned()))?;
+    let name_ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if !name_ok {
+        return Err(CliError::BadName(name.to_owned()));
+    }
+    let store = open_store(settings)?;
+    let user = match settings.users.get(&email) {
+        Some(u) => u.clone(),
+        None => store
+            .get_user(&user_id(&email))
+            .await?
+            .ok_or_else(|| CliError::UnknownUser(email.clone()))?,
+    };
+    let (token, record) = tokens::issue(settings, &store, &user, name, ttl_d, now_ms()).await?;
+    eprintln!(
+        "Issued token {} ({}) for {}, valid until {}.\n\
+         It is printed once, below; keep it like a password. Send it as\n  \
+         Authorization: Bearer <token>\n\
+         Revoke it with: latchkey tokens revoke {}",
+        record.jti,
+        record.name,
+        record.email,
+        rfc3339(record.expires_at),
+        record.jti
+    );
+    println!("{token}");
+    Ok(())
+}
+
+/// `latchkey tokens list [--email E]`.
+pub async fn list(settings: &Settings, email: Option<&str>) -> Result<(), CliError> {
+    let store = open_store(settings)?;
+    let email = match email {
+        Some(e) => Some(normalize_email(e).ok_or_else(|| CliError::BadEmail(e.to_owned()))?),
+        None => None,
+    };
+    let all = store.list_tokens().await?;
+    let shown: Vec<_> = all
+        .iter()
+        .filter(|t| email.as_deref().is_none_or(|e| t.email == e))
+        .collect();
+    if shown.is_empty() {
+        eprintln!("no live tokens");
+        return Ok(());
+    }
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "{:<32}  {:<16}  {:<30}  {:<20}  EXPIRES",
+        "ID", "NAME", "EMAIL", "CREATED"
+    );
+    for t in shown {
+        let _ = writeln!(
+            out,
+            "{:<32}  {:<16}  {:<30}  {:<20}  {}",
+            t.jti,
+            t.name,
+            t.email,
+            rfc3339(t.created_at),
+            rfc3339(t.expires_at)
+        );
+    }
+    Ok(())
+}
+
+/// `latchkey tokens revoke ID`: the token stops working on its next request.
+pub async fn revoke(settings: &Settings, jti: &str) -> Result<(), CliError> {
+    let store = open_store(settings)?;
+    if !store.revoke_token(jti).await? {
+        return Err(CliError::NoSuchToken(jti.to_owned()));
+    }
+    eprintln!("revoked token {jti}");
+    Ok(())
+}
+
+/// `latchkey keys generate [--alg es256|eddsa] [--kid ID] [--out FILE]`:
+/// a fresh private key (PEM) and the config lines that use it.
+pub fn generate_key(alg: Alg, kid: Option<String>, out: Option<&Path>) -> Result<(), CliError> {
+    let kid = kid.unwrap_or_else(default_kid);
+    let pem = generate_pem(alg)?;
+    let file = match out {
+        Some(path) => {
+            write_private(path, &pem)?;
+            path.display().to_string()
+        }
+        None => format!("/etc/latchkey/keys/{kid}.pem"),
+    };
+    let saved = match out {
+        Some(_) => format!(
+            "Wrote a new {} private key to {file} (mode 0600).",
+            alg.name()
+        ),
+        None => format!(
+            "A new {} private key is on standard output. Save it where only latchkey can\n\
+             read it, e.g. {file} (chmod 600), or run again with --out {file}.",
+            alg.name()
+        ),
+    };
+    eprintln!(
+        "{saved}\n\n\
+         Then list it in latchkey.toml; the first key signs, every key is published\n\
+         at /.latchkey/jwks.json:\n\n  \
+         [assertion]\n  \
+         keys = [\n    \
+         {{ kid = \"{kid}\", file = \"{file}\" }},\n  \
+         ]\n\n\
+         To rotate without a gap: add the new key last, wait {} (how long\n\
+         verifiers may cache the JWKS), move it first, and remove the old key once\n\
+         the tokens it signed have expired.",
+        human_duration(JWKS_MAX_AGE)
+    );
+    if out.is_none() {
+        print!("{pem}");
+    }
+    Ok(())
+}
+
+/// Today's date and four random hex digits: `2026-11-03-9f2c`.
+fn default_kid() -> String {
+    let date = rfc3339(now_ms());
+    let mut b = [0u8; 2];
+    rand::rng().fill_bytes(&mut b);
+    format!(
+        "{}-{:02x}{:02x}",
+        date.get(..10).unwrap_or("key"),
+        b[0],
+        b[1]
+    )
+}
+
+fn write_private(path: &Path, pem: &str) -> Result<(), CliError> {
+    let err = |source| CliError::Write {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).map_err(err)?;
+    f.write_all(pem.as_bytes()).map_err(err)
+}
+
+/// Parses `--alg`.
+pub fn parse_alg(s: &str) -> Result<Alg, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "es256" => Ok(Alg::Es256),
+        "eddsa" | "ed25519" => Ok(Alg::EdDsa),
+        _ => Err(format!("{s:?}: expected es256 or eddsa")),
+    }
+}
