@@ -188,8 +188,18 @@ pub async fn users(settings: &Settings, cmd: UsersCommand) -> Result<String, Adm
                 return Err(AdminError::NoSuchUser(email));
             }
             let ended = store.revoke_user_sessions(&id).await?;
+            // Their API tokens too: the id is derived from the address, so
+            // re-adding it later must not bring old tokens back to life.
+            let mut tokens = 0;
+            for t in store.list_tokens().await? {
+                if t.user_id == id && store.revoke_token(&t.jti).await? {
+                    tokens += 1;
+                }
+            }
             audit_revoked(&id);
-            Ok(format!("removed {email}; ended {ended} session(s)\n"))
+            Ok(format!(
+                "removed {email}; ended {ended} session(s) and {tokens} API token(s)\n"
+            ))
         }
         UsersCommand::SetRoles { email, roles: r } => {
             let email = changeable(settings, &email)?;

@@ -622,6 +622,30 @@ impl RedisStore {
         Ok(out)
     }
 
+    /// `LIST_TOKENS` in single-key steps, for a cluster.
+    async fn list_tokens_split(&self, con: &mut Conn) -> StoreResult<Vec<String>> {
+        let index = self.tokens_key();
+        let jtis: Vec<String> = redis::cmd("SMEMBERS").arg(&index).query_async(con).await?;
+        let mut out = Vec::with_capacity(jtis.len());
+        for jti in jtis {
+            let raw: Option<String> = redis::cmd("GET")
+                .arg(self.token_key(&jti))
+                .query_async(con)
+                .await?;
+            match raw {
+                Some(raw) => out.push(raw),
+                None => {
+                    redis::cmd("SREM")
+                        .arg(&index)
+                        .arg(&jti)
+                        .exec_async(con)
+                        .await?;
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// SET with a TTL; a zero TTL means the value is already gone.
     async fn set_px(&self, key: String, json: String, ttl: Duration) -> StoreResult<()> {
         let ms = millis(ttl);
@@ -973,6 +997,24 @@ impl Store for RedisStore {
         }
         let json = serde_json::to_string(record)?;
         let mut con = self.conn().await?;
+        if self.clustered() {
+            // Index first, as for sessions: a token is never outside it.
+            self.scripts
+                .index_session
+                .key(self.tokens_key())
+                .arg(&record.jti)
+                .arg(ttl)
+                .invoke_async::<()>(&mut con)
+                .await?;
+            redis::cmd("SET")
+                .arg(self.token_key(&record.jti))
+                .arg(json)
+                .arg("PX")
+                .arg(ttl)
+                .exec_async(&mut con)
+                .await?;
+            return Ok(());
+        }
         self.scripts
             .put_token
             .key(self.token_key(&record.jti))
@@ -986,6 +1028,16 @@ impl Store for RedisStore {
     }
 
     async fn get_token(&self, jti: &str) -> StoreResult<Option<(TokenRecord, Option<User>)>> {
+        if self.clustered() {
+            // The token and its user live in different slots: two reads.
+            let Some(record) = self.get_json::<TokenRecord>(self.token_key(jti)).await? else {
+                return Ok(None);
+            };
+            let user = self
+                .get_json::<User>(self.user_key(&record.user_id))
+                .await?;
+            return Ok(Some((record, user)));
+        }
         let mut con = self.conn().await?;
         let found: Option<(String, Option<String>)> = self
             .scripts
@@ -1003,6 +1055,18 @@ impl Store for RedisStore {
 
     async fn revoke_token(&self, jti: &str) -> StoreResult<bool> {
         let mut con = self.conn().await?;
+        if self.clustered() {
+            let existed: u64 = redis::cmd("DEL")
+                .arg(self.token_key(jti))
+                .query_async(&mut con)
+                .await?;
+            redis::cmd("SREM")
+                .arg(self.tokens_key())
+                .arg(jti)
+                .exec_async(&mut con)
+                .await?;
+            return Ok(existed == 1);
+        }
         let existed: u64 = self
             .scripts
             .revoke_token
@@ -1016,13 +1080,16 @@ impl Store for RedisStore {
 
     async fn list_tokens(&self) -> StoreResult<Vec<TokenRecord>> {
         let mut con = self.conn().await?;
-        let raws: Vec<String> = self
-            .scripts
-            .list_tokens
-            .key(self.tokens_key())
-            .arg(self.token_prefix())
-            .invoke_async(&mut con)
-            .await?;
+        let raws: Vec<String> = if self.clustered() {
+            self.list_tokens_split(&mut con).await?
+        } else {
+            self.scripts
+                .list_tokens
+                .key(self.tokens_key())
+                .arg(self.token_prefix())
+                .invoke_async(&mut con)
+                .await?
+        };
         let mut out = Vec::with_capacity(raws.len());
         for raw in raws {
             out.push(serde_json::from_str::<TokenRecord>(&raw)?);

@@ -305,6 +305,37 @@ async fn roles_come_from_the_user_and_a_removed_user_is_out_at_once() {
         401,
         "invalid_token",
     );
+
+    // Removed with `latchkey users remove` and added back: the address
+    // gives the same user id, but the old tokens stay dead.
+    store.put_user(&carol).await.unwrap();
+    assert_eq!(
+        get(&stack, "/reports", &token).await.status,
+        200,
+        "re-added directly in the store, the old token would live again"
+    );
+    let second = issue(&stack, "carol@example.com", "1d");
+    let users = |args: &[&str]| {
+        Command::new(binary())
+            .arg("users")
+            .args(args)
+            .arg("--config")
+            .arg(stack.lk.dir.path().join("latchkey.toml"))
+            .env_remove("LATCHKEY_CONFIG")
+            .output()
+            .expect("run latchkey users")
+    };
+    let removed = users(&["remove", "carol@example.com"]);
+    assert!(
+        String::from_utf8_lossy(&removed.stdout).contains("2 API token(s)"),
+        "{removed:?}"
+    );
+    assert!(users(&["add", "carol@example.com", "--roles", "member"])
+        .status
+        .success());
+    for old in [&token, &second] {
+        challenged(&browse(&stack, "/reports", old).await, 401, "invalid_token");
+    }
 }
 
 #[tokio::test]
