@@ -24,7 +24,7 @@ use crate::app::App;
 use crate::error::GateError;
 use crate::gate::{forbidden, judge, login_url, sign_in_first};
 use crate::path::{normalize_path, split_target};
-use crate::request::{header_str, host_name, Ctx};
+use crate::request::{host_name, Ctx};
 use crate::rules::{Decision, Request as RuleRequest};
 use crate::Body;
 
@@ -61,27 +61,25 @@ impl Target {
                 query: ctx.query.clone(),
             });
         }
-        let h = |name: &str| {
-            header_str(headers, name)
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-        };
+        let h = |name: &str| original_header(headers, name);
         let (method, proto, raw_host, uri) = match flavor {
             Flavor::Traefik => (
-                h("x-forwarded-method"),
-                h("x-forwarded-proto"),
-                h("x-forwarded-host"),
-                h("x-forwarded-uri"),
+                h("x-forwarded-method")?,
+                h("x-forwarded-proto")?,
+                h("x-forwarded-host")?,
+                h("x-forwarded-uri")?,
             ),
-            Flavor::Nginx => match h("x-original-url").and_then(split_url) {
-                Some((proto, host, uri)) => {
-                    (h("x-original-method"), Some(proto), Some(host), Some(uri))
+            Flavor::Nginx => match h("x-original-url")? {
+                Some(url) => {
+                    let (proto, host, uri) =
+                        split_url(url).ok_or(GateError::BadRequest("bad X-Original-URL"))?;
+                    (h("x-original-method")?, Some(proto), Some(host), Some(uri))
                 }
                 None => (
-                    h("x-original-method"),
-                    h("x-forwarded-proto"),
-                    h("x-forwarded-host").or(Some(ctx.raw_host.as_str())),
-                    h("x-original-uri"),
+                    h("x-original-method")?,
+                    h("x-forwarded-proto")?,
+                    h("x-forwarded-host")?.or(Some(ctx.raw_host.as_str())),
+                    h("x-original-uri")?,
                 ),
             },
         };
@@ -116,6 +114,24 @@ impl Target {
             None => format!("{}://{}{}", self.proto, self.raw_host, self.path),
         }
     }
+}
+
+/// A header describing the original request: absent or empty is `None`;
+/// sent twice, or not visible ASCII, is refused rather than read as absent
+/// (which would judge `/` instead of the path the front proxy forwards).
+fn original_header<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, GateError> {
+    let mut values = headers.get_all(name).iter();
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(GateError::BadRequest("original request header sent twice"));
+    }
+    let v = first
+        .to_str()
+        .map_err(|_| GateError::BadRequest("original request header is not ASCII"))?
+        .trim();
+    Ok((!v.is_empty()).then_some(v))
 }
 
 /// "scheme://host/path?q" → (scheme, host, "/path?q").

@@ -30,6 +30,12 @@ impl Stack {
     /// (admin) and bob (member), closed signup, `/public/**` public and
     /// `/admin/**` for admins. `extra` is appended to the config.
     pub async fn start(extra: &str) -> Stack {
+        Stack::start_with("http", r#"["127.0.0.1"]"#, extra).await
+    }
+
+    /// As `start`, with public_url's scheme (`http`/`https`) and
+    /// `server.trusted_proxies` (a TOML array) chosen.
+    pub async fn start_with(scheme: &str, trusted_proxies: &str, extra: &str) -> Stack {
         let redis = RedisServer::start();
         let smtp = SmtpSink::start();
         let echo = start_echo().await;
@@ -39,8 +45,8 @@ impl Stack {
                 r#"
 [server]
 listen = "127.0.0.1:{port}"
-public_url = "http://auth.test:{port}"
-trusted_proxies = ["127.0.0.1"]
+public_url = "{scheme}://auth.test:{port}"
+trusted_proxies = {trusted_proxies}
 
 [redis]
 url = "{redis_url}"
@@ -168,7 +174,7 @@ pub async fn sign_in(stack: &Stack, b: &Browser, email: &str) {
     assert_eq!(done.status, 303, "verify: {}", done.body);
 }
 
-fn echoed(resp: &Resp) -> serde_json::Value {
+pub fn echoed(resp: &Resp) -> serde_json::Value {
     assert_eq!(
         resp.status, 200,
         "expected the app's answer, got: {}",
@@ -177,7 +183,7 @@ fn echoed(resp: &Resp) -> serde_json::Value {
     resp.json()
 }
 
-fn echoed_header(v: &serde_json::Value, name: &str) -> Vec<String> {
+pub fn echoed_header(v: &serde_json::Value, name: &str) -> Vec<String> {
     v["headers"]
         .as_array()
         .expect("headers array")

@@ -9,6 +9,7 @@ mod support;
 mod config_check;
 mod demo;
 mod flow;
+mod hardening;
 mod mail;
 mod proxy;
 mod store;
