@@ -34,18 +34,25 @@ pub enum Flavor {
     Nginx,
 }
 
-/// The original request, as the front proxy describes it.
-struct Target {
-    method: Method,
-    proto: String,
-    raw_host: String,
-    host: String,
-    path: String,
-    query: Option<String>,
+/// The original request, as the front proxy describes it. Public so that
+/// the fuzz targets can reach the parsing; handlers use it only here.
+#[derive(Debug)]
+pub struct Target {
+    pub method: Method,
+    pub proto: String,
+    pub raw_host: String,
+    /// Normalized (`path::normalize_host`).
+    pub host: String,
+    /// Normalized (`path::normalize_path`): what the rules judge.
+    pub path: String,
+    pub query: Option<String>,
 }
 
 impl Target {
-    fn read(
+    /// Reads the original request from the front proxy's headers (only
+    /// when `ctx.client.via_trusted_proxy`; otherwise the auth request is
+    /// judged as itself).
+    pub fn read(
         flavor: Flavor,
         headers: &HeaderMap,
         ctx: &Ctx,
@@ -108,7 +115,8 @@ impl Target {
         })
     }
 
-    fn url(&self) -> String {
+    /// The original URL, as a return address.
+    pub fn url(&self) -> String {
         match &self.query {
             Some(q) => format!("{}://{}{}?{q}", self.proto, self.raw_host, self.path),
             None => format!("{}://{}{}", self.proto, self.raw_host, self.path),

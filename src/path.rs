@@ -20,7 +20,9 @@
 //! `.`, `..`, `/` or `\` (fullwidth `．` `／` `＼`, `․`, `‥`, `﹒`, `﹨`).
 //! Other look-alike letters (`ａdmin`) are forwarded as they are: the rules
 //! compare bytes, and an upstream that folds Unicode must be given rules for
-//! what it folds to. Splitting query from path and normalizing the Host
+//! what it folds to. A segment made only of dots and spaces other than `.`
+//! and `..` (`...`, `..%20`) is refused: Windows servers drop trailing dots
+//! and spaces and would read it as `..`. Splitting query from path and normalizing the Host
 //! header live here too; matching normalized paths against rules is
 //! `rules.rs`'s job.
 
@@ -47,6 +49,8 @@ pub enum PathError {
     ClimbsAboveRoot,
     #[error("the path has a \".\" or \"..\" segment with parameters (\";\")")]
     DotSegmentWithParams,
+    #[error("the path has a segment made only of dots and spaces (\"...\", \".. \")")]
+    DotsAndSpacesSegment,
     #[error("the path has \"..\" right after an empty segment (\"//..\")")]
     DotDotAfterEmptySegment,
     #[error("the path contains a raw \"#\"")]
@@ -128,9 +132,42 @@ fn decode_escape(bytes: &[u8], i: usize) -> Result<u8, PathError> {
     }
 }
 
-/// A segment (already decoded) that must not stand: `.`/`..` with parameters.
+/// A segment (already decoded) that must not stand: `.`/`..` with
+/// parameters, also when the `;` is encoded (`..%3B`: a server that decodes
+/// before it cuts parameters reads `..`).
 fn is_dot_with_params(seg: &[u8]) -> bool {
-    seg.starts_with(b".;") || seg.starts_with(b"..;")
+    let dots = seg.iter().take_while(|&&b| b == b'.').count();
+    let rest = &seg[dots..];
+    (dots == 1 || dots == 2)
+        && (rest.starts_with(b";")
+            || rest
+                .get(..3)
+                .is_some_and(|e| e.eq_ignore_ascii_case(b"%3B")))
+}
+
+/// A segment whose name (before any `;`/`%3B` parameters) is only dots and
+/// spaces, other than a plain `.` or `..`: Windows servers drop trailing
+/// dots and spaces, so `...` and `..%20` would read as `..` there.
+fn is_dots_and_spaces(seg: &[u8]) -> bool {
+    if seg == b"." || seg == b".." {
+        return false;
+    }
+    let mut i = 0;
+    while i < seg.len() {
+        match seg[i] {
+            b'.' | b' ' => i += 1,
+            b'%' if seg.get(i + 1..i + 3) == Some(b"20") => i += 3,
+            b';' => break,
+            b'%' if seg
+                .get(i + 1..i + 3)
+                .is_some_and(|e| e.eq_ignore_ascii_case(b"3B")) =>
+            {
+                break
+            }
+            _ => return false,
+        }
+    }
+    i > 0
 }
 
 /// True when `bytes` is already exactly what `normalize_path` would return.
@@ -147,6 +184,7 @@ fn is_normal(bytes: &[u8]) -> bool {
                 || seg == b"."
                 || seg == b".."
                 || is_dot_with_params(seg)
+                || is_dots_and_spaces(seg)
             {
                 return false;
             }
@@ -298,6 +336,8 @@ fn normalize_slow(bytes: &[u8]) -> Result<String, PathError> {
             out.truncate(cut);
         } else if is_dot_with_params(seg) {
             return Err(PathError::DotSegmentWithParams);
+        } else if is_dots_and_spaces(seg) {
+            return Err(PathError::DotsAndSpacesSegment);
         } else if !last {
             out.push('/');
         }
@@ -447,9 +487,10 @@ mod tests {
             ("/caf\u{e9}", "/caf%C3%A9"),
             ("/%c3%a9", "/%C3%A9"),
             ("/a;x=1/b", "/a;x=1/b"),
-            ("/...", "/..."),
             ("/..a/.b", "/..a/.b"),
-            ("/...;x", "/...;x"),
+            ("/a../b.", "/a../b."),
+            ("/.x%3B", "/.x%3B"),
+            ("/;x/a", "/;x/a"),
             ("/a/b?c", "/a/b%3Fc"),
             ("/a%23b", "/a%23b"),
             ("/%EF%BD%81dmin", "/%EF%BD%81dmin"),
@@ -494,6 +535,19 @@ mod tests {
             ("/a/..;/b", DotSegmentWithParams),
             ("/a/.;x/b", DotSegmentWithParams),
             ("/a/%2e%2e;/b", DotSegmentWithParams),
+            ("/a/..%3B/b", DotSegmentWithParams),
+            ("/...", DotsAndSpacesSegment),
+            ("/a/.../b", DotsAndSpacesSegment),
+            ("/...;x", DotsAndSpacesSegment),
+            ("/...%3Bx", DotsAndSpacesSegment),
+            ("/a/..%20/b", DotsAndSpacesSegment),
+            ("/a/.%20./b", DotsAndSpacesSegment),
+            ("/a/%20/b", DotsAndSpacesSegment),
+            ("/a/. /b", DotsAndSpacesSegment),
+            ("/a/%2e%2e%2e/b", DotsAndSpacesSegment),
+            ("/a/..%3bx/b", DotSegmentWithParams),
+            ("/a/.%3B/b", DotSegmentWithParams),
+            ("/a/%2E%2E%3B/b", DotSegmentWithParams),
             ("/a//../b", DotDotAfterEmptySegment),
             ("//../a", DotDotAfterEmptySegment),
             ("/admin//../public", DotDotAfterEmptySegment),
@@ -520,10 +574,12 @@ mod tests {
 
     #[test]
     fn normal_paths_take_the_fast_path() {
-        for p in ["/", "/a/b/", "/a%3Ab", "/x;y=1/%C3%A9", "/...", "/a/"] {
+        for p in ["/", "/a/b/", "/a%3Ab", "/x;y=1/%C3%A9", "/a./", "/a/"] {
             assert!(is_normal(p.as_bytes()), "{p:?}");
         }
-        for p in ["//", "/a/./b", "/a%3ab", "/%41", "/a b", "/a/..", "/a//b"] {
+        for p in [
+            "//", "/a/./b", "/a%3ab", "/%41", "/a b", "/a/..", "/a//b", "/...",
+        ] {
             assert!(!is_normal(p.as_bytes()), "{p:?}");
         }
     }

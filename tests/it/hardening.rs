@@ -144,12 +144,11 @@ const PATHS: &[(&str, Expect, Expect)] = &[
     ("/publicx/../admin", Admin("/admin"), Admin("")),
     ("/.latchkey/../admin/x", Admin("/admin/x"), Admin("")),
     ("/admin/../public/x", Public("/public/x"), Public("")),
-    ("/public/...", Public("/public/..."), Public("")),
-    (
-        "/public/.../admin/x",
-        Public("/public/.../admin/x"),
-        Public(""),
-    ),
+    // Only dots and spaces: Windows reads `...` and `.. ` as `..`.
+    ("/public/...", Refused, Refused),
+    ("/public/.../admin/x", Refused, Refused),
+    ("/public/..%20/admin/x", Refused, Refused),
+    ("/public/.%20./admin/x", Refused, Refused),
     (
         "/public/x?/../../admin/x",
         Public("/public/x?/../../admin/x"),
@@ -190,6 +189,8 @@ const PATHS: &[(&str, Expect, Expect)] = &[
     ("/public/.;/admin/x", Refused, Refused),
     ("/public/%2e%2e;/admin/x", Refused, Refused),
     ("/public/..;x=1/admin/x", Refused, Refused),
+    ("/public/..%3B/admin/x", Refused, Refused),
+    ("/public/.%3b/admin/x", Refused, Refused),
     // Repeated slashes.
     ("//admin/x", Admin("/admin/x"), Admin("")),
     ("///admin///x", Admin("/admin/x"), Admin("")),
