@@ -418,7 +418,13 @@ pub fn normalize_host(raw: &str) -> Option<String> {
         let addr: Ipv4Addr = host.parse().ok()?;
         return Some(addr.to_string());
     }
-    Some(host.to_ascii_lowercase())
+    let host = host.to_ascii_lowercase();
+    // A punycode label must decode (`xn--` alone does not): otherwise no URL
+    // can name this host, and it could never be a return address.
+    if host.split('.').any(|l| l.starts_with("xn--")) && url::Host::parse(&host).is_err() {
+        return None;
+    }
+    Some(host)
 }
 
 /// Splits an origin-form or absolute-form target ("/a/b?x=1" or
@@ -646,6 +652,10 @@ mod tests {
             ("[0:0::1]", Some("[::1]")),
             ("[FE80::A]", Some("[fe80::a]")),
             ("xn--bcher-kva.example", Some("xn--bcher-kva.example")),
+            ("XN--BCHER-KVA.example", Some("xn--bcher-kva.example")),
+            ("xn--", None),
+            ("XN--.example", None),
+            ("a.xn--zz.example", None),
             ("", None),
             (".", None),
             ("example..com", None),
