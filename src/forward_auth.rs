@@ -29,7 +29,7 @@ use crate::error::GateError;
 use crate::gate::{forbidden, judge, login_url, sign_in_first, Answer};
 use crate::metrics::Outcome;
 use crate::path::{normalize_path, split_target};
-use crate::request::{header_str, host_name, Ctx};
+use crate::request::{host_name, Ctx};
 use crate::rules::{Decision, Request as RuleRequest};
 use crate::Body;
 
@@ -39,18 +39,25 @@ pub enum Flavor {
     Nginx,
 }
 
-/// The original request, as the front proxy describes it.
-struct Target {
-    method: Method,
-    proto: String,
-    raw_host: String,
-    host: String,
-    path: String,
-    query: Option<String>,
+/// The original request, as the front proxy describes it. Public so that
+/// the fuzz targets can reach the parsing; handlers use it only here.
+#[derive(Debug)]
+pub struct Target {
+    pub method: Method,
+    pub proto: String,
+    pub raw_host: String,
+    /// Normalized (`path::normalize_host`).
+    pub host: String,
+    /// Normalized (`path::normalize_path`): what the rules judge.
+    pub path: String,
+    pub query: Option<String>,
 }
 
 impl Target {
-    fn read(
+    /// Reads the original request from the front proxy's headers (only
+    /// when `ctx.client.via_trusted_proxy`; otherwise the auth request is
+    /// judged as itself).
+    pub fn read(
         flavor: Flavor,
         headers: &HeaderMap,
         ctx: &Ctx,
@@ -66,27 +73,25 @@ impl Target {
                 query: ctx.query.clone(),
             });
         }
-        let h = |name: &str| {
-            header_str(headers, name)
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-        };
+        let h = |name: &str| original_header(headers, name);
         let (method, proto, raw_host, uri) = match flavor {
             Flavor::Traefik => (
-                h("x-forwarded-method"),
-                h("x-forwarded-proto"),
-                h("x-forwarded-host"),
-                h("x-forwarded-uri"),
+                h("x-forwarded-method")?,
+                h("x-forwarded-proto")?,
+                h("x-forwarded-host")?,
+                h("x-forwarded-uri")?,
             ),
-            Flavor::Nginx => match h("x-original-url").and_then(split_url) {
-                Some((proto, host, uri)) => {
-                    (h("x-original-method"), Some(proto), Some(host), Some(uri))
+            Flavor::Nginx => match h("x-original-url")? {
+                Some(url) => {
+                    let (proto, host, uri) =
+                        split_url(url).ok_or(GateError::BadRequest("bad X-Original-URL"))?;
+                    (h("x-original-method")?, Some(proto), Some(host), Some(uri))
                 }
                 None => (
-                    h("x-original-method"),
-                    h("x-forwarded-proto"),
-                    h("x-forwarded-host").or(Some(ctx.raw_host.as_str())),
-                    h("x-original-uri"),
+                    h("x-original-method")?,
+                    h("x-forwarded-proto")?,
+                    h("x-forwarded-host")?.or(Some(ctx.raw_host.as_str())),
+                    h("x-original-uri")?,
                 ),
             },
         };
@@ -115,12 +120,31 @@ impl Target {
         })
     }
 
-    fn url(&self) -> String {
+    /// The original URL, as a return address.
+    pub fn url(&self) -> String {
         match &self.query {
             Some(q) => format!("{}://{}{}?{q}", self.proto, self.raw_host, self.path),
             None => format!("{}://{}{}", self.proto, self.raw_host, self.path),
         }
     }
+}
+
+/// A header describing the original request: absent or empty is `None`;
+/// sent twice, or not visible ASCII, is refused rather than read as absent
+/// (which would judge `/` instead of the path the front proxy forwards).
+fn original_header<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, GateError> {
+    let mut values = headers.get_all(name).iter();
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(GateError::BadRequest("original request header sent twice"));
+    }
+    let v = first
+        .to_str()
+        .map_err(|_| GateError::BadRequest("original request header is not ASCII"))?
+        .trim();
+    Ok((!v.is_empty()).then_some(v))
 }
 
 /// "scheme://host/path?q" → (scheme, host, "/path?q").

@@ -99,8 +99,9 @@ fn set_csrf(app: &App, resp: &mut Response<Body>, token: &Secret, set: bool) {
     }
 }
 
-/// The form's token must match the cookie, and a stated origin must be
-/// this host or public_url's.
+/// The form's token must match the cookie, and a stated origin (Origin,
+/// else Referer; `Origin: null` states none) must be this host or
+/// public_url's.
 fn check_csrf(app: &App, headers: &HeaderMap, form: &Form, ctx: &Ctx) -> Result<(), GateError> {
     let cookie_token = cookie(headers, cookies::csrf_name(&app.settings))
         .and_then(Secret::parse)

@@ -405,13 +405,15 @@ impl Pages {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(header::CONTENT_SECURITY_POLICY, self.csp.clone());
         headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-        // Not "no-referrer": with it, browsers send `Origin: null` on form
-        // POSTs, which would defeat the Origin check on login and verify.
-        // "same-origin" still keeps the verify URL (token) from other sites.
-        headers.insert(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("same-origin"),
-        );
+        // Pages reached through a link token in the URL send no referrer at
+        // all; their form POSTs then carry `Origin: null`, which check_csrf
+        // reads as "no origin stated" (the CSRF token still has to match).
+        // Other pages keep "same-origin" so their POSTs state their origin.
+        let referrer = match page {
+            Page::Confirm { .. } | Page::LinkInvalid => "no-referrer",
+            _ => "same-origin",
+        };
+        headers.insert(header::REFERRER_POLICY, HeaderValue::from_static(referrer));
         headers.insert(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),

@@ -4,14 +4,25 @@
 //! `normalize_path` decodes percent-escapes of unreserved characters only
 //! (`A-Z a-z 0-9 - . _ ~`), rewrites every other escape with upper-case hex,
 //! percent-encodes raw bytes that are not allowed in a path (non-ASCII, space,
-//! `"`, `<`, `>`, `[`, `]`, `{`, `}`, `|`, `^`, `` ` ``, `#`, `?`) so the result is
+//! `"`, `<`, `>`, `[`, `]`, `{`, `}`, `|`, `^`, `` ` ``, `?`) so the result is
 //! pure ASCII, removes dot segments (RFC 3986 §5.2.4, also when they were
 //! encoded), collapses repeated slashes and keeps a trailing slash. It refuses
 //! what different servers would read differently: encoded `/` or `\`, a raw
 //! `\`, NUL and other control characters (raw or encoded), malformed escapes,
-//! a `..` that climbs above the root, and `.`/`..` carrying path parameters
-//! (`/..;/`: Tomcat-like servers treat it as `..`). Escapes are decoded once:
-//! `%252e` stays `%252E`. Splitting query from path and normalizing the Host
+//! a `..` that climbs above the root, `.`/`..` carrying path parameters
+//! (`/..;/`: Tomcat-like servers treat it as `..`), a `..` right after an
+//! empty segment (`/a//../b`: `/a/b` to servers that merge slashes first,
+//! `/a/b` minus nothing to those that do not), a raw `#` (never part of a
+//! request path; some servers cut the path there), double encoding (`%25`
+//! followed by two hex digits: `%252e` is `.` to a server that decodes
+//! twice), overlong UTF-8 (`%C0%AE` is `.` to old decoders) and the
+//! characters that Unicode compatibility normalization (NFKC) turns into
+//! `.`, `..`, `/` or `\` (fullwidth `．` `／` `＼`, `․`, `‥`, `﹒`, `﹨`).
+//! Other look-alike letters (`ａdmin`) are forwarded as they are: the rules
+//! compare bytes, and an upstream that folds Unicode must be given rules for
+//! what it folds to. A segment made only of dots and spaces other than `.`
+//! and `..` (`...`, `..%20`) is refused: Windows servers drop trailing dots
+//! and spaces and would read it as `..`. Splitting query from path and normalizing the Host
 //! header live here too; matching normalized paths against rules is
 //! `rules.rs`'s job.
 
@@ -38,6 +49,18 @@ pub enum PathError {
     ClimbsAboveRoot,
     #[error("the path has a \".\" or \"..\" segment with parameters (\";\")")]
     DotSegmentWithParams,
+    #[error("the path has a segment made only of dots and spaces (\"...\", \".. \")")]
+    DotsAndSpacesSegment,
+    #[error("the path has \"..\" right after an empty segment (\"//..\")")]
+    DotDotAfterEmptySegment,
+    #[error("the path contains a raw \"#\"")]
+    Fragment,
+    #[error("the path is percent-encoded twice (%25 followed by an escape)")]
+    DoubleEncoded,
+    #[error("the path contains overlong UTF-8")]
+    OverlongUtf8,
+    #[error("the path contains a look-alike of \".\", \"/\" or \"\\\"")]
+    LookalikeSeparator,
 }
 
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
@@ -81,6 +104,7 @@ fn check_raw(b: u8) -> Result<(), PathError> {
     match b {
         0 => Err(PathError::Nul),
         b'\\' => Err(PathError::Backslash),
+        b'#' => Err(PathError::Fragment),
         b if b < 0x20 || b == 0x7f => Err(PathError::ControlChar),
         _ => Ok(()),
     }
@@ -108,9 +132,42 @@ fn decode_escape(bytes: &[u8], i: usize) -> Result<u8, PathError> {
     }
 }
 
-/// A segment (already decoded) that must not stand: `.`/`..` with parameters.
+/// A segment (already decoded) that must not stand: `.`/`..` with
+/// parameters, also when the `;` is encoded (`..%3B`: a server that decodes
+/// before it cuts parameters reads `..`).
 fn is_dot_with_params(seg: &[u8]) -> bool {
-    seg.starts_with(b".;") || seg.starts_with(b"..;")
+    let dots = seg.iter().take_while(|&&b| b == b'.').count();
+    let rest = &seg[dots..];
+    (dots == 1 || dots == 2)
+        && (rest.starts_with(b";")
+            || rest
+                .get(..3)
+                .is_some_and(|e| e.eq_ignore_ascii_case(b"%3B")))
+}
+
+/// A segment whose name (before any `;`/`%3B` parameters) is only dots and
+/// spaces, other than a plain `.` or `..`: Windows servers drop trailing
+/// dots and spaces, so `...` and `..%20` would read as `..` there.
+fn is_dots_and_spaces(seg: &[u8]) -> bool {
+    if seg == b"." || seg == b".." {
+        return false;
+    }
+    let mut i = 0;
+    while i < seg.len() {
+        match seg[i] {
+            b'.' | b' ' => i += 1,
+            b'%' if seg.get(i + 1..i + 3) == Some(b"20") => i += 3,
+            b';' => break,
+            b'%' if seg
+                .get(i + 1..i + 3)
+                .is_some_and(|e| e.eq_ignore_ascii_case(b"3B")) =>
+            {
+                break
+            }
+            _ => return false,
+        }
+    }
+    i > 0
 }
 
 /// True when `bytes` is already exactly what `normalize_path` would return.
@@ -127,6 +184,7 @@ fn is_normal(bytes: &[u8]) -> bool {
                 || seg == b"."
                 || seg == b".."
                 || is_dot_with_params(seg)
+                || is_dots_and_spaces(seg)
             {
                 return false;
             }
@@ -142,7 +200,7 @@ fn is_normal(bytes: &[u8]) -> bool {
                         && (l.is_ascii_digit() || (b'A'..=b'F').contains(&l)) =>
                 {
                     let v = decode_escape(bytes, i).unwrap_or(b'/');
-                    if is_unreserved(v) || check_decoded(v).is_err() {
+                    if is_unreserved(v) || v == b'%' || check_decoded(v).is_err() {
                         return false;
                     }
                 }
@@ -165,10 +223,67 @@ pub fn normalize_path(raw: &str) -> Result<String, PathError> {
     if bytes.first() != Some(&b'/') {
         return Err(PathError::NotAbsolute);
     }
-    if is_normal(bytes) {
-        return Ok(raw.to_owned());
+    let out = if is_normal(bytes) {
+        raw.to_owned()
+    } else {
+        normalize_slow(bytes)?
+    };
+    check_encoded_bytes(&out)?;
+    Ok(out)
+}
+
+/// Percent-decoded byte sequences that some decoder reads as `.`, `/` or
+/// `\\`: UTF-8 characters NFKC maps to them, and overlong UTF-8 forms.
+const LOOKALIKES: &[&[u8]] = &[
+    &[0xEF, 0xBC, 0x8E], // U+FF0E FULLWIDTH FULL STOP
+    &[0xEF, 0xBC, 0x8F], // U+FF0F FULLWIDTH SOLIDUS
+    &[0xEF, 0xBC, 0xBC], // U+FF3C FULLWIDTH REVERSE SOLIDUS
+    &[0xEF, 0xB9, 0x92], // U+FE52 SMALL FULL STOP
+    &[0xEF, 0xB9, 0xA8], // U+FE68 SMALL REVERSE SOLIDUS
+    &[0xE2, 0x80, 0xA4], // U+2024 ONE DOT LEADER
+    &[0xE2, 0x80, 0xA5], // U+2025 TWO DOT LEADER
+];
+
+/// Refuses overlong UTF-8 and NFKC look-alikes of separators in a
+/// normalized path (where every non-ASCII byte is a `%XX` escape).
+fn check_encoded_bytes(out: &str) -> Result<(), PathError> {
+    if !out.contains('%') {
+        return Ok(());
     }
-    normalize_slow(bytes)
+    let bytes = out.as_bytes();
+    let mut decoded = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            if let Ok(v) = decode_escape(bytes, i) {
+                // `%25` then two hex digits: an escape once decoded again
+                // (also when the digits were themselves decoded: `%25%32%65`).
+                let hex_follows = bytes.get(i + 3).copied().and_then(hex_value).is_some()
+                    && bytes.get(i + 4).copied().and_then(hex_value).is_some();
+                if v == b'%' && hex_follows {
+                    return Err(PathError::DoubleEncoded);
+                }
+                decoded.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        decoded.push(bytes[i]);
+        i += 1;
+    }
+    for (j, pair) in decoded.windows(2).enumerate() {
+        let overlong = matches!(
+            (pair[0], pair[1]),
+            (0xC0 | 0xC1, 0x80..=0xBF) | (0xE0, 0x80..=0x9F) | (0xF0, 0x80..=0x8F)
+        );
+        if overlong {
+            return Err(PathError::OverlongUtf8);
+        }
+        if LOOKALIKES.iter().any(|l| decoded[j..].starts_with(l)) {
+            return Err(PathError::LookalikeSeparator);
+        }
+    }
+    Ok(())
 }
 
 fn normalize_slow(bytes: &[u8]) -> Result<String, PathError> {
@@ -176,6 +291,7 @@ fn normalize_slow(bytes: &[u8]) -> Result<String, PathError> {
     let mut out = String::with_capacity(bytes.len() + 8);
     out.push('/');
     let mut i = 1;
+    let mut prev_empty = false;
     loop {
         let seg_start = out.len();
         // Decode one segment into `out`.
@@ -204,9 +320,13 @@ fn normalize_slow(bytes: &[u8]) -> Result<String, PathError> {
         }
         let last = i >= bytes.len();
         let seg = &out.as_bytes()[seg_start..];
+        let empty = seg.is_empty();
         if seg == b"." || seg.is_empty() {
             out.truncate(seg_start);
         } else if seg == b".." {
+            if prev_empty {
+                return Err(PathError::DotDotAfterEmptySegment);
+            }
             out.truncate(seg_start);
             if out.len() == 1 {
                 return Err(PathError::ClimbsAboveRoot);
@@ -216,12 +336,15 @@ fn normalize_slow(bytes: &[u8]) -> Result<String, PathError> {
             out.truncate(cut);
         } else if is_dot_with_params(seg) {
             return Err(PathError::DotSegmentWithParams);
+        } else if is_dots_and_spaces(seg) {
+            return Err(PathError::DotsAndSpacesSegment);
         } else if !last {
             out.push('/');
         }
         if last {
             return Ok(out);
         }
+        prev_empty = empty;
         i += 1; // skip the '/'
     }
 }
@@ -295,7 +418,13 @@ pub fn normalize_host(raw: &str) -> Option<String> {
         let addr: Ipv4Addr = host.parse().ok()?;
         return Some(addr.to_string());
     }
-    Some(host.to_ascii_lowercase())
+    let host = host.to_ascii_lowercase();
+    // A punycode label must decode (`xn--` alone does not): otherwise no URL
+    // can name this host, and it could never be a return address.
+    if host.split('.').any(|l| l.starts_with("xn--")) && url::Host::parse(&host).is_err() {
+        return None;
+    }
+    Some(host)
 }
 
 /// Splits an origin-form or absolute-form target ("/a/b?x=1" or
@@ -356,19 +485,22 @@ mod tests {
             ("/%41%62%7e%5f%2d", "/Ab~_-"),
             ("/a%3ab", "/a%3Ab"),
             ("/a%3Ab", "/a%3Ab"),
-            // Only `%25` is an escape here; the "2e" after it is literal text.
-            ("/%252e%252E/x", "/%252e%252E/x"),
-            ("/%252F", "/%252F"),
             ("/%25", "/%25"),
+            ("/100%25/x", "/100%25/x"),
+            ("/%25zz", "/%25zz"),
+            ("/a//./b", "/a/b"),
             ("/a b", "/a%20b"),
             ("/caf\u{e9}", "/caf%C3%A9"),
             ("/%c3%a9", "/%C3%A9"),
             ("/a;x=1/b", "/a;x=1/b"),
-            ("/...", "/..."),
             ("/..a/.b", "/..a/.b"),
-            ("/...;x", "/...;x"),
+            ("/a../b.", "/a../b."),
+            ("/.x%3B", "/.x%3B"),
+            ("/;x/a", "/;x/a"),
             ("/a/b?c", "/a/b%3Fc"),
-            ("/a#b", "/a%23b"),
+            ("/a%23b", "/a%23b"),
+            ("/%EF%BD%81dmin", "/%EF%BD%81dmin"),
+            ("/%C3%80x", "/%C3%80x"),
             ("/[x]{y}|^`\"<>", "/%5Bx%5D%7By%7D%7C%5E%60%22%3C%3E"),
             ("/!$&'()*+,;=:@", "/!$&'()*+,;=:@"),
             ("/admin/../public", "/public"),
@@ -409,6 +541,37 @@ mod tests {
             ("/a/..;/b", DotSegmentWithParams),
             ("/a/.;x/b", DotSegmentWithParams),
             ("/a/%2e%2e;/b", DotSegmentWithParams),
+            ("/a/..%3B/b", DotSegmentWithParams),
+            ("/...", DotsAndSpacesSegment),
+            ("/a/.../b", DotsAndSpacesSegment),
+            ("/...;x", DotsAndSpacesSegment),
+            ("/...%3Bx", DotsAndSpacesSegment),
+            ("/a/..%20/b", DotsAndSpacesSegment),
+            ("/a/.%20./b", DotsAndSpacesSegment),
+            ("/a/%20/b", DotsAndSpacesSegment),
+            ("/a/. /b", DotsAndSpacesSegment),
+            ("/a/%2e%2e%2e/b", DotsAndSpacesSegment),
+            ("/a/..%3bx/b", DotSegmentWithParams),
+            ("/a/.%3B/b", DotSegmentWithParams),
+            ("/a/%2E%2E%3B/b", DotSegmentWithParams),
+            ("/a//../b", DotDotAfterEmptySegment),
+            ("//../a", DotDotAfterEmptySegment),
+            ("/admin//../public", DotDotAfterEmptySegment),
+            ("/a#b", Fragment),
+            ("/admin#/../public", Fragment),
+            ("/%252e%252E/x", DoubleEncoded),
+            ("/%252F", DoubleEncoded),
+            ("/a%2500", DoubleEncoded),
+            ("/%25%32%65", DoubleEncoded),
+            ("/%c0%ae%c0%ae/x", OverlongUtf8),
+            ("/..%C0%AFx", OverlongUtf8),
+            ("/..%e0%80%af", OverlongUtf8),
+            ("/%f0%80%80%ae", OverlongUtf8),
+            ("/x\u{FF0E}\u{FF0E}/y", LookalikeSeparator),
+            ("/%EF%BC%8E%EF%BC%8E/x", LookalikeSeparator),
+            ("/a%ef%bc%8fb", LookalikeSeparator),
+            ("/a%EF%BC%BCb", LookalikeSeparator),
+            ("/%E2%80%A5/x", LookalikeSeparator),
         ];
         for (raw, want) in bad {
             assert_eq!(normalize_path(raw), Err(*want), "{raw:?}");
@@ -417,10 +580,12 @@ mod tests {
 
     #[test]
     fn normal_paths_take_the_fast_path() {
-        for p in ["/", "/a/b/", "/a%3Ab", "/x;y=1/%C3%A9", "/...", "/a/"] {
+        for p in ["/", "/a/b/", "/a%3Ab", "/x;y=1/%C3%A9", "/a./", "/a/"] {
             assert!(is_normal(p.as_bytes()), "{p:?}");
         }
-        for p in ["//", "/a/./b", "/a%3ab", "/%41", "/a b", "/a/..", "/a//b"] {
+        for p in [
+            "//", "/a/./b", "/a%3ab", "/%41", "/a b", "/a/..", "/a//b", "/...",
+        ] {
             assert!(!is_normal(p.as_bytes()), "{p:?}");
         }
     }
@@ -487,6 +652,10 @@ mod tests {
             ("[0:0::1]", Some("[::1]")),
             ("[FE80::A]", Some("[fe80::a]")),
             ("xn--bcher-kva.example", Some("xn--bcher-kva.example")),
+            ("XN--BCHER-KVA.example", Some("xn--bcher-kva.example")),
+            ("xn--", None),
+            ("XN--.example", None),
+            ("a.xn--zz.example", None),
             ("", None),
             (".", None),
             ("example..com", None),

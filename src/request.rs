@@ -121,12 +121,14 @@ pub fn wants_html(headers: &HeaderMap) -> bool {
     accepts_html && !xhr
 }
 
-/// The origin the browser says a form came from (Origin, else Referer).
+/// The origin the browser says a form came from: Origin, else Referer.
+/// `Origin: null` states no origin (browsers send it from pages with
+/// `Referrer-Policy: no-referrer`, and from sandboxed or `data:` documents,
+/// which are cross-site and so never carry the SameSite CSRF cookie).
 pub fn form_origin(headers: &HeaderMap) -> Option<&str> {
     match header_str(headers, ORIGIN.as_str()) {
-        Some(o) if o != "null" => Some(o),
-        Some(_) => Some("null"),
-        None => header_str(headers, REFERER.as_str()),
+        Some("null") | None => header_str(headers, REFERER.as_str()),
+        Some(o) => Some(o),
     }
 }
 

@@ -18,14 +18,17 @@
 //!   number including none (`/admin/**` matches `/admin`, `/admin/` and
 //!   `/admin/a/b`, never `/administrator`). Patterns are normalized like
 //!   requests at compile time. Request segments are compared with their path
-//!   parameters (`;x=1`) removed, as Tomcat-like upstreams do, so
-//!   `/admin;x=1/secret` is judged as `/admin/secret`; segments that are empty
+//!   parameters (`;x=1`, also when the `;` is encoded as `%3B`, which some
+//!   upstreams decode before they cut parameters) removed, as Tomcat-like
+//!   upstreams do, so `/admin;x=1/secret` and `/admin%3Bx/secret` are judged
+//!   as `/admin/secret`; segments that are empty
 //!   once parameters are removed do not count, and neither does a trailing
 //!   slash (`/x` matches `/x/`). The caller still forwards the path as
 //!   normalized, parameters included.
 //! - `access.case_insensitive_paths = true` compares path segments without
-//!   regard to ASCII case (for upstreams such as IIS that ignore it);
-//!   otherwise paths are case-sensitive.
+//!   regard to ASCII case and, as Windows file names do, without trailing
+//!   dots and spaces (`/ADMIN./x` and `/admin%20/x` are `/admin/x`), for
+//!   upstreams such as IIS; otherwise paths are compared byte for byte.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -319,7 +322,8 @@ impl PathPattern {
     fn matches(&self, path: &str, case_insensitive: bool) -> bool {
         let mut segments = path
             .split('/')
-            .map(|s| s.split_once(';').map_or(s, |(name, _)| name))
+            .map(without_params)
+            .map(|s| if case_insensitive { windows_name(s) } else { s })
             .filter(|s| !s.is_empty());
         for want in &self.segments {
             let Some(got) = segments.next() else {
@@ -337,6 +341,37 @@ impl PathPattern {
             }
         }
         self.any_depth || segments.next().is_none()
+    }
+}
+
+/// A segment without its path parameters: cut at the first `;` or `%3B`.
+fn without_params(segment: &str) -> &str {
+    let raw = segment.find(';');
+    let encoded = segment
+        .as_bytes()
+        .windows(3)
+        .position(|w| w[0] == b'%' && w[1] == b'3' && w[2].eq_ignore_ascii_case(&b'b'));
+    match (raw, encoded) {
+        (Some(a), Some(b)) => &segment[..a.min(b)],
+        (Some(a), None) | (None, Some(a)) => &segment[..a],
+        (None, None) => segment,
+    }
+}
+
+/// A segment as Windows reads a file name: trailing dots and spaces
+/// (raw or `%20`) dropped. `.` and `..` never get here (normalized away).
+fn windows_name(mut segment: &str) -> &str {
+    loop {
+        if let Some(s) = segment
+            .strip_suffix('.')
+            .or_else(|| segment.strip_suffix(' '))
+        {
+            segment = s;
+        } else if let Some(s) = segment.strip_suffix("%20") {
+            segment = s;
+        } else {
+            return segment;
+        }
     }
 }
 
@@ -814,7 +849,14 @@ mod tests {
         let Ok(sensitive) = Rules::compile(&cfg, &access("public", false)) else {
             panic!()
         };
-        for path in ["/admin", "/ADMIN/x", "/aDmIn;x/y"] {
+        for path in [
+            "/admin",
+            "/ADMIN/x",
+            "/aDmIn;x/y",
+            "/admin./x",
+            "/ADMIN%20/x",
+            "/Admin.%20./x",
+        ] {
             let req = Request {
                 host: "h",
                 method: &Method::GET,
@@ -838,6 +880,36 @@ mod tests {
         };
         assert_eq!(sensitive.decide(&req, None).decision, Decision::Forbid);
         assert!(insensitive.describe().contains("ASCII case"));
+        // Case-sensitive: "admin." is another name.
+        let req = Request {
+            host: "h",
+            method: &Method::GET,
+            path: "/Admin./x",
+        };
+        assert_eq!(sensitive.decide(&req, None).decision, Decision::Allow);
+    }
+
+    #[test]
+    fn encoded_semicolons_start_parameters_too() {
+        let cfg = [rule(None, Some("/admin/**"), None, "deny", None)];
+        let Ok(rules) = Rules::compile(&cfg, &access("public", false)) else {
+            panic!()
+        };
+        for (path, want) in [
+            ("/admin%3Bx/y", Decision::Forbid),
+            ("/admin%3b/y", Decision::Forbid),
+            ("/admin;a%3Bb/y", Decision::Forbid),
+            ("/%3Bx/admin/y", Decision::Forbid),
+            ("/admin%3/y", Decision::Allow),
+            ("/admin%33B/y", Decision::Allow),
+        ] {
+            let req = Request {
+                host: "h",
+                method: &Method::GET,
+                path,
+            };
+            assert_eq!(rules.decide(&req, None).decision, want, "{path}");
+        }
     }
 
     #[test]

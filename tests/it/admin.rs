@@ -58,7 +58,11 @@ async fn users_and_sessions_change_every_instance_on_the_next_request() {
     let a = Stack::start("").await;
     let redis_url = a.redis.as_ref().expect("redis").url();
     let redis_toml = format!("[redis]\nurl = \"{redis_url}\"");
-    let b = Stack::start_with(&redis_toml, "").await;
+    let b = Stack::start_opts(crate::flow::Opts {
+        redis_toml: Some(&redis_toml),
+        ..Default::default()
+    })
+    .await;
     let dir = crate::support::temp_dir();
     let config = dir.path().join("latchkey.toml");
     std::fs::write(

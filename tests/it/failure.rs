@@ -77,7 +77,11 @@ async fn starts_without_redis_and_recovers_by_itself() {
     let mut redis = RedisServer::start();
     redis.stop();
     let redis_toml = format!("[redis]\nurl = \"{}\"", redis.url());
-    let stack = Stack::start_with(&redis_toml, "").await;
+    let stack = Stack::start_opts(crate::flow::Opts {
+        redis_toml: Some(&redis_toml),
+        ..Default::default()
+    })
+    .await;
     let b = stack.browser();
     // Without a cookie there is nothing to look up: sign in first.
     assert_eq!(b.get("/reports", &[HTML]).await.status, 302);

@@ -10,7 +10,7 @@ use crate::support::redis::RedisServer;
 use crate::support::smtp::SmtpSink;
 
 pub struct Stack {
-    /// The redis-server of `start`; `None` with `start_with`.
+    /// The stack's own redis-server; `None` when `Opts::redis_toml` named one.
     pub redis: Option<RedisServer>,
     pub smtp: SmtpSink,
     pub _echo: SocketAddr,
@@ -26,48 +26,69 @@ pub async fn start_echo() -> SocketAddr {
     addr
 }
 
+/// What a test stack changes from `Stack::start`'s defaults.
+pub struct Opts<'a> {
+    /// Appended to the config.
+    pub extra: &'a str,
+    /// Extra environment variables for latchkey.
+    pub env: &'a [(&'a str, &'a str)],
+    /// public_url's scheme: `http` or `https`.
+    pub scheme: &'a str,
+    /// `server.trusted_proxies`, as a TOML array.
+    pub trusted_proxies: &'a str,
+    /// A `[redis]` table (sentinel, cluster, a server started elsewhere);
+    /// `None` starts a redis-server for the stack.
+    pub redis_toml: Option<&'a str>,
+}
+
+impl Default for Opts<'_> {
+    fn default() -> Self {
+        Opts {
+            extra: "",
+            env: &[],
+            scheme: "http",
+            trusted_proxies: r#"["127.0.0.1"]"#,
+            redis_toml: None,
+        }
+    }
+}
+
 impl Stack {
     /// latchkey in front of the echo app at host `app.test`, with alice
     /// (admin) and bob (member), closed signup, `/public/**` public and
     /// `/admin/**` for admins. `extra` is appended to the config.
     pub async fn start(extra: &str) -> Stack {
-        Stack::start_with_env(extra, &[]).await
+        Stack::start_opts(Opts {
+            extra,
+            ..Opts::default()
+        })
+        .await
     }
 
-    /// `start`, with extra environment variables for latchkey.
-    pub async fn start_with_env(extra: &str, env: &[(&str, &str)]) -> Stack {
-        let redis = RedisServer::start();
-        let redis_toml = format!("[redis]\nurl = \"{}\"", redis.url());
-        let mut stack = Stack::start_full(&redis_toml, extra, env).await;
-        stack.redis = Some(redis);
-        stack
-    }
-
-    /// The same stack with the `[redis]` table given (sentinel, cluster,
-    /// a server started elsewhere).
-    pub async fn start_with(redis_toml: &str, extra: &str) -> Stack {
-        Stack::start_full(redis_toml, extra, &[]).await
-    }
-
-    async fn start_full(redis_toml: &str, extra: &str, env: &[(&str, &str)]) -> Stack {
+    pub async fn start_opts(opts: Opts<'_>) -> Stack {
+        let redis = opts.redis_toml.is_none().then(RedisServer::start);
+        let redis_toml = match (&redis, opts.redis_toml) {
+            (Some(r), _) => format!("[redis]\nurl = \"{}\"", r.url()),
+            (None, toml) => toml.unwrap_or_default().to_owned(),
+        };
         let smtp = SmtpSink::start();
         let echo = start_echo().await;
         let smtp_url = smtp.url();
         let lk = Latchkey::start_with_env(
-            |port| Stack::config(port, redis_toml, &smtp_url, echo, extra),
-            env,
+            |port| Stack::config(port, &opts, &redis_toml, &smtp_url, echo),
+            opts.env,
         );
         Stack {
-            redis: None,
+            redis,
             smtp,
             _echo: echo,
             lk,
         }
     }
 
-    /// Stops latchkey and starts it again on the same port with `extra`,
-    /// keeping the stack's Redis (sessions, tokens, users), the SMTP server
-    /// and the app.
+    /// Stops latchkey and starts it again on the same port with `extra`
+    /// (and the other defaults), keeping the stack's Redis (sessions,
+    /// tokens, users), the SMTP server and the app.
     pub fn restart(self, extra: &str) -> Stack {
         let Stack {
             redis,
@@ -81,8 +102,12 @@ impl Stack {
             "[redis]\nurl = \"{}\"",
             redis.as_ref().expect("a stack with its own redis").url()
         );
+        let opts = Opts {
+            extra,
+            ..Opts::default()
+        };
         let lk = Latchkey::start_on(port, |port| {
-            Stack::config(port, &redis_toml, &smtp.url(), echo, extra)
+            Stack::config(port, &opts, &redis_toml, &smtp.url(), echo)
         });
         Stack {
             redis,
@@ -92,20 +117,26 @@ impl Stack {
         }
     }
 
-    /// The config `start` runs with.
+    /// The config a stack runs with.
     pub fn config(
         port: u16,
+        opts: &Opts<'_>,
         redis_toml: &str,
         smtp_url: &str,
         echo: SocketAddr,
-        extra: &str,
     ) -> String {
+        let Opts {
+            extra,
+            scheme,
+            trusted_proxies,
+            ..
+        } = opts;
         format!(
             r#"
 [server]
 listen = "127.0.0.1:{port}"
-public_url = "http://auth.test:{port}"
-trusted_proxies = ["127.0.0.1"]
+public_url = "{scheme}://auth.test:{port}"
+trusted_proxies = {trusted_proxies}
 
 {redis_toml}
 

@@ -87,7 +87,11 @@ async fn through_failover(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sentinel_master_killed_failover() {
     let mut setup = SentinelSetup::start();
-    let stack = Stack::start_with(&setup.toml(), "").await;
+    let stack = Stack::start_opts(crate::flow::Opts {
+        redis_toml: Some(&setup.toml()),
+        ..Default::default()
+    })
+    .await;
     let b = stack.browser();
     sign_in(&stack, &b, "bob@example.com").await;
     assert_eq!(b.get("/reports", &[JSON]).await.status, 200);
@@ -111,7 +115,11 @@ async fn sentinel_master_killed_failover() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sentinel_commanded_failover() {
     let setup = SentinelSetup::start();
-    let stack = Stack::start_with(&setup.toml(), "").await;
+    let stack = Stack::start_opts(crate::flow::Opts {
+        redis_toml: Some(&setup.toml()),
+        ..Default::default()
+    })
+    .await;
     let b = stack.browser();
     sign_in(&stack, &b, "bob@example.com").await;
     setup.sync();
@@ -139,7 +147,11 @@ async fn sentinel_commanded_failover() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_signs_in_and_spreads_keys_over_the_masters() {
     let cluster = Cluster::start();
-    let stack = Stack::start_with(&cluster.toml(), "").await;
+    let stack = Stack::start_opts(crate::flow::Opts {
+        redis_toml: Some(&cluster.toml()),
+        ..Default::default()
+    })
+    .await;
     let (alice, bob, bob2) = (stack.browser(), stack.browser(), stack.browser());
     sign_in(&stack, &alice, "alice@example.com").await;
     sign_in(&stack, &bob, "bob@example.com").await;
@@ -193,13 +205,21 @@ async fn rediss_with_a_ca_file_and_refused_without() {
         "[redis]\nurl = \"{url}\"\nca_file = \"{}\"",
         tls.ca_file.display()
     );
-    let stack = Stack::start_with(&trusted, "").await;
+    let stack = Stack::start_opts(crate::flow::Opts {
+        redis_toml: Some(&trusted),
+        ..Default::default()
+    })
+    .await;
     let b = stack.browser();
     sign_in(&stack, &b, "bob@example.com").await;
     assert_eq!(b.get("/reports", &[JSON]).await.status, 200);
 
     // The system's roots do not know the test CA: the certificate is refused.
-    let untrusted = Stack::start_with(&format!("[redis]\nurl = \"{url}\""), "").await;
+    let untrusted = Stack::start_opts(crate::flow::Opts {
+        redis_toml: Some(&format!("[redis]\nurl = \"{url}\"")),
+        ..Default::default()
+    })
+    .await;
     let b = untrusted.browser();
     b.set_cookie("latchkey_session", &"A".repeat(43));
     assert_eq!(b.get("/reports", &[JSON]).await.status, 503);

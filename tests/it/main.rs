@@ -16,6 +16,7 @@ mod failure;
 mod flow;
 mod frontproxy;
 mod ha;
+mod hardening;
 mod mail;
 mod observability;
 mod ops;

@@ -112,7 +112,12 @@ async fn stack_with_admin(extra: &str, env: &[(&str, &str)]) -> (Stack, SocketAd
     let admin_s = admin.to_string();
     let mut all = vec![("LATCHKEY_SERVER__ADMIN_LISTEN", admin_s.as_str())];
     all.extend_from_slice(env);
-    let stack = Stack::start_with_env(extra, &all).await;
+    let stack = Stack::start_opts(crate::flow::Opts {
+        extra,
+        env: &all,
+        ..Default::default()
+    })
+    .await;
     wait_for_port(admin, "latchkey's admin listener");
     (stack, admin)
 }
@@ -455,7 +460,11 @@ async fn request_ids_reach_the_upstream_and_hostile_ones_are_replaced() {
 
 #[tokio::test]
 async fn json_logs_carry_the_request_id_and_audit_events() {
-    let stack = Stack::start_with_env("", &[("LATCHKEY_LOG_FORMAT", "json")]).await;
+    let stack = Stack::start_opts(crate::flow::Opts {
+        env: &[("LATCHKEY_LOG_FORMAT", "json")],
+        ..Default::default()
+    })
+    .await;
     let b = stack.browser();
     let r = b
         .get("/public/x", &[("x-request-id", "json-log-test-1")])
@@ -510,7 +519,11 @@ async fn json_logs_carry_the_request_id_and_audit_events() {
 
 #[tokio::test]
 async fn no_secret_reaches_the_log_even_at_trace() {
-    let stack = Stack::start_with_env("", &[("LATCHKEY_LOG", "trace")]).await;
+    let stack = Stack::start_opts(crate::flow::Opts {
+        env: &[("LATCHKEY_LOG", "trace")],
+        ..Default::default()
+    })
+    .await;
     let mut secrets: Vec<(&str, String)> = Vec::new();
 
     // By link.

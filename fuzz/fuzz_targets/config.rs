@@ -1,0 +1,20 @@
+//! Config parsing: `FileConfig::from_toml` then `Settings::compile` on
+//! arbitrary text. Property: either a config or a list of problems, never a
+//! panic.
+#![no_main]
+
+use latchkey::config::FileConfig;
+use latchkey::settings::Settings;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(cfg) = FileConfig::from_toml(text) else {
+        return;
+    };
+    if let Err(problems) = Settings::compile(&cfg) {
+        assert!(!problems.is_empty(), "an error without problems");
+    }
+});

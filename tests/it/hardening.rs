@@ -1,0 +1,1234 @@
+//! Adversarial tables against the real binary: path confusion in proxy mode
+//! and through both forward-auth endpoints, open redirects at every place a
+//! return address is followed, forged identity and forwarded headers, mail
+//! scanners, abuse limits, CSRF, cookies and page headers. Adding a hostile
+//! input is adding one line to a table.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::flow::{
+    code_of, csrf_of, echoed, echoed_header, link_token, open_link, request_link, sign_in, Stack,
+};
+use crate::support::http::{raw, send, Browser, Resp};
+use crate::support::latchkey::Latchkey;
+
+// --- raw requests -------------------------------------------------------------
+
+/// Sends `GET target` byte for byte (no client library would send most of
+/// these targets) with `headers`, and parses the answer.
+async fn raw_get(addr: SocketAddr, target: &[u8], headers: &[(&str, &[u8])]) -> Resp {
+    let mut req = b"GET ".to_vec();
+    req.extend_from_slice(target);
+    req.extend_from_slice(b" HTTP/1.1\r\n");
+    for (name, value) in headers {
+        req.extend_from_slice(name.as_bytes());
+        req.extend_from_slice(b": ");
+        req.extend_from_slice(value);
+        req.extend_from_slice(b"\r\n");
+    }
+    req.extend_from_slice(b"Connection: close\r\n\r\n");
+    parse_response(&raw(addr, &req).await)
+}
+
+fn parse_response(text: &str) -> Resp {
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no complete response head in {text:?}"));
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {text:?}"));
+    let mut headers = HeaderMap::new();
+    for line in lines {
+        if let Some((k, v)) = line.split_once(':') {
+            if let (Ok(k), Ok(v)) = (
+                HeaderName::from_bytes(k.trim().as_bytes()),
+                HeaderValue::from_str(v.trim()),
+            ) {
+                headers.append(k, v);
+            }
+        }
+    }
+    let chunked = headers
+        .get("transfer-encoding")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"chunked"));
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    Resp {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = rest[n..].strip_prefix("\r\n").unwrap_or(&rest[n..]);
+    }
+    out
+}
+
+// --- 1. path confusion --------------------------------------------------------
+
+/// How latchkey must treat a request target.
+#[derive(Debug, Clone, Copy)]
+enum Expect {
+    /// 400 (or 403 from the Nginx endpoint): ambiguous, never judged.
+    Refused,
+    /// Judged and forwarded as this path (plus the query), which is under
+    /// `/admin/**`: admins only. (The path documents how it is judged.)
+    #[allow(dead_code)]
+    Admin(&'static str),
+    /// ... under `/public/**`: anyone.
+    Public(&'static str),
+    /// ... anywhere else: any signed-in user.
+    Other(&'static str),
+}
+use Expect::{Admin, Other, Public, Refused};
+
+/// (target, in proxy mode, through forward-auth). Targets are sent raw.
+const PATHS: &[(&str, Expect, Expect)] = &[
+    ("/admin/x", Admin("/admin/x"), Admin("")),
+    ("/admin", Admin("/admin"), Admin("")),
+    ("/admin/", Admin("/admin/"), Admin("")),
+    (
+        "/admin/x?next=/public/",
+        Admin("/admin/x?next=/public/"),
+        Admin(""),
+    ),
+    // Case-sensitive by default (see case_insensitive_paths below).
+    ("/Admin/x", Other("/Admin/x"), Other("")),
+    ("/ADMIN/X", Other("/ADMIN/X"), Other("")),
+    // Whole segments only.
+    ("/administrator", Other("/administrator"), Other("")),
+    ("/admin-panel/x", Other("/admin-panel/x"), Other("")),
+    ("/admin.php", Other("/admin.php"), Other("")),
+    ("/publicity/x", Other("/publicity/x"), Other("")),
+    // Trailing dots and spaces are other names (except for IIS, below).
+    ("/admin./x", Other("/admin./x"), Other("")),
+    ("/admin%2e/x", Other("/admin./x"), Other("")),
+    ("/admin%20/x", Other("/admin%20/x"), Other("")),
+    ("/admin..;/x", Other("/admin..;/x"), Other("")),
+    // Dot segments, plain and encoded in any case: resolved before judging.
+    ("/public/../admin/x", Admin("/admin/x"), Admin("")),
+    ("/public/./../admin/x", Admin("/admin/x"), Admin("")),
+    ("/public/%2e%2e/admin/x", Admin("/admin/x"), Admin("")),
+    ("/public/%2E%2E/admin/x", Admin("/admin/x"), Admin("")),
+    ("/public/.%2e/admin/x", Admin("/admin/x"), Admin("")),
+    ("/public/%2e./admin/x", Admin("/admin/x"), Admin("")),
+    ("/public/%2E%2e/admin/x", Admin("/admin/x"), Admin("")),
+    ("/public/x/../../admin/x", Admin("/admin/x"), Admin("")),
+    (
+        "/public/x/%2e%2e/%2e%2e/admin/x",
+        Admin("/admin/x"),
+        Admin(""),
+    ),
+    ("/public/%2e/../admin/x", Admin("/admin/x"), Admin("")),
+    ("/admin/../admin/x", Admin("/admin/x"), Admin("")),
+    ("/admin/x/..", Admin("/admin/"), Admin("")),
+    ("/admin/x/.", Admin("/admin/x/"), Admin("")),
+    ("/publicx/../admin", Admin("/admin"), Admin("")),
+    ("/.latchkey/../admin/x", Admin("/admin/x"), Admin("")),
+    ("/admin/../public/x", Public("/public/x"), Public("")),
+    // Only dots and spaces: Windows reads `...` and `.. ` as `..`.
+    ("/public/...", Refused, Refused),
+    ("/public/.../admin/x", Refused, Refused),
+    ("/public/..%20/admin/x", Refused, Refused),
+    ("/public/.%20./admin/x", Refused, Refused),
+    (
+        "/public/x?/../../admin/x",
+        Public("/public/x?/../../admin/x"),
+        Public(""),
+    ),
+    // Climbing above the root.
+    ("/../admin/x", Refused, Refused),
+    ("/public/../../admin/x", Refused, Refused),
+    ("/%2e%2e/admin/x", Refused, Refused),
+    // Double encoding: an upstream that decodes twice would see "..".
+    ("/public/%252e%252e/admin/x", Refused, Refused),
+    ("/public/%252E%252E/admin/x", Refused, Refused),
+    ("/public/%25%32%65%25%32%65/admin/x", Refused, Refused),
+    ("/admin%2500/x", Refused, Refused),
+    ("/public/%252f../admin/x", Refused, Refused),
+    // Encoded slashes and backslashes, raw backslashes.
+    ("/public/..%2fadmin/x", Refused, Refused),
+    ("/public/..%2Fadmin/x", Refused, Refused),
+    ("/public%2f..%2fadmin/x", Refused, Refused),
+    ("/public/%2e%2e%2fadmin/x", Refused, Refused),
+    ("/public/..%5cadmin/x", Refused, Refused),
+    ("/public/..%5Cadmin/x", Refused, Refused),
+    ("/public/..\\admin/x", Refused, Refused),
+    ("/public\\..\\admin\\x", Refused, Refused),
+    ("/admin\\x", Refused, Refused),
+    // Path parameters: stripped for judging (also after an encoded `;`).
+    ("/admin;/x", Admin("/admin;/x"), Admin("")),
+    (
+        "/admin;jsessionid=1/x",
+        Admin("/admin;jsessionid=1/x"),
+        Admin(""),
+    ),
+    ("/;x/admin/x", Admin("/;x/admin/x"), Admin("")),
+    ("/admin%3b/x", Admin("/admin%3B/x"), Admin("")),
+    ("/admin%3Bx=1/x", Admin("/admin%3Bx=1/x"), Admin("")),
+    ("/public;x/../admin/x", Admin("/admin/x"), Admin("")),
+    ("/public/..;/admin/x", Refused, Refused),
+    ("/public/.;/admin/x", Refused, Refused),
+    ("/public/%2e%2e;/admin/x", Refused, Refused),
+    ("/public/..;x=1/admin/x", Refused, Refused),
+    ("/public/..%3B/admin/x", Refused, Refused),
+    ("/public/.%3b/admin/x", Refused, Refused),
+    // Repeated slashes.
+    ("//admin/x", Admin("/admin/x"), Admin("")),
+    ("///admin///x", Admin("/admin/x"), Admin("")),
+    ("/admin//x", Admin("/admin/x"), Admin("")),
+    ("/public//../admin/x", Refused, Refused),
+    ("/admin//../public/x", Refused, Refused),
+    // NUL and other control characters, raw or encoded.
+    ("/admin%00/x", Refused, Refused),
+    ("/admin\0/x", Refused, Refused),
+    ("/admin%09/x", Refused, Refused),
+    ("/admin%0d%0a/x", Refused, Refused),
+    ("/admin%7f/x", Refused, Refused),
+    // Overlong UTF-8 and IIS-style %u escapes.
+    ("/public/%c0%ae%c0%ae/admin/x", Refused, Refused),
+    ("/public/..%c0%afadmin/x", Refused, Refused),
+    ("/public/..%e0%80%afadmin/x", Refused, Refused),
+    ("/public/%u002e%u002e/admin/x", Refused, Refused),
+    ("/public/%%32%65%%32%65/admin/x", Refused, Refused),
+    // Unreserved escapes are decoded: these ARE /admin.
+    ("/%61dmin/x", Admin("/admin/x"), Admin("")),
+    ("/%61%64%6D%69%6E/x", Admin("/admin/x"), Admin("")),
+    ("/%41dmin/x", Other("/Admin/x"), Other("")),
+    // Unicode look-alikes: letters are other names; separators refused.
+    ("/%EF%BD%81dmin/x", Other("/%EF%BD%81dmin/x"), Other("")),
+    ("/%D0%B0dmin/x", Other("/%D0%B0dmin/x"), Other("")),
+    ("/public/%EF%BC%8E%EF%BC%8E/admin/x", Refused, Refused),
+    ("/admin%EF%BC%8Fx", Refused, Refused),
+    ("/public/%E2%80%A5/admin/x", Refused, Refused),
+    // Raw UTF-8 is percent-encoded in proxy mode; a forward-auth header
+    // that is not ASCII is refused rather than read as absent.
+    ("/\u{FF41}dmin/x", Other("/%EF%BD%81dmin/x"), Refused),
+    // Fragments are never sent: the proxy cuts the target at `#` (and
+    // forwards what it judged); forward-auth refuses a raw `#`.
+    ("/admin#/../public/x", Admin("/admin"), Refused),
+    ("/public/x#/../../admin/x", Public("/public/x"), Refused),
+];
+
+/// Would any common upstream reading of `uri` (as is, decoded once or
+/// twice; `\` as `/`; path parameters cut; dot segments resolved; empty
+/// segments skipped) land under /admin?
+fn reads_as_admin(uri: &str) -> bool {
+    let path = uri.split('?').next().unwrap_or("");
+    let once = percent_decode(path.as_bytes());
+    let twice = percent_decode(&once);
+    [path.as_bytes().to_vec(), once, twice].iter().any(|p| {
+        let text = String::from_utf8_lossy(p).replace('\\', "/");
+        let mut stack: Vec<&str> = Vec::new();
+        for seg in text.split('/') {
+            let seg = seg.split(';').next().unwrap_or("");
+            match seg {
+                "" | "." => {}
+                ".." => {
+                    stack.pop();
+                }
+                s => stack.push(s),
+            }
+        }
+        stack.first() == Some(&"admin")
+    })
+}
+
+fn percent_decode(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(v) = u8::from_str_radix(&String::from_utf8_lossy(&bytes[i + 1..i + 3]), 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    out
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Who {
+    Anonymous,
+    Bob,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Mode {
+    Proxy,
+    Traefik,
+    Nginx,
+}
+
+/// What one attempt must produce; `None` when it did.
+fn judge_attempt(mode: Mode, who: Who, expect: Expect, target: &str, r: &Resp) -> Option<String> {
+    let forwarded = |path: &str| -> Option<String> {
+        if mode != Mode::Proxy {
+            return (r.status != 200).then(|| format!("expected 200, got {}", r.status));
+        }
+        if r.status != 200 {
+            return Some(format!("expected the app's answer, got {}", r.status));
+        }
+        let uri = r.json()["uri"].as_str().unwrap_or("").to_owned();
+        if uri != path {
+            return Some(format!("upstream received {uri:?}, expected {path:?}"));
+        }
+        if reads_as_admin(&uri) {
+            return Some(format!("upstream received {uri:?}, which reads as /admin"));
+        }
+        None
+    };
+    let status_is = |want: &[u16]| -> Option<String> {
+        (!want.contains(&r.status)).then(|| format!("expected {want:?}, got {}", r.status))
+    };
+    let _ = target;
+    match (expect, who) {
+        (Refused, _) if mode == Mode::Proxy => status_is(&[400]),
+        (Refused, _) => status_is(&[400, 403]),
+        (Public(p), _) => forwarded(p),
+        (Admin(_) | Other(_), Who::Anonymous) => status_is(&[401]),
+        (Admin(_), Who::Bob) => status_is(&[403]),
+        (Other(p), Who::Bob) => forwarded(p),
+    }
+}
+
+#[tokio::test]
+async fn path_confusion_never_reaches_admin_in_any_mode() {
+    assert!(PATHS.len() >= 50, "at least 50 bypass attempts");
+    let stack = Stack::start("").await;
+    let bob = stack.browser();
+    sign_in(&stack, &bob, "bob@example.com").await;
+    let session = format!(
+        "latchkey_session={}",
+        bob.cookie("latchkey_session").expect("session")
+    );
+    let host = stack.host();
+    let mut failures = Vec::new();
+    for (target, in_proxy, in_forward_auth) in PATHS {
+        for who in [Who::Anonymous, Who::Bob] {
+            for mode in [Mode::Proxy, Mode::Traefik, Mode::Nginx] {
+                let mut headers: Vec<(&str, Vec<u8>)> =
+                    vec![("Accept", b"application/json".to_vec())];
+                if who == Who::Bob {
+                    headers.push(("Cookie", session.clone().into_bytes()));
+                }
+                let request_target: Vec<u8> = match mode {
+                    Mode::Proxy => {
+                        headers.push(("Host", host.clone().into_bytes()));
+                        target.as_bytes().to_vec()
+                    }
+                    Mode::Traefik => {
+                        headers.push(("Host", host.clone().into_bytes()));
+                        headers.push(("X-Forwarded-Method", b"GET".to_vec()));
+                        headers.push(("X-Forwarded-Proto", b"http".to_vec()));
+                        headers.push(("X-Forwarded-Host", b"app.test".to_vec()));
+                        headers.push(("X-Forwarded-Uri", target.as_bytes().to_vec()));
+                        b"/.latchkey/auth".to_vec()
+                    }
+                    Mode::Nginx => {
+                        headers.push(("Host", b"auth.test".to_vec()));
+                        let mut url = b"http://app.test".to_vec();
+                        url.extend_from_slice(target.as_bytes());
+                        headers.push(("X-Original-URL", url));
+                        b"/.latchkey/auth/request".to_vec()
+                    }
+                };
+                let h: Vec<(&str, &[u8])> =
+                    headers.iter().map(|(k, v)| (*k, v.as_slice())).collect();
+                let r = raw_get(stack.lk.addr, &request_target, &h).await;
+                let expect = if mode == Mode::Proxy {
+                    *in_proxy
+                } else {
+                    *in_forward_auth
+                };
+                if let Some(why) = judge_attempt(mode, who, expect, target, &r) {
+                    failures.push(format!("{mode:?} {who:?} {target:?}: {why}"));
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} attempts went wrong:\n{}",
+        failures.len(),
+        PATHS.len() * 6,
+        failures.join("\n")
+    );
+}
+
+#[tokio::test]
+async fn case_insensitive_paths_guard_every_spelling_for_iis_like_upstreams() {
+    let stack = Stack::start("[access]\ncase_insensitive_paths = true\n").await;
+    let bob = stack.browser();
+    sign_in(&stack, &bob, "bob@example.com").await;
+    let json = [("accept", "application/json")];
+    for path in [
+        "/admin/x",
+        "/ADMIN/x",
+        "/Admin/x",
+        "/%41dmin/x",
+        "/admin./x",
+        "/ADMIN%20/x",
+        "/admin.%20./x",
+        "/AdMiN;x/y",
+    ] {
+        let r = bob.get(path, &json).await;
+        assert_eq!(r.status, 403, "{path}: {}", r.body);
+    }
+    let r = bob.get("/administrator", &json).await;
+    assert_eq!(r.status, 200, "still whole segments only");
+}
+
+// --- 2. return addresses ----------------------------------------------------------
+
+const RETURN_ADDRESSES: &[&str] = &[
+    "//evil.example",
+    "//evil.example/",
+    "///evil.example",
+    "////evil.example/x",
+    "/\\evil.example",
+    "/\\/evil.example",
+    "\\/evil.example",
+    "\\\\evil.example",
+    "https:evil.example",
+    "https:/evil.example",
+    "https:///evil.example",
+    "http:\\\\evil.example",
+    "http://evil.example",
+    "https://evil.example/",
+    "HTTPS://EVIL.EXAMPLE/",
+    "https://app.test@evil.example/",
+    "https://app.test:x@evil.example/",
+    "https://evil.example@app.test/",
+    "https://evil.example\\@app.test/",
+    "https://evil.example#@app.test/",
+    "https://evil.example?@app.test/",
+    "https://app.test.evil.example/",
+    "https://evil.example/app.test",
+    "https://app.test%2eevil.example/",
+    "https://evil.example%2fapp.test/",
+    "/%2f%2fevil.example",
+    "/%2F/evil.example",
+    "/%5cevil.example",
+    "/%09/evil.example",
+    "/\t/evil.example",
+    "/\n/evil.example",
+    "\t//evil.example",
+    "\r\n//evil.example",
+    " //evil.example",
+    "//evil.example ",
+    "/.//evil.example",
+    "/x/..//evil.example",
+    "/%2e%2e//evil.example",
+    "javascript:alert(1)",
+    "JaVaScRiPt:alert(1)",
+    " javascript:alert(1)",
+    "java\tscript:alert(1)",
+    "data:text/html,<script>alert(1)</script>",
+    "vbscript:msgbox(1)",
+    "https://[::1]/",
+    "http://[::ffff:127.0.0.1]/",
+    "http://127.0.0.1/",
+    "http://0x7f.1/",
+    "http://2130706433/",
+    "https://evil.example./",
+    "https://app.test.evil.example./",
+    "https://\u{430}pp.test/",
+    "https://app.t\u{435}st/",
+    "https://evil.example:443@app.test/",
+    "//app.test@evil.example",
+    "https://evil%2Eexample/",
+    "ftp://app.test/",
+];
+
+/// Where a browser on `app.test` would go with this Location: nowhere but
+/// app.test or auth.test (public_url's host), over http(s).
+fn stays_home(location: &str, port: u16) -> Result<(), String> {
+    let base = url::Url::parse(&format!("http://app.test:{port}/.latchkey/verify"))
+        .map_err(|e| e.to_string())?;
+    let to = base
+        .join(location)
+        .map_err(|e| format!("{location:?} does not parse: {e}"))?;
+    let host = to.host_str().unwrap_or("");
+    let home = matches!(to.scheme(), "http" | "https")
+        && (host == "app.test" || host == "auth.test")
+        && to.username().is_empty()
+        && to.password().is_none();
+    if home {
+        Ok(())
+    } else {
+        Err(format!("{location:?} leads to {to}"))
+    }
+}
+
+/// The value of hidden field `name` in a page, unescaped.
+fn field_of(page: &str, name: &str) -> String {
+    let at = page
+        .find(&format!("name=\"{name}\""))
+        .unwrap_or_else(|| panic!("no {name} field in page:\n{page}"));
+    let tail = &page[at..];
+    let v = tail.find("value=\"").expect("value") + 7;
+    let raw = &tail[v..v + tail[v..].find('"').expect("end of value")];
+    raw.replace("&#x2f;", "/")
+        .replace("&#x2F;", "/")
+        .replace("&#47;", "/")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+#[tokio::test]
+async fn return_addresses_never_leave_home() {
+    assert!(RETURN_ADDRESSES.len() >= 30);
+    let stack = Stack::start(
+        "[limits]\nlinks_per_email = 100000\nlinks_per_ip = 100000\nverify_per_ip = 100000\n",
+    )
+    .await;
+    let port = stack.lk.port;
+    let mut failures = Vec::new();
+    let mut check = |place: &str, rd: &str, location: Option<&str>| {
+        if let Some(l) = location {
+            if let Err(e) = stays_home(l, port) {
+                failures.push(format!("{place}, rd {rd:?}: {e}"));
+            }
+        }
+    };
+    for rd in RETURN_ADDRESSES {
+        let b = stack.browser();
+        // The sign-in page carries only a safe address in its form.
+        let q: String = form_urlencoded::byte_serialize(rd.as_bytes()).collect();
+        let page = b.get(&format!("/.latchkey/login?rd={q}"), &[]).await;
+        assert_eq!(page.status, 200, "{rd:?}");
+        let kept = field_of(&page.body, "rd");
+        if !kept.is_empty() {
+            check("login page", rd, Some(&kept));
+        }
+
+        // The link: POST login with rd, then verify.
+        let sent = request_link(&b, "alice@example.com", rd).await;
+        assert_eq!(sent.status, 200, "{rd:?}: {}", sent.body);
+        let mail = stack
+            .smtp
+            .wait_for("alice@example.com", Duration::from_secs(10))
+            .await;
+        let done = open_link(&b, &link_token(&mail.text)).await;
+        assert_eq!(done.status, 303, "{rd:?}: {}", done.body);
+        check("after verify", rd, done.header("location"));
+
+        // The code, in a fresh browser.
+        let c = stack.browser();
+        let sent = request_link(&c, "alice@example.com", rd).await;
+        let csrf = csrf_of(&sent.body);
+        let mail = stack
+            .smtp
+            .wait_for("alice@example.com", Duration::from_secs(10))
+            .await;
+        let done = c
+            .post_form(
+                "/.latchkey/code",
+                &[("code", &code_of(&mail.text)), ("csrf", &csrf)],
+                &[],
+            )
+            .await;
+        assert_eq!(done.status, 303, "{rd:?}: {}", done.body);
+        check("after code", rd, done.header("location"));
+
+        // Logout with rd.
+        let confirm = b.get("/.latchkey/logout", &[]).await;
+        let csrf = csrf_of(&confirm.body);
+        let out = b
+            .post_form("/.latchkey/logout", &[("csrf", &csrf), ("rd", rd)], &[])
+            .await;
+        assert!(matches!(out.status, 200 | 303), "{rd:?}: {}", out.status);
+        check("after logout", rd, out.header("location"));
+    }
+    assert!(
+        failures.is_empty(),
+        "open redirects:\n{}",
+        failures.join("\n")
+    );
+}
+
+// --- 3. forged identity -----------------------------------------------------------
+
+const FORGED: &[&str] = &[
+    "X-Auth-Email",
+    "x-auth-email",
+    "X-AUTH-EMAIL",
+    "X_Auth_Email",
+    "x_auth_email",
+    "X-Auth_Email",
+    "X-Auth-User-Id",
+    "X_AUTH_USER_ID",
+    "x-auth-user_id",
+    "X-Auth-Roles",
+    "x_auth_roles",
+    "X-AUTH_ROLES",
+];
+
+/// Every received header that folds (case, `_` as `-`) to `name`.
+fn folded(seen: &serde_json::Value, name: &str) -> Vec<(String, String)> {
+    let fold = |s: &str| s.to_ascii_lowercase().replace('_', "-");
+    seen["headers"]
+        .as_array()
+        .expect("headers")
+        .iter()
+        .filter(|p| p[0].as_str().is_some_and(|n| fold(n) == fold(name)))
+        .map(|p| {
+            (
+                p[0].as_str().unwrap_or("").to_owned(),
+                p[1].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn forged_identity_headers_never_reach_the_app() {
+    let stack = Stack::start("").await;
+    let bob = stack.browser();
+    sign_in(&stack, &bob, "bob@example.com").await;
+    let session = format!(
+        "latchkey_session={}",
+        bob.cookie("latchkey_session").expect("session")
+    );
+    let host = stack.host();
+    for (path, cookie, email, roles) in [
+        ("/public/x", None, "", ""),
+        (
+            "/reports",
+            Some(session.as_str()),
+            "bob@example.com",
+            "member",
+        ),
+    ] {
+        let mut headers: Vec<(&str, &[u8])> =
+            vec![("Host", host.as_bytes()), ("Accept", b"application/json")];
+        // Each spelling, twice.
+        for name in FORGED.iter().chain(FORGED) {
+            let value: &[u8] = if name.to_ascii_lowercase().contains("roles") {
+                b"admin"
+            } else {
+                b"mallory@example.com"
+            };
+            headers.push((name, value));
+        }
+        if let Some(c) = cookie {
+            headers.push(("Cookie", c.as_bytes()));
+        }
+        let r = raw_get(stack.lk.addr, path.as_bytes(), &headers).await;
+        let seen = echoed(&r);
+        assert_eq!(
+            folded(&seen, "x-auth-email"),
+            vec![("x-auth-email".to_owned(), email.to_owned())],
+            "{path}"
+        );
+        assert_eq!(
+            folded(&seen, "x-auth-roles"),
+            vec![("x-auth-roles".to_owned(), roles.to_owned())],
+            "{path}"
+        );
+        assert_eq!(folded(&seen, "x-auth-user-id").len(), 1, "{path}");
+    }
+
+    // Forward-auth: a 2xx carries each identity header once, latchkey's.
+    for cookie in [None, Some(session.as_str())] {
+        let mut headers: Vec<(&str, &[u8])> = vec![
+            ("Host", host.as_bytes()),
+            ("X-Forwarded-Method", b"GET"),
+            ("X-Forwarded-Host", b"app.test"),
+            ("X-Forwarded-Uri", b"/public/x"),
+        ];
+        for name in FORGED {
+            headers.push((name, b"forged"));
+        }
+        if let Some(c) = cookie {
+            headers.push(("Cookie", c.as_bytes()));
+        }
+        let r = raw_get(stack.lk.addr, b"/.latchkey/auth", &headers).await;
+        assert_eq!(r.status, 200);
+        for name in ["x-auth-email", "x-auth-roles", "x-auth-user-id"] {
+            let values: Vec<_> = r.headers.get_all(name).iter().collect();
+            assert_eq!(values.len(), 1, "{name}");
+            assert_ne!(values[0], "forged", "{name}");
+        }
+        assert!(!r.headers.keys().any(|k| k.as_str().contains('_')));
+        let want = if cookie.is_some() {
+            "bob@example.com"
+        } else {
+            ""
+        };
+        assert_eq!(r.header("x-auth-email"), Some(want));
+    }
+}
+
+#[tokio::test]
+async fn forwarded_headers_from_untrusted_peers_are_ignored() {
+    // Loopback (where the test connects from) is not a trusted proxy here.
+    let stack = Stack::start_opts(crate::flow::Opts {
+        scheme: "http",
+        trusted_proxies: r#"["10.0.0.0/8"]"#,
+        extra: "[limits]\nlinks_per_ip = 2\n",
+        ..Default::default()
+    })
+    .await;
+    let host = stack.host();
+    let forged: &[(&str, &str)] = &[
+        ("host", &host),
+        ("accept", "application/json"),
+        ("x-forwarded-for", "6.6.6.6"),
+        ("x-forwarded-proto", "https"),
+        ("x-forwarded-host", "evil.example"),
+        ("x-real-ip", "6.6.6.6"),
+    ];
+    let r = send(stack.lk.addr, "GET", "/public/x", forged, b"").await;
+    let seen = echoed(&r);
+    assert_eq!(echoed_header(&seen, "x-forwarded-for"), vec!["127.0.0.1"]);
+    assert_eq!(echoed_header(&seen, "x-forwarded-proto"), vec!["http"]);
+    assert_eq!(echoed_header(&seen, "x-forwarded-host"), vec![host.clone()]);
+
+    // Forward-auth headers from an untrusted peer: the auth request is
+    // judged as itself (not public), not as the /public/ path it names.
+    let r = send(
+        stack.lk.addr,
+        "GET",
+        "/.latchkey/auth",
+        &[
+            ("host", &host),
+            ("accept", "application/json"),
+            ("x-forwarded-method", "GET"),
+            ("x-forwarded-host", "app.test"),
+            ("x-forwarded-uri", "/public/x"),
+        ],
+        b"",
+    )
+    .await;
+    assert_eq!(
+        r.status, 401,
+        "X-Forwarded-Uri ignored from an untrusted peer"
+    );
+    let r = send(
+        stack.lk.addr,
+        "GET",
+        "/.latchkey/auth/request",
+        &[
+            ("host", &host),
+            ("accept", "application/json"),
+            ("x-original-url", "http://app.test/public/x"),
+        ],
+        b"",
+    )
+    .await;
+    assert_eq!(
+        r.status, 401,
+        "X-Original-URL ignored from an untrusted peer"
+    );
+
+    // The per-IP limit counts the real peer, whatever X-Forwarded-For says.
+    let mut statuses = Vec::new();
+    for i in 0..3 {
+        let b = stack.browser();
+        let page = b.get("/.latchkey/login", &[]).await;
+        let xff = format!("203.0.113.{i}");
+        let r = b
+            .post_form(
+                "/.latchkey/login",
+                &[("email", "bob@example.com"), ("csrf", &csrf_of(&page.body))],
+                &[("x-forwarded-for", &xff)],
+            )
+            .await;
+        statuses.push(r.status);
+    }
+    assert_eq!(statuses, vec![200, 200, 429]);
+    let mail = stack
+        .smtp
+        .wait_for("bob@example.com", Duration::from_secs(10))
+        .await;
+    assert!(mail.text.contains("127.0.0.1") && !mail.text.contains("203.0.113"));
+}
+
+// --- 4. scanner-proof links -----------------------------------------------------
+
+/// A mail scanner opens the link every way it can before the person does.
+async fn play_scanner(stack: &Stack, token: &str) {
+    let target = format!("/.latchkey/verify?token={token}");
+    let host = stack.host();
+    for _ in 0..2 {
+        let r = send(stack.lk.addr, "GET", &target, &[("host", &host)], b"").await;
+        assert_eq!(r.status, 200, "GET shows the confirm page");
+    }
+    let r = send(stack.lk.addr, "HEAD", &target, &[("host", &host)], b"").await;
+    assert_eq!(r.status, 200);
+    // Auto-submits the confirm form from a fresh cookie jar.
+    let scanner = stack.browser();
+    let r = open_link(&scanner, token).await;
+    assert_eq!(r.status, 403, "another browser uses nothing up");
+    assert!(
+        r.body.contains("browser you used") && r.body.contains("127.0.0.1"),
+        "says where to open the link: {}",
+        r.body
+    );
+    assert!(scanner.cookie("latchkey_session").is_none());
+    // Posts the form without any cookie at all.
+    let body = format!("token={token}&csrf=x");
+    let r = send(
+        stack.lk.addr,
+        "POST",
+        "/.latchkey/verify",
+        &[
+            ("host", &host),
+            ("content-type", "application/x-www-form-urlencoded"),
+        ],
+        body.as_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 403);
+}
+
+#[tokio::test]
+async fn mail_scanners_use_nothing_up_and_the_person_still_signs_in() {
+    let stack = Stack::start("").await;
+
+    // With the link.
+    let person = stack.browser();
+    request_link(&person, "bob@example.com", "/reports").await;
+    let mail = stack
+        .smtp
+        .wait_for("bob@example.com", Duration::from_secs(10))
+        .await;
+    let token = link_token(&mail.text);
+    play_scanner(&stack, &token).await;
+    let done = open_link(&person, &token).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(done.header("location"), Some("/reports"));
+    assert!(person.cookie("latchkey_session").is_some());
+
+    // With the code, after the scanner has been at the link.
+    let person = stack.browser();
+    let sent = request_link(&person, "alice@example.com", "").await;
+    let csrf = csrf_of(&sent.body);
+    let mail = stack
+        .smtp
+        .wait_for("alice@example.com", Duration::from_secs(10))
+        .await;
+    play_scanner(&stack, &link_token(&mail.text)).await;
+    let done = person
+        .post_form(
+            "/.latchkey/code",
+            &[("code", &code_of(&mail.text)), ("csrf", &csrf)],
+            &[],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert!(person.cookie("latchkey_session").is_some());
+}
+
+// --- 5. abuse limits ----------------------------------------------------------------
+
+#[tokio::test]
+async fn abuse_limits_answer_429_where_people_look_and_stay_silent_where_it_would_tell() {
+    let stack =
+        Stack::start("[limits]\nlinks_per_ip = 4\nlinks_per_email = 2\nverify_per_ip = 3\n").await;
+    let b = stack.browser();
+
+    // Per address: the third request gets the same page and no mail.
+    let pages: Vec<Resp> = {
+        let mut v = Vec::new();
+        for _ in 0..3 {
+            v.push(request_link(&b, "bob@example.com", "").await);
+        }
+        v
+    };
+    assert!(pages.iter().all(|p| p.status == 200));
+    assert_eq!(pages[1].body, pages[2].body, "silent: the same page");
+    for _ in 0..2 {
+        stack
+            .smtp
+            .wait_for("bob@example.com", Duration::from_secs(10))
+            .await;
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let to_bob = stack
+        .smtp
+        .messages()
+        .iter()
+        .filter(|m| m.to.iter().any(|t| t.contains("bob@")))
+        .count();
+    assert_eq!(to_bob, 2, "no third mail");
+
+    // Per IP: the fifth request is refused with Retry-After, on a page.
+    let r = request_link(&b, "alice@example.com", "").await;
+    assert_eq!(r.status, 200);
+    let r = request_link(&b, "alice@example.com", "").await;
+    assert_eq!(r.status, 429, "{}", r.body);
+    let retry: u64 = r
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After in seconds");
+    assert!(retry > 0 && retry <= 15 * 60, "{retry}");
+    assert!(r
+        .header("content-type")
+        .is_some_and(|c| c.starts_with("text/html")));
+    assert!(r.body.contains("Too many"), "{}", r.body);
+
+    // Verify and code attempts per IP (one budget).
+    let page = b.get("/.latchkey/login", &[]).await;
+    let csrf = csrf_of(&page.body);
+    let bogus = "A".repeat(43);
+    for _ in 0..3 {
+        let r = b
+            .post_form(
+                "/.latchkey/verify",
+                &[("token", &bogus), ("csrf", &csrf)],
+                &[],
+            )
+            .await;
+        assert_eq!(r.status, 410);
+    }
+    let r = b
+        .post_form(
+            "/.latchkey/verify",
+            &[("token", &bogus), ("csrf", &csrf)],
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 429);
+    assert!(r.header("retry-after").is_some());
+    let r = b
+        .post_form(
+            "/.latchkey/code",
+            &[("code", "123456"), ("csrf", &csrf)],
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 429);
+    assert!(r.header("retry-after").is_some());
+}
+
+/// Accepts SMTP connections and never says a word: a mail server that hangs.
+async fn hanging_smtp() -> SocketAddr {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = l.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = l.accept().await {
+            held.push(s);
+        }
+    });
+    addr
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+#[tokio::test]
+async fn check_your_email_does_not_wait_for_mail() {
+    // Structural: the mail server hangs, and a known address still gets
+    // its page (mail goes out from a background queue).
+    let smtp = hanging_smtp().await;
+    let lk = Latchkey::start(|port| {
+        format!(
+            r#"
+[server]
+listen = "127.0.0.1:{port}"
+public_url = "http://127.0.0.1:{port}"
+
+[mail]
+transport = "smtp"
+smtp_url = "smtp://{smtp}"
+from = "Sign-in <login@example.com>"
+
+[limits]
+links_per_ip = 1000
+links_per_email = 1000
+
+[[users]]
+email = "bob@example.com"
+roles = ["member"]
+"#
+        )
+    });
+    let b = Browser::new(lk.addr);
+    let mut known = Vec::new();
+    let mut unknown = Vec::new();
+    let mut bodies = Vec::new();
+    for i in 0..30 {
+        let page = b.get("/.latchkey/login", &[]).await;
+        let csrf = csrf_of(&page.body);
+        let email = if i % 2 == 0 {
+            "bob@example.com"
+        } else {
+            "nobody@example.com"
+        };
+        let t = Instant::now();
+        let r = b
+            .post_form(
+                "/.latchkey/login",
+                &[("email", email), ("csrf", &csrf)],
+                &[],
+            )
+            .await;
+        let took = t.elapsed();
+        assert_eq!(r.status, 200, "{email}: {}", r.body);
+        if i % 2 == 0 {
+            known.push(took);
+        } else {
+            unknown.push(took);
+        }
+        bodies.push(r.body);
+    }
+    assert!(
+        bodies.windows(2).all(|w| w[0] == w[1]),
+        "same page for both"
+    );
+    println!(
+        "check-your-email with a hanging SMTP server, 15 each: median known {:?}, unknown {:?}",
+        median(known),
+        median(unknown)
+    );
+}
+
+// --- 6. CSRF, cookies, headers ---------------------------------------------------
+
+#[tokio::test]
+async fn every_post_needs_the_csrf_token_and_a_same_site_origin() {
+    let stack = Stack::start("").await;
+    let b = stack.browser();
+    let page = b.get("/.latchkey/login", &[]).await;
+    let csrf = csrf_of(&page.body);
+    let own = format!("http://{}", stack.host());
+    let forms: &[(&str, &[(&str, &str)])] = &[
+        ("/.latchkey/login", &[("email", "bob@example.com")]),
+        ("/.latchkey/verify", &[("token", "x")]),
+        ("/.latchkey/code", &[("code", "123456")]),
+        ("/.latchkey/logout", &[]),
+    ];
+    for (path, fields) in forms {
+        let with = |token: &str| {
+            let mut f: Vec<(&str, String)> =
+                fields.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+            f.push(("csrf", token.to_owned()));
+            f
+        };
+        let post = |form: Vec<(&'static str, String)>, headers: Vec<(&'static str, String)>| {
+            let b = &b;
+            async move {
+                let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                let headers: Vec<(&str, &str)> =
+                    headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                b.post_form(path, &form, &headers).await
+            }
+        };
+        let no_token: Vec<(&str, String)> =
+            fields.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+        let refused = [
+            ("no token", post(no_token, vec![]).await),
+            (
+                "wrong token",
+                post(with("A".repeat(43).as_str()), vec![]).await,
+            ),
+            (
+                "no cookie",
+                post(with(&csrf), vec![("cookie", "theme=dark".into())]).await,
+            ),
+            (
+                "cross-site Origin",
+                post(with(&csrf), vec![("origin", "http://evil.example".into())]).await,
+            ),
+            (
+                "cross-site Referer",
+                post(
+                    with(&csrf),
+                    vec![("referer", "http://evil.example/page".into())],
+                )
+                .await,
+            ),
+            (
+                "look-alike Origin",
+                post(with(&csrf), vec![("origin", format!("{own}.evil.example"))]).await,
+            ),
+        ];
+        for (what, r) in refused {
+            assert_eq!(r.status, 403, "{path}, {what}: {}", r.body);
+        }
+        for origin in [own.clone(), "null".to_owned()] {
+            let r = post(with(&csrf), vec![("origin", origin.clone())]).await;
+            assert_ne!(r.status, 403, "{path} from Origin {origin}: {}", r.body);
+        }
+    }
+}
+
+#[tokio::test]
+async fn https_sessions_use_host_prefixed_cookies_that_rotate_at_sign_in() {
+    let stack = Stack::start_opts(crate::flow::Opts {
+        scheme: "https",
+        trusted_proxies: r#"["127.0.0.1"]"#,
+        extra: "",
+        ..Default::default()
+    })
+    .await;
+    let name = "__Host-latchkey_session";
+
+    // Fixation: a session value planted before sign-in (here a real one,
+    // bob's) is never the session after.
+    let bob = stack.browser();
+    sign_in(&stack, &bob, "bob@example.com").await;
+    let planted = bob.cookie(name).expect("bob's session");
+    let victim = stack.browser();
+    victim.set_cookie(name, &planted);
+    let sent = request_link(&victim, "alice@example.com", "/").await;
+    assert!(sent
+        .set_cookies()
+        .iter()
+        .all(|c| c.starts_with("__Host-") && c.contains("Secure") && c.contains("Path=/")));
+    let mail = stack
+        .smtp
+        .wait_for("alice@example.com", Duration::from_secs(10))
+        .await;
+    let done = open_link(&victim, &link_token(&mail.text)).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let set = done
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .expect("session cookie set");
+    assert!(set.contains("Secure") && set.contains("Path=/") && set.contains("HttpOnly"));
+    assert!(!set.to_ascii_lowercase().contains("domain="), "{set}");
+    let fresh = victim.cookie(name).expect("session");
+    assert_ne!(fresh, planted, "a new session id at sign-in");
+    let me = |cookie: String| {
+        let addr = stack.lk.addr;
+        let host = stack.host();
+        async move {
+            send(
+                addr,
+                "GET",
+                "/.latchkey/me",
+                &[("host", &host), ("cookie", &format!("{name}={cookie}"))],
+                b"",
+            )
+            .await
+        }
+    };
+    assert_eq!(me(fresh).await.json()["user"]["email"], "alice@example.com");
+    let planted_me = me(planted).await;
+    assert_ne!(
+        planted_me.json()["user"]["email"],
+        "alice@example.com",
+        "the planted value never becomes alice's session"
+    );
+
+    // A made-up value is replaced too.
+    let victim = stack.browser();
+    let made_up = "A".repeat(43);
+    victim.set_cookie(name, &made_up);
+    sign_in(&stack, &victim, "bob@example.com").await;
+    assert_ne!(victim.cookie(name).as_deref(), Some(made_up.as_str()));
+}
+
+#[tokio::test]
+async fn with_a_cookie_domain_the_session_cookie_is_not_host_prefixed() {
+    let stack = Stack::start_opts(crate::flow::Opts {
+        scheme: "https",
+        trusted_proxies: r#"["127.0.0.1"]"#,
+        extra: "[session]\ncookie_domain = \"app.test\"\n",
+        ..Default::default()
+    })
+    .await;
+    let b = stack.browser();
+    sign_in(&stack, &b, "bob@example.com").await;
+    assert!(b.cookie("latchkey_session").is_some());
+    assert!(b.cookie("__Host-latchkey_session").is_none());
+}
+
+#[tokio::test]
+async fn pages_send_security_headers_and_the_verify_page_no_referrer() {
+    let stack = Stack::start("").await;
+    let b = stack.browser();
+    let login = b.get("/.latchkey/login", &[]).await;
+    let check = request_link(&b, "bob@example.com", "").await;
+    let mail = stack
+        .smtp
+        .wait_for("bob@example.com", Duration::from_secs(10))
+        .await;
+    let token = link_token(&mail.text);
+    let confirm = b
+        .get(&format!("/.latchkey/verify?token={token}"), &[])
+        .await;
+    let invalid = b
+        .get(&format!("/.latchkey/verify?token={}", "A".repeat(43)), &[])
+        .await;
+    let wrong_browser = open_link(&stack.browser(), &token).await;
+    let logout = b.get("/.latchkey/logout", &[]).await;
+    let forbidden = {
+        let bob = stack.browser();
+        sign_in(&stack, &bob, "bob@example.com").await;
+        bob.get("/admin/x", &[]).await
+    };
+    let pages = [
+        ("login", &login),
+        ("check email", &check),
+        ("confirm", &confirm),
+        ("link invalid", &invalid),
+        ("wrong browser", &wrong_browser),
+        ("logout", &logout),
+        ("forbidden", &forbidden),
+    ];
+    for (what, p) in pages {
+        let csp = p.header("content-security-policy").unwrap_or("");
+        assert!(
+            csp.contains("default-src") && csp.contains("frame-ancestors 'none'"),
+            "{what}: {csp}"
+        );
+        assert_eq!(p.header("x-frame-options"), Some("DENY"), "{what}");
+        assert_eq!(
+            p.header("x-content-type-options"),
+            Some("nosniff"),
+            "{what}"
+        );
+        assert!(p.header("referrer-policy").is_some(), "{what}");
+    }
+    assert_eq!(confirm.header("referrer-policy"), Some("no-referrer"));
+    assert_eq!(invalid.header("referrer-policy"), Some("no-referrer"));
+
+    // With no-referrer, Chromium posts the confirm form with `Origin: null`:
+    // the matching CSRF token is enough.
+    let csrf = csrf_of(&confirm.body);
+    let done = b
+        .post_form(
+            "/.latchkey/verify",
+            &[("token", &token), ("csrf", &csrf)],
+            &[("origin", "null")],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+}
