@@ -201,6 +201,7 @@ async fn request_link(
     let attempt = cookie(&headers, cookies::attempt_name(s))
         .and_then(Secret::parse)
         .unwrap_or_else(|| Secret::generate(&mut rand::rng()));
+    let retry = retry_url(&rd);
     let pending = PendingLink {
         email,
         return_to: rd,
@@ -224,6 +225,7 @@ async fn request_link(
             expires_in: &expires_in,
             error: None,
             mail_down: app.mail_stats.transport_down(),
+            retry_url: &retry,
         },
     );
     set_csrf(app, &mut resp, &csrf, set);
@@ -425,6 +427,7 @@ async fn verify(
             &Page::WrongBrowser {
                 requested_ip: &link.ip,
                 requested_agent: &link.user_agent,
+                retry_url: &retry_url(&link.return_to),
             },
         ));
     }
@@ -495,6 +498,7 @@ async fn redeem_code(
                 expires_in: &expires_in,
                 error: Some(&error),
                 mail_down: app.mail_stats.transport_down(),
+                retry_url: "/.latchkey/login",
             },
         );
         set_csrf(app, &mut resp, &csrf, set);
@@ -660,6 +664,15 @@ fn me_json(identity: &Identity) -> serde_json::Value {
         },
         "expires_at": expires_at,
     })
+}
+
+/// The sign-in page on this host, keeping a (validated) return address.
+fn retry_url(rd: &str) -> String {
+    if rd.is_empty() {
+        "/.latchkey/login".into()
+    } else {
+        crate::gate::login_url("", rd)
+    }
 }
 
 /// A redirect that is never cached.

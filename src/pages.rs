@@ -95,6 +95,8 @@ pub enum Page<'a> {
         /// The mail transport is known to be down: say the email may not
         /// arrive. The same for every address, known or not.
         mail_down: bool,
+        /// "Try again": the sign-in page, keeping the return address.
+        retry_url: &'a str,
     },
     /// GET verify: a button; POST `/.latchkey/verify` (fields `token`, `csrf`).
     Confirm {
@@ -106,6 +108,9 @@ pub enum Page<'a> {
     WrongBrowser {
         requested_ip: &'a str,
         requested_agent: &'a str,
+        /// "Sign in on this browser": the sign-in page, keeping the link's
+        /// return address.
+        retry_url: &'a str,
     },
     /// The link expired or was already used.
     LinkInvalid,
@@ -192,14 +197,17 @@ impl Page<'_> {
                 expires_in,
                 error,
                 mail_down,
-            } => context! { csrf, code_digits, expires_in, error, mail_down },
+                retry_url,
+            } => context! { csrf, code_digits, expires_in, error, mail_down, retry_url },
             Page::Confirm { csrf, token } => context! { csrf, token },
             Page::WrongBrowser {
                 requested_ip,
                 requested_agent,
+                retry_url,
             } => context! {
                 requested_ip,
                 requested_agent,
+                retry_url,
                 requested_browser => describe_user_agent(requested_agent),
             },
             Page::LinkInvalid => context! {},
@@ -627,6 +635,7 @@ fn sample_pages() -> Vec<Page<'static>> {
             expires_in: "10 minutes",
             error: None,
             mail_down: false,
+            retry_url: "/.latchkey/login",
         },
         Page::Confirm {
             csrf: "csrf",
@@ -635,6 +644,7 @@ fn sample_pages() -> Vec<Page<'static>> {
         Page::WrongBrowser {
             requested_ip: "2001:db8::1",
             requested_agent: HOSTILE,
+            retry_url: "/.latchkey/login",
         },
         Page::LinkInvalid,
         Page::LogoutConfirm { csrf: "csrf" },
@@ -813,6 +823,7 @@ mod tests {
             expires_in: "10 minutes",
             error: None,
             mail_down: false,
+            retry_url: "/.latchkey/login",
         });
         assert!(html.contains("Check your email"));
         assert!(html.contains("action=\"/.latchkey/code\""));
@@ -843,14 +854,19 @@ mod tests {
             requested_ip: "203.0.113.9",
             requested_agent:
                 "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+            retry_url: "/.latchkey/login?rd=%2Freports%3Fa%3D1%26b%3D2",
         });
         assert!(html.contains("203.0.113.9"));
         assert!(html.contains("Firefox on Linux"));
-        assert!(html.contains("href=\"/.latchkey/login\""));
+        assert!(
+            html.contains("href=\"/.latchkey/login?rd=%2Freports%3Fa%3D1%26b%3D2\""),
+            "the retry link keeps the return address: {html}"
+        );
 
         let html = pages().render(&Page::WrongBrowser {
             requested_ip: "1.2.3.4",
             requested_agent: XSS,
+            retry_url: "/.latchkey/login",
         });
         assert!(!html.contains("<script>"));
         assert!(
@@ -1134,6 +1150,7 @@ mod tests {
                 expires_in: "10 minutes",
                 error: None,
                 mail_down: false,
+                retry_url: "/.latchkey/login",
             },
             Page::Confirm {
                 csrf: "c",
@@ -1143,6 +1160,7 @@ mod tests {
                 requested_ip: "203.0.113.9",
                 requested_agent:
                     "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+                retry_url: "/.latchkey/login",
             },
             Page::LinkInvalid,
             Page::LogoutConfirm { csrf: "c" },

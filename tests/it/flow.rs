@@ -298,6 +298,13 @@ async fn the_whole_sign_in_path() {
     let rd = format!("http://{}/reports?q=1", stack.host());
     let sent = request_link(&b, "Bob@Example.com", &rd).await;
     assert_eq!(sent.status, 200);
+    let retry: String = form_urlencoded::byte_serialize(rd.as_bytes()).collect();
+    assert!(
+        sent.body
+            .contains(&format!("href=\"/.latchkey/login?rd={retry}\"")),
+        "\"try again\" keeps the return address: {}",
+        sent.body
+    );
     assert!(
         sent.body.to_lowercase().contains("check your email"),
         "{}",

@@ -606,7 +606,8 @@ async fn echo_html_page_shows_identity_through_the_proxy() {
         .body
         .contains("Signed in as <strong>alice@example.com</strong>"));
     assert!(
-        resp.body.contains("&#x2f;page?q=&#x27;x&#x27;&amp;r=%3Cb%3E"),
+        resp.body
+            .contains("&#x2f;page?q=&#x27;x&#x27;&amp;r=%3Cb%3E"),
         "{}",
         resp.body
     );
