@@ -132,12 +132,48 @@ pub fn same_origin(app: &App, headers: &HeaderMap, ctx: &Ctx) -> bool {
 
 // --- rate limits --------------------------------------------------------------
 
-async fn limit(app: &App, key: String, max: u64, window: Duration) -> Result<(), GateError> {
-    let (count, left) = app.store.hit(&key, window).await?;
+/// Which per-client-IP limit a POST counts against (`[limits]`).
+enum PerIp {
+    /// Asking for links.
+    Links,
+    /// Using links and codes.
+    Redemptions,
+}
+
+async fn limit(app: &App, ctx: &Ctx, which: PerIp) -> Result<(), GateError> {
+    let l = &app.settings.limits;
+    let (key, max, window) = match which {
+        PerIp::Links => ("link-ip", l.links_per_ip, l.link_window),
+        PerIp::Redemptions => ("verify-ip", l.verify_per_ip, l.verify_window),
+    };
+    let (count, left) = app
+        .store
+        .hit(&format!("{key}:{}", ctx.client.ip), window)
+        .await?;
     if count > max {
         return Err(GateError::TooManyRequests { retry_after: left });
     }
     Ok(())
+}
+
+/// A POSTed form that passed the CSRF check, with the request's headers.
+async fn checked_form(
+    app: &App,
+    req: Request<Incoming>,
+    ctx: &Ctx,
+) -> Result<(HeaderMap, Form), GateError> {
+    let headers = req.headers().clone();
+    let form = Form::read(req, app.settings.limits.form_body_bytes).await?;
+    check_csrf(app, &headers, &form, ctx)?;
+    Ok((headers, form))
+}
+
+/// The "link expired or already used" page, counted as a failed sign-in.
+fn link_invalid(app: &App, ctx: &Ctx) -> Response<Body> {
+    refused(app, ctx, "", SignInFailure::Invalid);
+    app.settings
+        .pages
+        .respond(StatusCode::GONE, &Page::LinkInvalid)
 }
 
 // --- pages and POSTs ------------------------------------------------------------
@@ -175,16 +211,8 @@ async fn request_link(
     ctx: &Ctx,
 ) -> Result<Response<Body>, GateError> {
     let s = &app.settings;
-    let headers = req.headers().clone();
-    let form = Form::read(req, s.limits.form_body_bytes).await?;
-    check_csrf(app, &headers, &form, ctx)?;
-    limit(
-        app,
-        format!("link-ip:{}", ctx.client.ip),
-        s.limits.links_per_ip,
-        s.limits.link_window,
-    )
-    .await?;
+    let (headers, form) = checked_form(app, req, ctx).await?;
+    limit(app, ctx, PerIp::Links).await?;
     let rd = s.return_policy.check(form.get("rd")).unwrap_or_default();
     let Some(email) = normalize_email(form.get("email")) else {
         return Ok(login_form(
@@ -393,20 +421,9 @@ async fn verify(
     ctx: &Ctx,
 ) -> Result<Response<Body>, GateError> {
     let s = &app.settings;
-    let headers = req.headers().clone();
-    let form = Form::read(req, s.limits.form_body_bytes).await?;
-    check_csrf(app, &headers, &form, ctx)?;
-    limit(
-        app,
-        format!("verify-ip:{}", ctx.client.ip),
-        s.limits.verify_per_ip,
-        s.limits.verify_window,
-    )
-    .await?;
-    let invalid = || {
-        refused(app, ctx, "", SignInFailure::Invalid);
-        s.pages.respond(StatusCode::GONE, &Page::LinkInvalid)
-    };
+    let (headers, form) = checked_form(app, req, ctx).await?;
+    limit(app, ctx, PerIp::Redemptions).await?;
+    let invalid = || link_invalid(app, ctx);
     let Some(token) = Secret::parse(form.get("token")) else {
         return Ok(invalid());
     };
@@ -446,20 +463,9 @@ async fn redeem_code(
     ctx: &Ctx,
 ) -> Result<Response<Body>, GateError> {
     let s = &app.settings;
-    let headers = req.headers().clone();
-    let form = Form::read(req, s.limits.form_body_bytes).await?;
-    check_csrf(app, &headers, &form, ctx)?;
-    limit(
-        app,
-        format!("verify-ip:{}", ctx.client.ip),
-        s.limits.verify_per_ip,
-        s.limits.verify_window,
-    )
-    .await?;
-    let invalid = || {
-        refused(app, ctx, "", SignInFailure::Invalid);
-        s.pages.respond(StatusCode::GONE, &Page::LinkInvalid)
-    };
+    let (headers, form) = checked_form(app, req, ctx).await?;
+    limit(app, ctx, PerIp::Redemptions).await?;
+    let invalid = || link_invalid(app, ctx);
     let Some(attempt_hash) = cookie(&headers, cookies::attempt_name(s))
         .and_then(Secret::parse)
         .map(|a| a.hash())
@@ -605,9 +611,7 @@ pub fn landing(app: &App, user: &User) -> String {
 
 async fn logout(app: &App, req: Request<Incoming>, ctx: &Ctx) -> Result<Response<Body>, GateError> {
     let s = &app.settings;
-    let headers = req.headers().clone();
-    let form = Form::read(req, s.limits.form_body_bytes).await?;
-    check_csrf(app, &headers, &form, ctx)?;
+    let (headers, form) = checked_form(app, req, ctx).await?;
     if let Some(token) = cookie(&headers, &s.session.cookie_name).and_then(Secret::parse) {
         // Whose session it was, for the audit trail.
         let id = app
