@@ -221,7 +221,7 @@ impl ConnectionLike for Conn {
 }
 
 struct Scripts {
-    create_session: Script,
+    put_indexed: Script,
     index_session: Script,
     touch_session: Script,
     revoke_session: Script,
@@ -229,16 +229,16 @@ struct Scripts {
     revoke_user_sessions: Script,
     fail_attempt: Script,
     hit: Script,
-    put_token: Script,
     get_token: Script,
     revoke_token: Script,
     list_tokens: Script,
 }
 
-/// KEYS[1] session, KEYS[2] user index; ARGV: session JSON, idle TTL ms,
-/// ms until the absolute end, session hash. The index lives at least as
-/// long as its longest-lived session.
-const CREATE_SESSION: &str = r"
+/// KEYS[1] a record, KEYS[2] the set indexing it; ARGV: record JSON, its
+/// TTL ms, how long it may live at most (ms), its member name in the index.
+/// The index lives at least as long as its longest-lived member. Stores
+/// sessions (in their user's index) and API tokens (in the token index).
+const PUT_INDEXED: &str = r"
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('SADD', KEYS[2], ARGV[4])
 local left = redis.call('PTTL', KEYS[2])
@@ -249,7 +249,7 @@ return 1
 ";
 
 /// KEYS[1] user index; ARGV: session hash, ms until its absolute end. The
-/// cluster's half of `CREATE_SESSION` (run before the session is stored).
+/// cluster's half of `PUT_INDEXED` (run before the record is stored).
 const INDEX_SESSION: &str = r"
 redis.call('SADD', KEYS[1], ARGV[1])
 local left = redis.call('PTTL', KEYS[1])
@@ -336,18 +336,6 @@ local rec = cjson.decode(raw)
 rec.failures = (tonumber(rec.failures) or 0) + 1
 redis.call('SET', KEYS[1], cjson.encode(rec), 'KEEPTTL')
 return rec.failures
-";
-
-/// KEYS[1] token, KEYS[2] token index; ARGV: token JSON, ms until its
-/// end, jti. The index lives as long as its longest-lived token.
-const PUT_TOKEN: &str = r"
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-redis.call('SADD', KEYS[2], ARGV[3])
-local left = redis.call('PTTL', KEYS[2])
-if left < tonumber(ARGV[2]) then
-  redis.call('PEXPIRE', KEYS[2], ARGV[2])
-end
-return 1
 ";
 
 /// KEYS[1] token; ARGV: user key prefix. Returns nil, or {token JSON, user
@@ -497,7 +485,7 @@ impl RedisStore {
             link,
             prefix: key_prefix.to_owned(),
             scripts: Box::new(Scripts {
-                create_session: Script::new(CREATE_SESSION),
+                put_indexed: Script::new(PUT_INDEXED),
                 index_session: Script::new(INDEX_SESSION),
                 touch_session: Script::new(TOUCH_SESSION),
                 revoke_session: Script::new(REVOKE_SESSION),
@@ -505,7 +493,6 @@ impl RedisStore {
                 revoke_user_sessions: Script::new(REVOKE_USER_SESSIONS),
                 fail_attempt: Script::new(FAIL_ATTEMPT),
                 hit: Script::new(HIT),
-                put_token: Script::new(PUT_TOKEN),
                 get_token: Script::new(GET_TOKEN),
                 revoke_token: Script::new(REVOKE_TOKEN),
                 list_tokens: Script::new(LIST_TOKENS),
@@ -718,7 +705,7 @@ impl Store for RedisStore {
             return Ok(());
         }
         self.scripts
-            .create_session
+            .put_indexed
             .key(self.session_key(&hex))
             .key(self.index_key(&record.user_id))
             .arg(json)
@@ -1016,10 +1003,11 @@ impl Store for RedisStore {
             return Ok(());
         }
         self.scripts
-            .put_token
+            .put_indexed
             .key(self.token_key(&record.jti))
             .key(self.tokens_key())
             .arg(json)
+            .arg(ttl)
             .arg(ttl)
             .arg(&record.jti)
             .invoke_async::<()>(&mut con)
