@@ -111,8 +111,14 @@ fn paths(c: &mut Criterion) {
     let mut group = c.benchmark_group("normalize_path");
     for (label, raw) in [
         ("normal", "/api/v1/users/42/profile"),
-        ("dots_and_escapes", "/api/./v1//users/%7Ealice/../bob/%41%2a"),
-        ("long_normal", "/a/very/long/path/with/many/segments/and/a/file.name.tar.gz"),
+        (
+            "dots_and_escapes",
+            "/api/./v1//users/%7Ealice/../bob/%41%2a",
+        ),
+        (
+            "long_normal",
+            "/a/very/long/path/with/many/segments/and/a/file.name.tar.gz",
+        ),
     ] {
         group.bench_function(label, |b| b.iter(|| normalize_path(black_box(raw))));
     }
@@ -136,8 +142,14 @@ fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
 fn browser_request() -> HeaderMap {
     headers(&[
         ("host", "app.example.com"),
-        ("user-agent", "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0"),
-        ("accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"),
+        (
+            "user-agent",
+            "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0",
+        ),
+        (
+            "accept",
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+        ),
         ("accept-language", "en-US,en;q=0.5"),
         ("accept-encoding", "gzip, deflate, br"),
         ("connection", "keep-alive"),
@@ -193,7 +205,10 @@ fn identity(c: &mut Criterion) {
     ));
     let clean = browser_request();
     let mut forged = browser_request();
-    forged.append("x-auth-email", HeaderValue::from_static("mallory@example.com"));
+    forged.append(
+        "x-auth-email",
+        HeaderValue::from_static("mallory@example.com"),
+    );
     forged.append("X_Auth_Roles", HeaderValue::from_static("admin"));
 
     let mut group = c.benchmark_group("identity_headers");

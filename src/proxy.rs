@@ -832,8 +832,14 @@ mod tests {
                 &["a=1; latchkey_session=s; latchkey_csrf=c; b=2; latchkey_attempt=t"],
                 &["a=1; b=2"],
             ),
-            (&["latchkey_csrf=c", "x=latchkey_attempt"], &["x=latchkey_attempt"]),
-            (&["latchkey_csrf_x=1; latchkey=2"], &["latchkey_csrf_x=1; latchkey=2"]),
+            (
+                &["latchkey_csrf=c", "x=latchkey_attempt"],
+                &["x=latchkey_attempt"],
+            ),
+            (
+                &["latchkey_csrf_x=1; latchkey=2"],
+                &["latchkey_csrf_x=1; latchkey=2"],
+            ),
             (&["latchkey_attempt=1", "latchkey_session=2"], &[]),
         ];
         for (input, want) in cases {

@@ -830,11 +830,7 @@ mod tests {
                 for method in [&Method::GET, &Method::POST] {
                     let req = Request { host, method, path };
                     let scan = (0..rules.len()).find(|&i| rules.matches(i, &req, None));
-                    assert_eq!(
-                        rules.decide(&req, None).rule,
-                        scan,
-                        "{method} {host}{path}"
-                    );
+                    assert_eq!(rules.decide(&req, None).rule, scan, "{method} {host}{path}");
                 }
             }
         }

@@ -35,13 +35,20 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        match args
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice()
+        {
             ["upstream", addr] => upstream(addr).await,
             ["sessions", url, prefix, email, count] => sessions(url, prefix, email, count).await,
             ["ready", addr, "--", cmd @ ..] if !cmd.is_empty() => ready(addr, cmd).await,
-            _ => Err("usage: loadbench upstream ADDR | sessions REDIS_URL KEY_PREFIX EMAIL COUNT \
+            _ => Err(
+                "usage: loadbench upstream ADDR | sessions REDIS_URL KEY_PREFIX EMAIL COUNT \
                       | ready ADDR -- CMD ARGS.."
-                .into()),
+                    .into(),
+            ),
         }
     });
     match result {
@@ -97,7 +104,9 @@ async fn sessions(url: &str, prefix: &str, email: &str, count: &str) -> Result<(
             let record = record.clone();
             tasks.spawn(async move {
                 let token = Secret::generate(&mut rand::rng());
-                store.create_session(&token.hash(), &record, idle, now).await
+                store
+                    .create_session(&token.hash(), &record, idle, now)
+                    .await
             });
         }
         while let Some(done) = tasks.join_next().await {
