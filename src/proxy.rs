@@ -259,24 +259,30 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
 
 /// Removes cookie `name` from every `Cookie` header, keeping the others
 /// byte-for-byte, separators included; drops a header left empty.
-/// Allocates only when a header mentions the name.
+/// Allocates only when a header carries the cookie.
 pub fn strip_cookie(headers: &mut HeaderMap, name: &str) {
-    let name = name.as_bytes();
-    let mentioned = |v: &HeaderValue| v.as_bytes().windows(name.len()).any(|w| w == name);
-    if name.is_empty() || !headers.get_all(COOKIE).iter().any(mentioned) {
+    strip_cookies(headers, &[name]);
+}
+
+/// `strip_cookie` for several names in one pass over the `Cookie` headers.
+pub fn strip_cookies(headers: &mut HeaderMap, names: &[&str]) {
+    let doomed = |pair: &[u8]| {
+        let name = cookie_name(pair);
+        names.iter().any(|n| !n.is_empty() && n.as_bytes() == name)
+    };
+    let carries = |v: &HeaderValue| v.as_bytes().split(|b| *b == b';').any(doomed);
+    if !headers.get_all(COOKIE).iter().any(carries) {
         return;
     }
     let mut kept_values = Vec::new();
     for value in headers.get_all(COOKIE) {
-        if !mentioned(value) {
+        if !carries(value) {
             kept_values.push(value.clone());
             continue;
         }
         let mut kept: Vec<u8> = Vec::with_capacity(value.len());
         for pair in value.as_bytes().split(|b| *b == b';') {
-            let pair_name = pair.split(|b| *b == b'=').next().unwrap_or(pair);
-            let pair_name = pair_name.trim_ascii();
-            if pair_name.is_empty() || pair_name == name {
+            if cookie_name(pair).is_empty() || doomed(pair) {
                 continue;
             }
             if !kept.is_empty() {
@@ -296,6 +302,12 @@ pub fn strip_cookie(headers: &mut HeaderMap, name: &str) {
     for v in kept_values {
         headers.append(COOKIE, v);
     }
+}
+
+/// The name of one `name=value` pair of a `Cookie` header, trimmed.
+fn cookie_name(pair: &[u8]) -> &[u8] {
+    let end = pair.iter().position(|b| *b == b'=').unwrap_or(pair.len());
+    pair.get(..end).unwrap_or(pair).trim_ascii()
 }
 
 /// A parsed `[[apps]].upstream`: `http://127.0.0.1:3000`, or with a path
@@ -542,9 +554,7 @@ impl Proxy {
         let headers = req.headers_mut();
         remove_hop_by_hop(headers);
         fwd.headers.strip(headers);
-        for name in fwd.own_cookies {
-            strip_cookie(headers, name);
-        }
+        strip_cookies(headers, fwd.own_cookies);
         headers.remove(FORWARDED);
         set_forwarded(headers, &fwd)?;
         headers.insert(
@@ -882,6 +892,39 @@ mod tests {
                 h.append(COOKIE, HeaderValue::from_str(v).unwrap());
             }
             strip_cookie(&mut h, "latchkey_session");
+            let got: Vec<&str> = h
+                .get_all(COOKIE)
+                .iter()
+                .map(|v| v.to_str().unwrap())
+                .collect();
+            assert_eq!(got, *want, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn strip_cookies_removes_every_named_cookie_in_one_pass() {
+        let own = ["latchkey_session", "latchkey_csrf", "latchkey_attempt"];
+        let cases: &[(&[&str], &[&str])] = &[
+            (
+                &["a=1; latchkey_session=s; latchkey_csrf=c; b=2; latchkey_attempt=t"],
+                &["a=1; b=2"],
+            ),
+            (
+                &["latchkey_csrf=c", "x=latchkey_attempt"],
+                &["x=latchkey_attempt"],
+            ),
+            (
+                &["latchkey_csrf_x=1; latchkey=2"],
+                &["latchkey_csrf_x=1; latchkey=2"],
+            ),
+            (&["latchkey_attempt=1", "latchkey_session=2"], &[]),
+        ];
+        for (input, want) in cases {
+            let mut h = HeaderMap::new();
+            for v in *input {
+                h.append(COOKIE, HeaderValue::from_str(v).unwrap());
+            }
+            strip_cookies(&mut h, &own);
             let got: Vec<&str> = h
                 .get_all(COOKIE)
                 .iter()

@@ -80,10 +80,17 @@ pub struct Rules {
     default: Policy,
     case_insensitive: bool,
     /// For each host named exactly by some rule: the indexes of the rules that
-    /// can match it (its exact rules and every rule not bound to one host), in order.
+    /// can match it (its exact rules, the wildcards covering it and the rules
+    /// for any host), in order.
     by_host: HashMap<String, Vec<usize>>,
-    /// Indexes of the rules not bound to one exact host, in order.
-    unbound: Vec<usize>,
+    /// For each wildcard suffix (".example.com" of `*.example.com`): the
+    /// rules that can match a host under it that no rule names exactly (the
+    /// wildcards whose suffix ends this one, and the rules for any host), in
+    /// order. A host looks up its longest suffix found here.
+    by_suffix: HashMap<String, Vec<usize>>,
+    /// Indexes of the rules for any host, in order: the candidates of a host
+    /// that no rule names or covers.
+    any_host: Vec<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -161,48 +168,64 @@ impl Rules {
         let rules: Vec<Rule> = compiled.into_iter().flatten().collect();
         let default = default.unwrap_or(Policy::Deny);
 
-        let unbound: Vec<usize> = rules
+        let any_host: Vec<usize> = rules
             .iter()
             .enumerate()
-            .filter(|(_, r)| !matches!(r.host, HostPattern::Exact(_)))
+            .filter(|(_, r)| matches!(r.host, HostPattern::Any))
             .map(|(i, _)| i)
             .collect();
+        // Each list is a superset, in order, of the rules that can match a
+        // host it is used for; `matches` still checks every candidate.
         let mut by_host: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut by_suffix: HashMap<String, Vec<usize>> = HashMap::new();
         for rule in &rules {
-            if let HostPattern::Exact(h) = &rule.host {
-                by_host.entry(h.clone()).or_default();
+            match &rule.host {
+                HostPattern::Exact(h) => {
+                    by_host.entry(h.clone()).or_default();
+                }
+                HostPattern::Subdomains(suffix) => {
+                    by_suffix.entry(suffix.clone()).or_default();
+                }
+                HostPattern::Any => {}
             }
         }
         for (host, list) in by_host.iter_mut() {
-            *list = rules
-                .iter()
-                .enumerate()
-                .filter(|(_, r)| match &r.host {
-                    HostPattern::Exact(h) => h == host,
-                    _ => true,
-                })
-                .map(|(i, _)| i)
-                .collect();
+            *list = candidates_where(&rules, |pattern| match pattern {
+                HostPattern::Exact(h) => h == host,
+                other => other.matches(host),
+            });
+        }
+        for (key, list) in by_suffix.iter_mut() {
+            *list = candidates_where(&rules, |pattern| match pattern {
+                HostPattern::Exact(_) => false,
+                HostPattern::Subdomains(suffix) => key.ends_with(suffix.as_str()),
+                HostPattern::Any => true,
+            });
         }
         Ok(Rules {
             rules,
             default,
             case_insensitive: access.case_insensitive_paths,
             by_host,
-            unbound,
+            by_suffix,
+            any_host,
         })
     }
 
     /// Pure: first matching rule decides, else the default. `roles == None`
     /// means anonymous.
     pub fn decide(&self, req: &Request<'_>, roles: Option<&[String]>) -> Verdict {
+        let segments = Segments::split(req.path, self.case_insensitive);
+        let segments = segments.as_ref().map(Segments::as_slice);
         let rule = if req.host.ends_with('.') || req.host.bytes().any(|b| b.is_ascii_uppercase()) {
             // Not normalized as promised: the host index would miss it, so
             // look at every rule rather than skip an exact-host one.
-            (0..self.rules.len()).find(|&i| self.matches(i, req))
+            (0..self.rules.len()).find(|&i| self.matches(i, req, segments))
         } else {
-            let candidates = self.by_host.get(req.host).unwrap_or(&self.unbound);
-            candidates.iter().copied().find(|&i| self.matches(i, req))
+            self.candidates(req.host)
+                .iter()
+                .copied()
+                .find(|&i| self.matches(i, req, segments))
         };
         let policy = match rule {
             Some(i) => &self.rules[i].policy,
@@ -264,7 +287,31 @@ impl Rules {
         self.rules.is_empty()
     }
 
-    fn matches(&self, i: usize, req: &Request<'_>) -> bool {
+    /// The rules that can match a normalized `host`, in order: those of its
+    /// exact entry, else of its longest wildcard suffix, else the rules for
+    /// any host. (A host matching a wildcard ends with that wildcard's
+    /// suffix, so its longest such suffix's list holds every wildcard that
+    /// matches it.)
+    fn candidates(&self, host: &str) -> &[usize] {
+        if let Some(list) = self.by_host.get(host) {
+            return list;
+        }
+        if !self.by_suffix.is_empty() {
+            let mut from = 0;
+            while let Some(dot) = host.get(from..).and_then(|rest| rest.find('.')) {
+                let at = from + dot;
+                if let Some(list) = host.get(at..).and_then(|s| self.by_suffix.get(s)) {
+                    return list;
+                }
+                from = at + 1;
+            }
+        }
+        &self.any_host
+    }
+
+    /// `segments`: the request path already split (see `Segments`), or
+    /// `None` to split it here.
+    fn matches(&self, i: usize, req: &Request<'_>, segments: Option<&[&str]>) -> bool {
         let Some(rule) = self.rules.get(i) else {
             return false;
         };
@@ -273,8 +320,60 @@ impl Rules {
                 .methods
                 .as_ref()
                 .is_none_or(|m| m.iter().any(|m| m == req.method))
-            && rule.path.matches(req.path, self.case_insensitive)
+            && match segments {
+                Some(segments) => rule.path.matches_split(segments, self.case_insensitive),
+                None => rule.path.matches(req.path, self.case_insensitive),
+            }
     }
+}
+
+/// The indexes of `rules` whose host pattern passes `keep`, in order.
+fn candidates_where(rules: &[Rule], keep: impl Fn(&HostPattern) -> bool) -> Vec<usize> {
+    rules
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| keep(&r.host))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// Most paths have at most this many segments; longer ones are split per rule.
+const MAX_SEGMENTS: usize = 24;
+
+/// A request path split once per decision into the segments rules compare
+/// (parameters removed, empty segments dropped), on the stack.
+struct Segments<'a> {
+    list: [&'a str; MAX_SEGMENTS],
+    len: usize,
+}
+
+impl<'a> Segments<'a> {
+    /// `None` when the path has more than `MAX_SEGMENTS` segments.
+    fn split(path: &'a str, case_insensitive: bool) -> Option<Segments<'a>> {
+        let mut out = Segments {
+            list: [""; MAX_SEGMENTS],
+            len: 0,
+        };
+        for segment in request_segments(path, case_insensitive) {
+            *out.list.get_mut(out.len)? = segment;
+            out.len += 1;
+        }
+        Some(out)
+    }
+
+    fn as_slice(&self) -> &[&'a str] {
+        self.list.get(..self.len).unwrap_or(&[])
+    }
+}
+
+/// The segments of a request path as rules compare them: path parameters
+/// (`;x=1`, `%3Bx=1`) removed, in IIS mode (`case_insensitive`) trailing
+/// dots and spaces too, then empty segments dropped.
+fn request_segments(path: &str, case_insensitive: bool) -> impl Iterator<Item = &str> {
+    path.split('/')
+        .map(without_params)
+        .map(move |s| if case_insensitive { windows_name(s) } else { s })
+        .filter(|s| !s.is_empty())
 }
 
 fn judge(policy: &Policy, roles: Option<&[String]>) -> Decision {
@@ -320,27 +419,40 @@ impl HostPattern {
 
 impl PathPattern {
     fn matches(&self, path: &str, case_insensitive: bool) -> bool {
-        let mut segments = path
-            .split('/')
-            .map(without_params)
-            .map(|s| if case_insensitive { windows_name(s) } else { s })
-            .filter(|s| !s.is_empty());
+        let mut segments = request_segments(path, case_insensitive);
         for want in &self.segments {
             let Some(got) = segments.next() else {
                 return false;
             };
-            if let Segment::Literal(lit) = want {
-                let same = if case_insensitive {
-                    lit.eq_ignore_ascii_case(got)
-                } else {
-                    lit == got
-                };
-                if !same {
-                    return false;
-                }
+            if !want.matches(got, case_insensitive) {
+                return false;
             }
         }
         self.any_depth || segments.next().is_none()
+    }
+
+    /// `matches` on a path already split by `request_segments`.
+    fn matches_split(&self, segments: &[&str], case_insensitive: bool) -> bool {
+        let fits = if self.any_depth {
+            segments.len() >= self.segments.len()
+        } else {
+            segments.len() == self.segments.len()
+        };
+        fits && self
+            .segments
+            .iter()
+            .zip(segments)
+            .all(|(want, got)| want.matches(got, case_insensitive))
+    }
+}
+
+impl Segment {
+    fn matches(&self, got: &str, case_insensitive: bool) -> bool {
+        match self {
+            Segment::One => true,
+            Segment::Literal(lit) if case_insensitive => lit.eq_ignore_ascii_case(got),
+            Segment::Literal(lit) => lit == got,
+        }
     }
 }
 
@@ -703,6 +815,62 @@ mod tests {
         Decision,
         Option<usize>,
     );
+
+    /// The host index and the pre-split path pick exactly the rule a plain
+    /// scan of every rule would, for hosts that are named, covered by one or
+    /// several nested wildcards, or unknown, and paths short and long.
+    #[test]
+    fn indexed_decision_equals_a_full_scan() {
+        let hosts = [
+            Some("a.example.com"),
+            Some("*.example.com"),
+            Some("*.deep.example.com"),
+            Some("deep.example.com"),
+            Some("*.example.org"),
+            Some("example.org"),
+            None,
+        ];
+        let paths = ["/**", "/a/**", "/a/*", "/a/b", "/*/b/**", "/b", "/a/b/"];
+        let mut configs = Vec::new();
+        for (i, host) in hosts.iter().enumerate() {
+            for (j, path) in paths.iter().enumerate() {
+                if (i * 7 + j) % 3 == 0 {
+                    continue;
+                }
+                let policy = ["public", "deny", "authenticated"][(i + j) % 3];
+                let methods: Option<&[&str]> = ((i + j) % 4 == 0).then_some(&["POST"][..]);
+                configs.push(rule(*host, Some(path), methods, policy, None));
+            }
+        }
+        let rules = match Rules::compile(&configs, &access("deny", false)) {
+            Ok(r) => r,
+            Err(e) => panic!("{e:#?}"),
+        };
+        let long = format!("/a{}", "/x".repeat(MAX_SEGMENTS + 3));
+        let request_hosts = [
+            "a.example.com",
+            "b.example.com",
+            "x.deep.example.com",
+            "y.x.deep.example.com",
+            "deep.example.com",
+            "example.com",
+            "example.org",
+            "w.example.org",
+            "other.net",
+            "com",
+            "[::1]",
+        ];
+        let request_paths = ["/", "/a", "/a/", "/a/b", "/a;p=1/b", "/c/b/d", "/b", &long];
+        for host in request_hosts {
+            for path in request_paths {
+                for method in [&Method::GET, &Method::POST] {
+                    let req = Request { host, method, path };
+                    let scan = (0..rules.len()).find(|&i| rules.matches(i, &req, None));
+                    assert_eq!(rules.decide(&req, None).rule, scan, "{method} {host}{path}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn decide_table() {
