@@ -12,6 +12,7 @@ use std::sync::Arc;
 use crate::mail::{MailQueue, MailStats};
 use crate::metrics::Metrics;
 use crate::proxy::Proxy;
+use crate::session_cache::SessionCache;
 use crate::settings::Settings;
 use crate::store::{Backend, MemoryStore, StoreError};
 
@@ -23,6 +24,8 @@ pub struct App {
     pub proxy: Proxy,
     /// Shared across reloads: counters never reset on SIGHUP.
     pub metrics: Arc<Metrics>,
+    /// `session.local_cache`; `None` when off (the default).
+    pub session_cache: Option<SessionCache>,
 }
 
 impl App {
@@ -43,12 +46,13 @@ impl App {
         let mail = MailQueue::spawn(settings.mailer.clone(), mail_stats.clone());
         let proxy = Proxy::new(settings.upstream_timeout)?;
         Ok(App {
-            settings,
             store: Arc::new(store),
             mail: Arc::new(mail),
             mail_stats,
             proxy,
             metrics: Arc::new(Metrics::new()),
+            session_cache: settings.session.local_cache.map(SessionCache::new),
+            settings,
         })
     }
 
@@ -72,6 +76,7 @@ impl App {
             mail,
             mail_stats: self.mail_stats.clone(),
             metrics: self.metrics.clone(),
+            session_cache: settings.session.local_cache.map(SessionCache::new),
             settings,
         }
     }

@@ -128,6 +128,9 @@ pub struct SessionConfig {
     pub cookie_domain: Option<String>,
     pub idle_timeout: String,
     pub max_lifetime: String,
+    /// Opt-in: answer repeated lookups of a session from this instance's
+    /// memory for up to this long (at most "1s"). Off when absent.
+    pub local_cache: Option<String>,
 }
 
 impl Default for SessionConfig {
@@ -137,6 +140,7 @@ impl Default for SessionConfig {
             cookie_domain: None,
             idle_timeout: "15m".into(),
             max_lifetime: "12h".into(),
+            local_cache: None,
         }
     }
 }

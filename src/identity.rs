@@ -11,6 +11,8 @@
 //! that latchkey made but that fails (expired, revoked, tampered) is no
 //! identity, and the cookie is not consulted.
 
+use std::sync::Arc;
+
 use http::HeaderMap;
 
 use crate::app::App;
@@ -31,17 +33,30 @@ impl App {
             return Ok(None);
         };
         let hash = token.hash();
-        let Some((record, idle_end, stored_user)) = self
-            .store
-            .touch_session(&hash, s.session.idle_timeout, now)
-            .await?
-        else {
-            return Ok(None);
+        let cached = self.session_cache.as_ref().and_then(|c| c.get(&hash, now));
+        let lookup = match cached {
+            Some(hit) => hit,
+            None => {
+                let Some(found) = self
+                    .store
+                    .touch_session(&hash, s.session.idle_timeout, now)
+                    .await?
+                else {
+                    return Ok(None);
+                };
+                let found = Arc::new(found);
+                if let Some(cache) = &self.session_cache {
+                    cache.put(&hash, found.clone(), now);
+                }
+                found
+            }
         };
+        let (record, idle_end, stored_user) = &*lookup;
+        let idle_end = *idle_end;
         let user = match s.users.get(&record.email) {
             Some(configured) => configured.clone(),
             None => match stored_user {
-                Some(u) => u,
+                Some(u) => u.clone(),
                 None => return Ok(None),
             },
         };

@@ -31,6 +31,7 @@ pub mod request_id;
 pub mod rules;
 pub mod server;
 pub mod session;
+pub mod session_cache;
 pub mod settings;
 pub mod store;
 pub mod tls;

@@ -534,6 +534,9 @@ async fn sign_in(
         return Ok(s.pages.respond(StatusCode::GONE, &Page::LinkInvalid));
     };
     if let Some(old) = cookie(headers, &s.session.cookie_name).and_then(Secret::parse) {
+        if let Some(cache) = &app.session_cache {
+            cache.forget(&old.hash());
+        }
         app.store.revoke_session(&old.hash()).await?;
     }
     let token = Secret::generate(&mut rand::rng());
@@ -619,6 +622,9 @@ async fn logout(app: &App, req: Request<Incoming>, ctx: &Ctx) -> Result<Response
             .await?
             .map(|i| i.user.id)
             .unwrap_or_default();
+        if let Some(cache) = &app.session_cache {
+            cache.forget(&token.hash());
+        }
         if app.store.revoke_session(&token.hash()).await? {
             audit_event(app, ctx, &id, AuditEvent::SignedOut);
         }

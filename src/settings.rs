@@ -101,6 +101,8 @@ pub struct SessionSettings {
     pub cookie_domain: Option<String>,
     pub idle_timeout: Duration,
     pub max_lifetime: Duration,
+    /// `session.local_cache`: at most one second, `None` when off.
+    pub local_cache: Option<Duration>,
 }
 
 pub struct LoginSettings {
@@ -685,11 +687,21 @@ fn compile_session(p: &mut Problems, cfg: &FileConfig, secure: bool) -> SessionS
     } else {
         s.cookie_name.clone()
     };
+    let local_cache = s.local_cache.as_deref().map(|v| {
+        let d = p.duration("session.local_cache", v);
+        if d > Duration::from_secs(1) {
+            p.add(format!(
+                "session.local_cache: {v:?} is longer than 1s; expected at most \"1s\", so that a revocation reaches every instance within a second"
+            ));
+        }
+        d
+    });
     SessionSettings {
         cookie_name,
         cookie_domain,
         idle_timeout,
         max_lifetime,
+        local_cache,
     }
 }
 

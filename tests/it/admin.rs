@@ -209,3 +209,48 @@ async fn config_users_bad_input_and_memory_stores_are_refused_clearly() {
     let err = refused(&cli(&memory, &["users", "list"]));
     assert!(err.contains("no [redis] is configured"), "{err}");
 }
+
+/// `session.local_cache`: a revocation made elsewhere (here the CLI) still
+/// reaches this instance within the cache's lifetime; a logout here ends the
+/// session at once.
+#[tokio::test]
+async fn with_the_local_session_cache_revocations_still_land_within_a_second() {
+    let stack = Stack::start("[session]\nlocal_cache = \"1s\"\n").await;
+    let config = stack.lk.dir.path().join("latchkey.toml");
+    let bob = stack.browser();
+    sign_in(&stack, &bob, "bob@example.com").await;
+    assert_eq!(status_on(&stack, &bob, "/reports").await, 200);
+    assert_eq!(
+        status_on(&stack, &bob, "/reports").await,
+        200,
+        "a cached answer"
+    );
+
+    ok(&cli(
+        &config,
+        &["sessions", "revoke", "--user", "bob@example.com"],
+    ));
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(
+        status_on(&stack, &bob, "/reports").await,
+        401,
+        "revoked elsewhere: gone once the cache's second is over"
+    );
+
+    // Logout on this instance takes effect on the very next request.
+    let alice = stack.browser();
+    sign_in(&stack, &alice, "alice@example.com").await;
+    let session = alice.cookie("latchkey_session").expect("session");
+    assert_eq!(status_on(&stack, &alice, "/reports").await, 200);
+    let page = alice.get("/.latchkey/logout", &[]).await;
+    let csrf = crate::flow::csrf_of(&page.body);
+    alice
+        .post_form("/.latchkey/logout", &[("csrf", &csrf)], &[])
+        .await;
+    alice.set_cookie("latchkey_session", &session);
+    assert_eq!(
+        status_on(&stack, &alice, "/reports").await,
+        401,
+        "no stale cache after logout"
+    );
+}
