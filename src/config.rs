@@ -175,6 +175,9 @@ pub struct MailConfig {
     pub transport: String,
     pub from: String,
     pub smtp_url: Option<String>,
+    /// PEM CA certificates to trust for the SMTP server's TLS (a private
+    /// relay); the public web roots otherwise.
+    pub ca_file: Option<String>,
     pub file_dir: Option<String>,
 }
 
@@ -184,6 +187,7 @@ impl Default for MailConfig {
             transport: "console".into(),
             from: "latchkey <login@localhost>".into(),
             smtp_url: None,
+            ca_file: None,
             file_dir: None,
         }
     }

@@ -32,6 +32,7 @@ use std::time::Duration;
 
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::file::AsyncFileTransport;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::{AsyncSmtpTransport, AsyncSmtpTransportBuilder};
 use lettre::{AsyncTransport, Message, Tokio1Executor};
 use tokio::sync::{mpsc, Semaphore};
@@ -141,7 +142,11 @@ impl Mailer {
             }
         };
         let transport = match cfg.transport.as_str() {
-            "smtp" => smtp_transport(cfg.smtp_url.as_deref(), &mut problems),
+            "smtp" => smtp_transport(
+                cfg.smtp_url.as_deref(),
+                cfg.ca_file.as_deref(),
+                &mut problems,
+            ),
             "console" => Some(Transport::Console),
             "file" => file_transport(cfg.file_dir.as_deref(), &mut problems),
             other => {
@@ -209,7 +214,11 @@ impl Mailer {
     }
 }
 
-fn smtp_transport(url: Option<&str>, problems: &mut Vec<String>) -> Option<Transport> {
+fn smtp_transport(
+    url: Option<&str>,
+    ca_file: Option<&str>,
+    problems: &mut Vec<String>,
+) -> Option<Transport> {
     let Some(url) = url.filter(|u| !u.trim().is_empty()) else {
         problems.push("mail.smtp_url: required when mail.transport = \"smtp\"".to_owned());
         return None;
@@ -225,14 +234,77 @@ fn smtp_transport(url: Option<&str>, problems: &mut Vec<String>) -> Option<Trans
         return None;
     }
     match AsyncSmtpTransport::<Tokio1Executor>::from_url(url) {
-        Ok(builder) => Some(Transport::Smtp {
-            builder: builder.timeout(Some(SMTP_TIMEOUT)),
-            transport: OnceLock::new(),
-        }),
+        Ok(builder) => {
+            let builder = match ca_file {
+                Some(ca) => trusting(builder, url, ca, problems)?,
+                None => builder,
+            };
+            Some(Transport::Smtp {
+                builder: builder.timeout(Some(SMTP_TIMEOUT)),
+                transport: OnceLock::new(),
+            })
+        }
         Err(e) => {
             problems.push(format!(
                 "mail.smtp_url: {:?}: {e}; {EXPECTED}",
                 redact_url(url)
+            ));
+            None
+        }
+    }
+}
+
+/// The transport of `url` with its TLS trusting the CAs in `ca_file`
+/// instead of the public web roots (a relay with a private CA).
+fn trusting(
+    builder: AsyncSmtpTransportBuilder,
+    url: &str,
+    ca_file: &str,
+    problems: &mut Vec<String>,
+) -> Option<AsyncSmtpTransportBuilder> {
+    let parsed = url::Url::parse(url).ok()?;
+    let host = parsed.host_str()?.trim_matches(['[', ']']).to_owned();
+    let tls = parsed
+        .query_pairs()
+        .find(|(k, _)| k == "tls")
+        .map(|(_, v)| v.into_owned());
+    let wrap: fn(TlsParameters) -> Tls = match (parsed.scheme(), tls.as_deref()) {
+        ("smtps", _) => Tls::Wrapper,
+        ("smtp", Some("required")) => Tls::Required,
+        ("smtp", Some("opportunistic")) => Tls::Opportunistic,
+        _ => {
+            problems.push(format!(
+                "mail.ca_file: set, but mail.smtp_url {:?} uses no TLS; expected smtps:// or smtp://...?tls=required",
+                redact_url(url)
+            ));
+            return None;
+        }
+    };
+    let pem = match std::fs::read(ca_file) {
+        Ok(pem) if pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") => pem,
+        Ok(_) => {
+            problems.push(format!(
+                "mail.ca_file: {ca_file:?} holds no PEM certificate; expected a file with \"-----BEGIN CERTIFICATE-----\" blocks"
+            ));
+            return None;
+        }
+        Err(e) => {
+            problems.push(format!(
+                "mail.ca_file: {ca_file:?} cannot be read: {e}; expected a PEM file of CA certificates"
+            ));
+            return None;
+        }
+    };
+    let params = Certificate::from_pem(&pem).and_then(|cert| {
+        TlsParameters::builder(host)
+            .add_root_certificate(cert)
+            .build_rustls()
+    });
+    match params {
+        Ok(params) => Some(builder.tls(wrap(params))),
+        Err(e) => {
+            problems.push(format!(
+                "mail.ca_file: {ca_file:?}: {e}; expected a PEM file of CA certificates"
             ));
             None
         }

@@ -19,13 +19,17 @@ const LINK: &str =
 const CODE: &str = "042917";
 
 fn smtp_mailer(url: &str) -> Mailer {
-    Mailer::from_config(&MailConfig {
+    Mailer::from_config(&smtp_config(url, None)).expect("smtp mailer")
+}
+
+fn smtp_config(url: &str, ca_file: Option<&std::path::Path>) -> MailConfig {
+    MailConfig {
         transport: "smtp".into(),
         from: "Example Sign-in <login@example.com>".into(),
         smtp_url: Some(url.into()),
+        ca_file: ca_file.map(|p| p.to_string_lossy().into_owned()),
         file_dir: None,
-    })
-    .expect("smtp mailer")
+    }
 }
 
 fn sign_in_email(to: &str) -> Email {
@@ -185,6 +189,7 @@ async fn file_transport_writes_a_parseable_eml() {
         transport: "file".into(),
         from: "login@example.com".into(),
         smtp_url: None,
+        ca_file: None,
         file_dir: Some(outbox.to_str().expect("utf-8 path").into()),
     })
     .expect("file mailer");
@@ -232,6 +237,7 @@ fn bad_configs_name_the_key() {
         transport: "smtp".into(),
         from: "login@example.com".into(),
         smtp_url: Some("smtp://127.0.0.1:25".into()),
+        ca_file: None,
         file_dir: None,
     };
     let mut cases: Vec<(MailConfig, &str)> = vec![
@@ -296,4 +302,58 @@ fn bad_configs_name_the_key() {
         });
         assert!(m.is_ok(), "{url}: {:?}", m.err());
     }
+}
+
+/// STARTTLS (`?tls=required`) and implicit TLS (`smtps://`) to a relay whose
+/// certificate comes from a private CA named in `mail.ca_file`; without it
+/// the certificate is refused and nothing is sent in the clear.
+#[tokio::test]
+async fn mail_goes_over_starttls_and_smtps_to_a_relay_with_a_private_ca() {
+    let ca = crate::support::tls::TestCa::new();
+    let dir = crate::support::temp_dir();
+    let (cert, key) = ca.leaf("smtp.test").write(dir.path());
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+
+    for (mode, url) in [
+        ("starttls", "smtp://127.0.0.1:{port}?tls=required"),
+        ("implicit", "smtps://127.0.0.1:{port}"),
+    ] {
+        let sink = SmtpSink::start_tls(mode, &cert, &key);
+        let url = url.replace("{port}", &sink.port.to_string());
+        let trusting = Mailer::from_config(&smtp_config(&url, Some(&ca_file))).expect("mailer");
+        let to = format!("{mode}@example.com");
+        trusting
+            .send(&sign_in_email(&to))
+            .await
+            .unwrap_or_else(|e| panic!("{mode}: {e}"));
+        let got = sink.wait_for(&to, Duration::from_secs(10)).await;
+        assert!(got.text.contains(LINK), "{mode}: the link arrives");
+
+        let public_roots = smtp_mailer(&url);
+        let err = public_roots
+            .send(&sign_in_email("nobody@example.com"))
+            .await;
+        assert!(
+            err.is_err(),
+            "{mode}: a certificate from an unknown CA is refused"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(
+            sink.messages()
+                .iter()
+                .all(|m| !m.to.iter().any(|t| t.contains("nobody"))),
+            "{mode}: nothing was sent without a verified certificate"
+        );
+    }
+
+    let plain = Mailer::from_config(&smtp_config("smtp://127.0.0.1:25", Some(&ca_file)));
+    let problems = plain
+        .err()
+        .expect("ca_file without TLS is refused")
+        .join("\n");
+    assert!(
+        problems.contains("mail.ca_file: set, but mail.smtp_url"),
+        "{problems}"
+    );
 }

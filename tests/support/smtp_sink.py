@@ -1,6 +1,6 @@
 """A tiny SMTP server for latchkey's tests.
 
-    python smtp_sink.py --port P --dir D
+    python smtp_sink.py --port P --dir D [--tls starttls|implicit --cert C --key K]
 
 Accepts every message on 127.0.0.1:P and writes it to D/<n>.json as
 {"from", "to": [...], "subject", "text", "html", "raw"}, where text and html
@@ -18,6 +18,7 @@ import itertools
 import json
 import os
 import signal
+import ssl
 
 from aiosmtpd.controller import Controller
 
@@ -59,11 +60,24 @@ def main():
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--dir", required=True)
     parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--tls", choices=["starttls", "implicit"])
+    parser.add_argument("--cert")
+    parser.add_argument("--key")
     args = parser.parse_args()
     os.makedirs(args.dir, exist_ok=True)
 
+    tls = {}
+    if args.tls:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(args.cert, args.key)
+        if args.tls == "starttls":
+            # STARTTLS is offered and required before MAIL FROM.
+            tls = {"tls_context": context, "require_starttls": True}
+        else:
+            # TLS from the first byte (smtps://, port 465 style).
+            tls = {"ssl_context": context}
     controller = Controller(
-        Sink(args.dir), hostname=args.host, port=args.port, decode_data=False
+        Sink(args.dir), hostname=args.host, port=args.port, decode_data=False, **tls
     )
     controller.start()
     print(f"smtp_sink listening on {args.host}:{args.port}", flush=True)

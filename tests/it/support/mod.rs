@@ -10,6 +10,7 @@ pub mod pyjwt;
 pub mod redis;
 pub mod redis_ha;
 pub mod smtp;
+pub mod tls;
 pub mod traefik;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};

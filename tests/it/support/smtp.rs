@@ -41,6 +41,20 @@ impl SmtpSink {
     /// Starts the sink on `port` (for tests where a client was told the port
     /// before the server existed).
     pub fn start_on(port: u16) -> SmtpSink {
+        SmtpSink::start_with(port, &[])
+    }
+
+    /// A sink that speaks TLS with `cert`/`key` (PEM files): `starttls`
+    /// (offered and required before any mail) or `implicit` (smtps).
+    pub fn start_tls(mode: &str, cert: &std::path::Path, key: &std::path::Path) -> SmtpSink {
+        let (cert, key) = (cert.to_string_lossy(), key.to_string_lossy());
+        SmtpSink::start_with(
+            free_port(),
+            &["--tls", mode, "--cert", &cert, "--key", &key],
+        )
+    }
+
+    fn start_with(port: u16, extra: &[&str]) -> SmtpSink {
         let python = tools_dir().join("venv/bin/python");
         if !python.is_file() {
             panic!(
@@ -58,6 +72,7 @@ impl SmtpSink {
                 .arg(port.to_string())
                 .arg("--dir")
                 .arg(dir.path())
+                .args(extra)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null()),
         );
