@@ -348,10 +348,10 @@ async fn mail_goes_over_starttls_and_smtps_to_a_relay_with_a_private_ca() {
     }
 
     let plain = Mailer::from_config(&smtp_config("smtp://127.0.0.1:25", Some(&ca_file)));
-    let problems = plain
-        .err()
-        .expect("ca_file without TLS is refused")
-        .join("\n");
+    let Err(problems) = plain else {
+        panic!("ca_file without TLS must be refused");
+    };
+    let problems = problems.join("\n");
     assert!(
         problems.contains("mail.ca_file: set, but mail.smtp_url"),
         "{problems}"
