@@ -45,9 +45,11 @@ pub async fn handle(
     async move {
         let html = wants_html(req.headers());
         let method = req.method().clone();
-        // The path only: queries carry link tokens (`verify?token=`).
-        let path: String = req.uri().path().chars().take(256).collect();
-        let (route, result) = route(&app, req, peer, tls, &id).await;
+        // For the debug line below, and only when it is enabled: the path
+        // alone (queries carry link tokens, `verify?token=`).
+        let path =
+            tracing::enabled!(tracing::Level::DEBUG).then(|| log_path(req.uri().path()).to_owned());
+        let (route, result) = route(&app, req, peer, tls, html, &id).await;
         let (mut resp, outcome) = match result {
             Ok(answer) => answer,
             Err(e) => {
@@ -70,7 +72,7 @@ pub async fn handle(
         }
         tracing::debug!(
             %method,
-            %path,
+            path = path.as_deref().unwrap_or(""),
             status = resp.status().as_u16(),
             flavor = route.label(),
             outcome = outcome.label(),
@@ -80,6 +82,14 @@ pub async fn handle(
     }
     .instrument(span)
     .await
+}
+
+/// At most 256 characters of a path, for the log.
+fn log_path(path: &str) -> &str {
+    match path.char_indices().nth(256) {
+        Some((end, _)) => &path[..end],
+        None => path,
+    }
 }
 
 fn outcome_of(e: &GateError) -> Outcome {
@@ -105,6 +115,7 @@ fn context(
     req: &Request<Incoming>,
     peer: SocketAddr,
     tls: bool,
+    html: bool,
     id: &RequestId,
 ) -> Result<Ctx, GateError> {
     let headers = req.headers();
@@ -119,7 +130,7 @@ fn context(
         path,
         query: req.uri().query().map(str::to_owned),
         now: now_ms(),
-        html: wants_html(headers),
+        html,
         bearer: tokens::bearer_token(headers).is_some(),
         user_agent: header_str(headers, header::USER_AGENT.as_str())
             .unwrap_or("")
@@ -138,9 +149,10 @@ async fn route(
     req: Request<Incoming>,
     peer: SocketAddr,
     tls: bool,
+    html: bool,
     id: &RequestId,
 ) -> (Route, Result<Answer, GateError>) {
-    let ctx = match context(app, &req, peer, tls, id) {
+    let ctx = match context(app, &req, peer, tls, html, id) {
         Ok(ctx) => ctx,
         Err(e) => return (route_of(req.uri().path()), Err(e)),
     };

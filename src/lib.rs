@@ -7,6 +7,9 @@
 //! compiled once) → `server` (listeners) → `gate` (identity → decision →
 //! outcome), which hands off to `login`, `forward_auth` or `proxy`.
 
+// Deep async types (hyper server + TLS + upgrades) need more than the default.
+#![recursion_limit = "256"]
+
 pub mod admin;
 pub mod admin_cli;
 pub mod app;
