@@ -1,6 +1,7 @@
 //! Who is calling: a bearer token latchkey made (`Authorization: Bearer`,
 //! checked by `tokens`), else the session cookie, looked up in the store
-//! (one round trip that also slides the idle timeout). Either way joined
+//! (one round trip that also slides the idle timeout; a second one reads
+//! the user's record when the user is not in `[[users]]`). Either way joined
 //! with the user's current record. Users from `[[users]]` win over stored
 //! ones; a session or token whose user no longer exists is no identity at
 //! all, so removing a user or changing their roles takes effect on the very
@@ -37,14 +38,19 @@ impl App {
         let lookup = match cached {
             Some(hit) => hit,
             None => {
-                let Some(found) = self
+                let Some((record, idle_end)) = self
                     .store
                     .touch_session(&hash, s.session.idle_timeout, now)
                     .await?
                 else {
                     return Ok(None);
                 };
-                let found = Arc::new(found);
+                // A second round trip only for users kept in the store.
+                let stored_user = match s.users.contains_key(&record.email) {
+                    true => None,
+                    false => self.store.get_user(&record.user_id).await?,
+                };
+                let found = Arc::new((record, idle_end, stored_user));
                 if let Some(cache) = &self.session_cache {
                     cache.put(&hash, found.clone(), now);
                 }

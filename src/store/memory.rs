@@ -186,7 +186,7 @@ impl Store for MemoryStore {
         hash: &TokenHash,
         idle: Duration,
         now: u64,
-    ) -> StoreResult<Option<(SessionRecord, u64, Option<User>)>> {
+    ) -> StoreResult<Option<(SessionRecord, u64)>> {
         let mut inner = self.lock();
         inner.last_now = inner.last_now.max(now);
         let Some(session) = inner.sessions.get_mut(&hash.0) else {
@@ -199,9 +199,7 @@ impl Store for MemoryStore {
         session.idle_end = now
             .saturating_add(millis(idle))
             .min(session.record.expires_at);
-        let (record, idle_end) = (session.record.clone(), session.idle_end);
-        let user = inner.users.get(&record.user_id).cloned();
-        Ok(Some((record, idle_end, user)))
+        Ok(Some((session.record.clone(), session.idle_end)))
     }
 
     async fn revoke_session(&self, hash: &TokenHash) -> StoreResult<bool> {
