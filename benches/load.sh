@@ -17,6 +17,12 @@
 #   public        anonymous GET of a public path through latchkey    vs nginx proxy_pass
 #   sign-in       anonymous GET that gets the 302 to sign-in         vs the bare server
 #
+# and two floors, what the same libraries cost doing only the I/O (no
+# latchkey): they bound the two targets from below.
+#
+#   redis-floor   the bare server + latchkey's Redis round trip per request  vs the bare server
+#   proxy-floor   a bare hyper-util proxy to the bare server, no auth        vs nginx proxy_pass
+#
 # and prints per case the medians of req/s, p50 and p99 over the rounds,
 # latchkey's peak RSS during the case (VmHWM, reset before each case), and
 # the ratio latchkey/baseline as the median of the per-round ratios. Then
@@ -31,7 +37,7 @@ DURATION=${DURATION:-10}
 CONNS=${CONNS:-64}
 THREADS=${THREADS:-2}
 SESSIONS=${SESSIONS:-100000}
-CASES=${CASES:-"forward-auth proxy public sign-in"}
+CASES=${CASES:-"forward-auth redis-floor proxy proxy-floor public sign-in"}
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 for p in redis-server redis-cli nginx wrk curl python3; do
@@ -67,11 +73,14 @@ wait_port() { # port, what
 
 redis_port=$(free_port); bare_port=$(free_port); nginx_port=$(free_port)
 lk_port=$(free_port); lk2_port=$(free_port)
+rfloor_port=$(free_port); pfloor_port=$(free_port)
 
 redis-server --bind 127.0.0.1 --port "$redis_port" --save '' --appendonly no \
     --dir "$work" --logfile "$work/redis.log" &
 pids+=($!)
 "$LOADBENCH_BIN" upstream "127.0.0.1:$bare_port" &
+pids+=($!)
+"$LOADBENCH_BIN" proxy-floor "127.0.0.1:$pfloor_port" "http://127.0.0.1:$bare_port" &
 pids+=($!)
 
 mkdir -p "$work/nginx"
@@ -160,6 +169,11 @@ pids+=("$lk_pid")
 wait_port "$lk_port" latchkey
 
 token=$("$LOADBENCH_BIN" sessions "redis://127.0.0.1:$redis_port/0" latchkey: alice@example.com 1)
+session_key=$(redis-cli -p "$redis_port" --scan --pattern 'latchkey:s:*' | head -1)
+"$LOADBENCH_BIN" redis-floor "127.0.0.1:$rfloor_port" "redis://127.0.0.1:$redis_port/0" "$session_key" &
+pids+=($!)
+wait_port "$rfloor_port" "the Redis floor"
+wait_port "$pfloor_port" "the proxy floor"
 cookie="Cookie: theme=dark; latchkey_session=$token; app_sid=abc123"
 fwd=(-H "$cookie" -H "X-Forwarded-Method: GET" -H "X-Forwarded-Proto: https"
      -H "X-Forwarded-Host: app.bench.test" -H "X-Forwarded-Uri: /dashboard?tab=1")
@@ -177,9 +191,14 @@ case_args() { # case side(A|B) -> sets url and hdrs
     public:B) url="http://127.0.0.1:$nginx_port/public/site.css"; hdrs=("${app[@]}") ;;
     sign-in:A) url="http://127.0.0.1:$lk_port/dashboard?tab=1"; hdrs=("${app[@]}" "${html[@]}") ;;
     sign-in:B) url="http://127.0.0.1:$bare_port/dashboard?tab=1"; hdrs=("${app[@]}" "${html[@]}") ;;
+    redis-floor:A) url="http://127.0.0.1:$rfloor_port/.latchkey/auth"; hdrs=("${fwd[@]}") ;;
+    redis-floor:B) case_args forward-auth B ;;
+    proxy-floor:A) url="http://127.0.0.1:$pfloor_port/dashboard?tab=1"; hdrs=("${app[@]}" -H "$cookie") ;;
+    proxy-floor:B) case_args proxy B ;;
     esac
 }
-baseline_name() { case "$1" in proxy | public) echo nginx ;; *) echo bare ;; esac; }
+baseline_name() { case "$1" in proxy | public | proxy-floor) echo nginx ;; *) echo bare ;; esac; }
+side_a_name() { case "$1" in *-floor) echo floor ;; *) echo latchkey ;; esac; }
 expect_status() { case "$1" in sign-in) echo 302 ;; *) echo 200 ;; esac; }
 
 # Check every case answers as it should before timing it.
@@ -223,6 +242,7 @@ peak=0
 bench_case() { # case label
     local c=$1 label=$2 r
     local a_rps="" a_p50="" a_p99="" b_rps="" b_p50="" b_p99="" ratios="" errors=0
+    local a_name; a_name=$(side_a_name "$c")
     for side in A B; do case_args "$c" "$side"; run_wrk 2 >/dev/null; done # warm-up
     hwm_reset
     for r in $(seq 1 "$ROUNDS"); do
@@ -232,14 +252,16 @@ bench_case() { # case label
         case_args "$c" B; read -r rps p50 p99 bad < <(run_wrk "$DURATION")
         b_rps+=" $rps"; b_p50+=" $p50"; b_p99+=" $p99"; rb=$rps
         ratios+=" $(awk -v a="$ra" -v b="$rb" 'BEGIN { printf "%.3f", a / b }')"
-        printf '  %-22s round %d: latchkey %9.0f req/s  %-5s %9.0f req/s  ratio %s\n' \
-            "$label" "$r" "$ra" "$(baseline_name "$c")" "$rb" "${ratios##* }" >&2
+        printf '  %-22s round %d: %-8s %9.0f req/s  %-5s %9.0f req/s  ratio %s\n' \
+            "$label" "$r" "$a_name" "$ra" "$(baseline_name "$c")" "$rb" "${ratios##* }" >&2
     done
-    local line rss
-    rss=$(hwm_mb)
-    peak=$(awk -v a="$peak" -v b="$rss" 'BEGIN { print (b > a) ? b : a }')
-    line=$(printf '%-22s latchkey %8.0f req/s p50 %6.3f p99 %6.3f ms | %-5s %8.0f req/s p50 %6.3f p99 %6.3f ms | ratio %.3f (rounds %s) | RSS %s MB | spread %s/%s | bad %d' \
-        "$label" "$(median <<<"$a_rps")" "$(median <<<"$a_p50")" "$(median <<<"$a_p99")" \
+    local line rss=-
+    if [[ "$a_name" == latchkey ]]; then
+        rss=$(hwm_mb)
+        peak=$(awk -v a="$peak" -v b="$rss" 'BEGIN { print (b > a) ? b : a }')
+    fi
+    line=$(printf '%-22s %-8s %8.0f req/s p50 %6.3f p99 %6.3f ms | %-5s %8.0f req/s p50 %6.3f p99 %6.3f ms | ratio %.3f (rounds %s) | RSS %s MB | spread %s/%s | bad %d' \
+        "$label" "$a_name" "$(median <<<"$a_rps")" "$(median <<<"$a_p50")" "$(median <<<"$a_p99")" \
         "$(baseline_name "$c")" "$(median <<<"$b_rps")" "$(median <<<"$b_p50")" "$(median <<<"$b_p99")" \
         "$(median <<<"$ratios")" "$(echo $ratios | tr ' ' ',')" "$rss" \
         "$(spread <<<"$a_rps")" "$(spread <<<"$b_rps")" "$errors")
@@ -260,7 +282,7 @@ fi
 echo
 echo "latchkey $("$LATCHKEY_BIN" --version 2>/dev/null || true) ($LATCHKEY_BIN)"
 echo "$ROUNDS rounds x ${DURATION}s per side, wrk -t$THREADS -c$CONNS, $(nproc) cores; load average now $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "medians over rounds; ratio = median of per-round latchkey/baseline; spread = (max-min)/median of req/s, latchkey/baseline"
+echo "medians over rounds; ratio = median of per-round latchkey (or floor)/baseline; spread = (max-min)/median of req/s, latchkey/baseline"
 for line in "${summary[@]}"; do echo "$line"; done
 echo "start-up to ready (ms, 5 runs): ${startups[*]} -> median $(echo "${startups[*]}" | median)"
 echo "latchkey peak RSS, highest case: $peak MB"

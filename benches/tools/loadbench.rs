@@ -2,6 +2,13 @@
 //!
 //! - `upstream ADDR`: the bare hyper server, the baseline and the upstream.
 //!   HTTP/1.1 keep-alive, `TCP_NODELAY`, answers every request with 200 "ok".
+//! - `redis-floor ADDR REDIS_URL KEY`: the bare server plus, per request,
+//!   the round trip latchkey's session lookup makes (`GET` and `PTTL` of
+//!   KEY, pipelined, on redis-rs's multiplexed `ConnectionManager`). The
+//!   least any answer checked against Redis costs with these libraries.
+//! - `proxy-floor ADDR UPSTREAM`: the bare server forwarding every request
+//!   to UPSTREAM (`http://host:port`) with hyper-util's pooled client, no
+//!   auth, no header work. The least a hyper reverse proxy costs.
 //! - `sessions REDIS_URL KEY_PREFIX EMAIL COUNT`: creates COUNT live sessions
 //!   for EMAIL through latchkey's own store (the exact format it reads back),
 //!   prints the first one's cookie value.
@@ -42,10 +49,13 @@ fn main() -> ExitCode {
             .as_slice()
         {
             ["upstream", addr] => upstream(addr).await,
+            ["redis-floor", addr, url, key] => redis_floor(addr, url, key).await,
+            ["proxy-floor", addr, upstream] => proxy_floor(addr, upstream).await,
             ["sessions", url, prefix, email, count] => sessions(url, prefix, email, count).await,
             ["ready", addr, "--", cmd @ ..] if !cmd.is_empty() => ready(addr, cmd).await,
             _ => Err(
-                "usage: loadbench upstream ADDR | sessions REDIS_URL KEY_PREFIX EMAIL COUNT \
+                "usage: loadbench upstream ADDR | redis-floor ADDR REDIS_URL KEY \
+                      | proxy-floor ADDR UPSTREAM | sessions REDIS_URL KEY_PREFIX EMAIL COUNT \
                       | ready ADDR -- CMD ARGS.."
                     .into(),
             ),
@@ -61,21 +71,86 @@ fn main() -> ExitCode {
 }
 
 async fn upstream(addr: &str) -> Result<(), Fail> {
+    serve(addr, |_req| async {
+        Response::new(http_body_util::Full::new(bytes::Bytes::from_static(b"ok")))
+    })
+    .await
+}
+
+/// Serves HTTP/1.1 on `addr`, like `upstream`, with `answer` per request.
+async fn serve<F, Fut, B>(addr: &str, answer: F) -> Result<(), Fail>
+where
+    F: Fn(Request<hyper::body::Incoming>) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Response<B>> + Send + 'static,
+    B: hyper::body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let listener = TcpListener::bind(addr).await?;
     loop {
         let (stream, _) = listener.accept().await?;
         let _ = stream.set_nodelay(true);
+        let answer = answer.clone();
         tokio::spawn(async move {
-            let service = service_fn(|_req: Request<hyper::body::Incoming>| async {
-                Ok::<_, Infallible>(Response::new(http_body_util::Full::new(
-                    bytes::Bytes::from_static(b"ok"),
-                )))
+            let service = service_fn(move |req| {
+                let answer = answer.clone();
+                async move { Ok::<_, Infallible>(answer(req).await) }
             });
             let _ = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
         });
     }
+}
+
+fn text(status: u16, body: &'static str) -> Response<latchkey::Body> {
+    let mut resp = Response::new(latchkey::full(body));
+    *resp.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or_default();
+    resp
+}
+
+async fn redis_floor(addr: &str, url: &str, key: &str) -> Result<(), Fail> {
+    let con = redis::Client::open(url)?.get_connection_manager().await?;
+    let key = std::sync::Arc::<str>::from(key);
+    serve(addr, move |_req| {
+        let (mut con, key) = (con.clone(), key.clone());
+        async move {
+            let found: redis::RedisResult<(Option<String>, i64)> = redis::pipe()
+                .get(&*key)
+                .pttl(&*key)
+                .query_async(&mut con)
+                .await;
+            match found {
+                Ok((Some(_), _)) => text(200, "ok"),
+                Ok((None, _)) => text(401, "no such key"),
+                Err(_) => text(503, "redis"),
+            }
+        }
+    })
+    .await
+}
+
+async fn proxy_floor(addr: &str, upstream: &str) -> Result<(), Fail> {
+    use hyper_util::client::legacy::{connect::HttpConnector, Client};
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    let client: Client<_, hyper::body::Incoming> =
+        Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector);
+    let upstream = std::sync::Arc::<str>::from(upstream);
+    serve(addr, move |mut req| {
+        let (client, upstream) = (client.clone(), upstream.clone());
+        async move {
+            let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
+            match format!("{upstream}{target}").parse() {
+                Ok(uri) => *req.uri_mut() = uri,
+                Err(_) => return text(400, "bad target"),
+            }
+            match client.request(req).await {
+                Ok(resp) => resp.map(|b| http_body_util::BodyExt::boxed(b)),
+                Err(_) => text(502, "upstream"),
+            }
+        }
+    })
+    .await
 }
 
 async fn sessions(url: &str, prefix: &str, email: &str, count: &str) -> Result<(), Fail> {
