@@ -145,7 +145,7 @@ async fn proxy_floor(addr: &str, upstream: &str) -> Result<(), Fail> {
                 Err(_) => return text(400, "bad target"),
             }
             match client.request(req).await {
-                Ok(resp) => resp.map(|b| http_body_util::BodyExt::boxed(b)),
+                Ok(resp) => resp.map(http_body_util::BodyExt::boxed),
                 Err(_) => text(502, "upstream"),
             }
         }
