@@ -320,9 +320,9 @@ return rec.failures
 ";
 
 /// KEYS[1] token; ARGV: user key prefix. Returns nil, or {token JSON, user
-/// JSON or nil}. The user key is not declared in KEYS: on a cluster the prefix is
-/// empty and the caller reads the user itself. A
-/// record that does not decode is returned as is for the caller to report.
+/// JSON or nil}. The user key is not declared in KEYS: on a cluster the
+/// prefix is empty and the caller reads the user itself. A record that does
+/// not decode is returned as is for the caller to report.
 const GET_TOKEN: &str = r"
 local raw = redis.call('GET', KEYS[1])
 if not raw then return nil end
