@@ -284,6 +284,8 @@ pub struct LimitsConfig {
     pub verify_window: String,
     pub code_attempts: u32,
     pub form_body_bytes: u32,
+    pub tokens_per_user: u32,
+    pub token_window: String,
 }
 
 impl Default for LimitsConfig {
@@ -296,6 +298,8 @@ impl Default for LimitsConfig {
             verify_window: "15m".into(),
             code_attempts: 3,
             form_body_bytes: 8192,
+            tokens_per_user: 60,
+            token_window: "15m".into(),
         }
     }
 }

@@ -123,6 +123,9 @@ pub struct Limits {
     pub verify_window: Duration,
     pub code_attempts: u32,
     pub form_body_bytes: usize,
+    /// Bearer tokens one user may get from `POST /.latchkey/token` per window.
+    pub tokens_per_user: u64,
+    pub token_window: Duration,
 }
 
 pub struct AppSettings {
@@ -270,6 +273,8 @@ impl Settings {
             verify_window: p.duration("limits.verify_window", &l.verify_window),
             code_attempts: l.code_attempts.max(1),
             form_body_bytes: l.form_body_bytes as usize,
+            tokens_per_user: u64::from(l.tokens_per_user),
+            token_window: p.duration("limits.token_window", &l.token_window),
         };
         if l.code_attempts == 0 {
             p.add("limits.code_attempts: 0 would void every code; expected 1 or more".into());

@@ -283,6 +283,16 @@ pub async fn exchange(
             &serde_json::json!({ "error": "sign in first" }),
         ));
     };
+    // Each token is a record in the store: a signed-in script must not
+    // mint them without bound.
+    let l = &s.limits;
+    let (count, retry_after) = app
+        .store
+        .hit(&format!("token-user:{}", user.id), l.token_window)
+        .await?;
+    if count > l.tokens_per_user {
+        return Err(GateError::TooManyRequests { retry_after });
+    }
     let left = Duration::from_millis(session_end.saturating_sub(ctx.now));
     let ttl = s.token_ttl.min(left);
     let (token, record) = issue(s, app.store.as_ref(), &user, "session", ttl, ctx.now)

@@ -112,6 +112,49 @@ async fn stack_with_key() -> (Stack, tempfile::TempDir) {
     (Stack::start(&assertion_toml(&[("a", &a)], "")).await, dir)
 }
 
+/// A signed-in script cannot mint tokens (store records) without bound:
+/// past `limits.tokens_per_user` it gets 429 with `Retry-After`, and the
+/// count is the user's, not the browser's.
+#[tokio::test]
+async fn token_exchanges_are_limited_per_user() {
+    let dir = crate::support::temp_dir();
+    let a = write_key(dir.path(), "a", Alg::Es256);
+    let stack = Stack::start(&assertion_toml(
+        &[("a", &a)],
+        "[limits]\ntokens_per_user = 2\ntoken_window = \"10m\"\n",
+    ))
+    .await;
+    let (first, second) = (stack.browser(), stack.browser());
+    sign_in(&stack, &first, "alice@example.com").await;
+    sign_in(&stack, &second, "alice@example.com").await;
+    exchange(&first).await;
+    exchange(&second).await;
+    let over = first
+        .request(
+            "POST",
+            "/.latchkey/token",
+            &[
+                ("X-Requested-With", "fetch"),
+                ("Accept", "application/json"),
+            ],
+            b"",
+        )
+        .await;
+    assert_eq!(over.status, 429, "{}", over.body);
+    assert!(!over.body.contains("access_token"), "{}", over.body);
+    let retry: u64 = over
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .unwrap();
+    assert!((1..=600).contains(&retry), "{retry}");
+
+    // Another user is not held back by alice's count.
+    let bob = stack.browser();
+    sign_in(&stack, &bob, "bob@example.com").await;
+    exchange(&bob).await;
+}
+
 #[tokio::test]
 async fn a_session_exchanges_for_a_bearer_token_that_works_without_cookies() {
     let (stack, _keys) = stack_with_key().await;
