@@ -28,7 +28,7 @@ impl App {
     pub async fn identify(&self, headers: &HeaderMap, now: u64) -> StoreResult<Option<Identity>> {
         let s = &self.settings;
         if let Some(bearer) = bearer_token(headers).filter(|t| s.keys.holds(t)) {
-            return self.identify_bearer(bearer).await;
+            return self.identify_bearer(bearer, now).await;
         }
         let Some(token) = cookie(headers, &s.session.cookie_name).and_then(Secret::parse) else {
             return Ok(None);

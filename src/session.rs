@@ -219,6 +219,12 @@ pub struct TokenRecord {
     pub created_at: u64,
     /// Unix milliseconds: the token's `exp`; the record expires with it.
     pub expires_at: u64,
+    /// For a token exchanged at `POST /.latchkey/token`: the hash (hex) of
+    /// the session it came from. Such a token works only while that session
+    /// lives (a logout or revocation ends both), and its use counts as the
+    /// session's activity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
 }
 
 /// Who is calling, once the session or bearer token checked out.

@@ -30,7 +30,7 @@ use crate::error::{json, GateError};
 use crate::keys::{SignError, Typ};
 use crate::login::same_origin;
 use crate::request::{cookie, header_str, Ctx, Form};
-use crate::session::{Identity, Secret, TokenRecord, User};
+use crate::session::{Identity, Secret, TokenHash, TokenRecord, User};
 use crate::settings::Settings;
 use crate::store::{Store, StoreError, StoreResult};
 use crate::Body;
@@ -152,7 +152,11 @@ impl App {
     /// audience and expiry check out, its record is in the store, and its
     /// user still exists (configured users win, as for sessions). `Ok(None)`
     /// for any token that does not; the reason goes to the debug log.
-    pub(crate) async fn identify_bearer(&self, token: &str) -> StoreResult<Option<Identity>> {
+    pub(crate) async fn identify_bearer(
+        &self,
+        token: &str,
+        now: u64,
+    ) -> StoreResult<Option<Identity>> {
         let s = &self.settings;
         let iss = issuer(s);
         let claims: AccessClaims = match s.keys.verify(token, Typ::Access, &iss, &iss) {
@@ -184,6 +188,22 @@ impl App {
                 }
             },
         };
+        if let Some(hex) = &record.session {
+            // Exchanged from a session: alive only with it, and its use
+            // slides that session's idle end like a cookie request would.
+            let touched = match TokenHash::from_hex(hex) {
+                Some(hash) => {
+                    self.store
+                        .touch_session(&hash, s.session.idle_timeout, now)
+                        .await?
+                }
+                None => None,
+            };
+            if !touched.is_some_and(|(session, _)| session.user_id == record.user_id) {
+                tracing::debug!(jti = %claims.jti, "bearer token refused: its session ended");
+                return Ok(None);
+            }
+        }
         Ok(Some(Identity {
             user,
             session: None,
@@ -199,6 +219,7 @@ pub async fn issue(
     store: &impl Store,
     user: &User,
     name: &str,
+    session: Option<&TokenHash>,
     ttl: Duration,
     now_ms: u64,
 ) -> Result<(String, TokenRecord), IssueError> {
@@ -214,6 +235,7 @@ pub async fn issue(
         name: name.to_owned(),
         created_at: now_ms,
         expires_at: exp * 1000,
+        session: session.map(TokenHash::to_hex),
     };
     let iss = issuer(settings);
     let claims = AccessClaims {
@@ -269,15 +291,15 @@ pub async fn exchange(
             "token request without X-Requested-With or CSRF token",
         ));
     }
-    let session_end = match app.identify(&headers, ctx.now).await? {
+    let signed_in = match app.identify(&headers, ctx.now).await? {
         Some(Identity {
             user,
             session: Some(session),
             ..
-        }) => Some((user, session.expires_at)),
+        }) => Some((user, session)),
         _ => None,
     };
-    let Some((user, session_end)) = session_end else {
+    let Some((user, session)) = signed_in else {
         return Ok(json(
             StatusCode::UNAUTHORIZED,
             &serde_json::json!({ "error": "sign in first" }),
@@ -293,14 +315,22 @@ pub async fn exchange(
     if count > l.tokens_per_user {
         return Err(GateError::TooManyRequests { retry_after });
     }
-    let left = Duration::from_millis(session_end.saturating_sub(ctx.now));
+    let left = Duration::from_millis(session.expires_at.saturating_sub(ctx.now));
     let ttl = s.token_ttl.min(left);
-    let (token, record) = issue(s, app.store.as_ref(), &user, "session", ttl, ctx.now)
-        .await
-        .map_err(|e| match e {
-            IssueError::Store(e) => GateError::Store(e),
-            IssueError::Sign(e) => GateError::Signing(e),
-        })?;
+    let (token, record) = issue(
+        s,
+        app.store.as_ref(),
+        &user,
+        "session",
+        Some(&session.hash),
+        ttl,
+        ctx.now,
+    )
+    .await
+    .map_err(|e| match e {
+        IssueError::Store(e) => GateError::Store(e),
+        IssueError::Sign(e) => GateError::Signing(e),
+    })?;
     tracing::info!(user_id = %user.id, jti = %record.jti, ip = %ctx.client.ip, "bearer token issued for a session");
     let expires_in = record.expires_at.saturating_sub(ctx.now) / 1000;
     Ok(json(

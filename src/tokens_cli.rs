@@ -91,7 +91,8 @@ pub async fn issue(
             .await?
             .ok_or_else(|| CliError::UnknownUser(email.clone()))?,
     };
-    let (token, record) = tokens::issue(settings, &store, &user, name, ttl_d, now_ms()).await?;
+    let (token, record) =
+        tokens::issue(settings, &store, &user, name, None, ttl_d, now_ms()).await?;
     eprintln!(
         "Issued token {} ({}) for {}, valid until {}.\n\
          It is printed once, below; keep it like a password. Send it as\n  \

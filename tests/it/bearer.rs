@@ -271,6 +271,36 @@ async fn a_session_exchanges_for_a_bearer_token_that_works_without_cookies() {
     );
 }
 
+/// A token exchanged from a session lives only as long as that session:
+/// signing out in that browser ends it at once, while a token from the same
+/// user's other session keeps working.
+#[tokio::test]
+async fn a_token_from_a_session_ends_with_that_session() {
+    let (stack, _keys) = stack_with_key().await;
+    let (laptop, phone) = (stack.browser(), stack.browser());
+    sign_in(&stack, &laptop, "alice@example.com").await;
+    sign_in(&stack, &phone, "alice@example.com").await;
+    let (from_laptop, from_phone) = (exchange(&laptop).await, exchange(&phone).await);
+    assert_eq!(get(&stack, "/reports", &from_laptop).await.status, 200);
+
+    let confirm = laptop.get("/.latchkey/logout", &[]).await;
+    let out = laptop
+        .post_form(
+            "/.latchkey/logout",
+            &[("csrf", &csrf_of(&confirm.body))],
+            &[],
+        )
+        .await;
+    assert_eq!(out.status, 200, "{}", out.body);
+
+    challenged(
+        &browse(&stack, "/reports", &from_laptop).await,
+        401,
+        "invalid_token",
+    );
+    assert_eq!(get(&stack, "/reports", &from_phone).await.status, 200);
+}
+
 #[tokio::test]
 async fn long_lived_tokens_are_issued_listed_and_revoked_from_the_command_line() {
     let (stack, _keys) = stack_with_key().await;

@@ -374,6 +374,7 @@ fn token_of(user: &User, jti: &str, created_at: u64, expires_at: u64) -> TokenRe
         name: "ci".into(),
         created_at,
         expires_at,
+        session: None,
     }
 }
 
