@@ -199,7 +199,7 @@ impl App {
                 }
                 None => None,
             };
-            if !touched.is_some_and(|(session, _)| session.user_id == record.user_id) {
+            if touched.is_none_or(|(session, _)| session.user_id != record.user_id) {
                 tracing::debug!(jti = %claims.jti, "bearer token refused: its session ended");
                 return Ok(None);
             }
