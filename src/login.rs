@@ -146,10 +146,18 @@ async fn limit(app: &App, ctx: &Ctx, which: PerIp) -> Result<(), GateError> {
         PerIp::Links => ("link-ip", l.links_per_ip, l.link_window),
         PerIp::Redemptions => ("verify-ip", l.verify_per_ip, l.verify_window),
     };
-    let (count, left) = app
-        .store
-        .hit(&format!("{key}:{}", ctx.client.ip), window)
-        .await?;
+    within_limit(app, &format!("{key}:{}", ctx.client.ip), max, window).await
+}
+
+/// Counts one hit on the store's counter `key` (shared by every instance);
+/// past `max` in `window`: 429 with `Retry-After`.
+pub(crate) async fn within_limit(
+    app: &App,
+    key: &str,
+    max: u64,
+    window: Duration,
+) -> Result<(), GateError> {
+    let (count, left) = app.store.hit(key, window).await?;
     if count > max {
         return Err(GateError::TooManyRequests { retry_after: left });
     }

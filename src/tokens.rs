@@ -28,7 +28,7 @@ use crate::app::App;
 use crate::cookies;
 use crate::error::{json, GateError};
 use crate::keys::{SignError, Typ};
-use crate::login::same_origin;
+use crate::login::{same_origin, within_limit};
 use crate::request::{cookie, header_str, Ctx, Form};
 use crate::session::{Identity, Secret, TokenHash, TokenRecord, User};
 use crate::settings::Settings;
@@ -308,13 +308,8 @@ pub async fn exchange(
     // Each token is a record in the store: a signed-in script must not
     // mint them without bound.
     let l = &s.limits;
-    let (count, retry_after) = app
-        .store
-        .hit(&format!("token-user:{}", user.id), l.token_window)
-        .await?;
-    if count > l.tokens_per_user {
-        return Err(GateError::TooManyRequests { retry_after });
-    }
+    let key = format!("token-user:{}", user.id);
+    within_limit(app, &key, l.tokens_per_user, l.token_window).await?;
     let left = Duration::from_millis(session.expires_at.saturating_sub(ctx.now));
     let ttl = s.token_ttl.min(left);
     let (token, record) = issue(
