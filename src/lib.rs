@@ -10,36 +10,19 @@
 // Deep async types (hyper server + TLS + upgrades) need more than the default.
 #![recursion_limit = "256"]
 
-pub mod admin;
-pub mod admin_cli;
 pub mod app;
-pub mod audit;
+pub mod cli;
 pub mod config;
-pub mod cookies;
-pub mod echo;
-pub mod error;
-pub mod forward_auth;
 pub mod gate;
+pub mod http;
 pub mod identity;
-pub mod keys;
-pub mod login;
-pub mod mail;
-pub mod metrics;
-pub mod pages;
-pub mod path;
-pub mod proxy;
-pub mod redirect;
-pub mod request;
-pub mod request_id;
-pub mod rules;
+pub mod obs;
+pub mod policy;
 pub mod server;
-pub mod session;
-pub mod session_cache;
-pub mod settings;
+pub mod signin;
 pub mod store;
 pub mod tls;
-pub mod tokens;
-pub mod tokens_cli;
+pub mod upstream;
 
 /// The body of every response latchkey sends: its own pages (`full`) or an
 /// upstream's streamed body.

@@ -10,11 +10,11 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 
-use latchkey::admin_cli::{self, AdminError, SessionsCommand, UsersCommand};
+use latchkey::cli::admin::{self, AdminError, SessionsCommand, UsersCommand};
 use latchkey::app::App;
 use latchkey::config::{AppConfig, FileConfig, RuleConfig, UserConfig};
 use latchkey::server::{self, ConfigSource};
-use latchkey::settings::Settings;
+use latchkey::app::settings::Settings;
 
 /// mimalloc instead of glibc's malloc: the hot path allocates small,
 /// short-lived buffers on two threads at once (see README, Performance).
@@ -124,8 +124,8 @@ enum KeysAction {
     /// Print a fresh signing key (PEM) and the config lines that use it.
     Generate {
         /// es256 (P-256, the default) or eddsa (Ed25519).
-        #[arg(long, default_value = "es256", value_parser = latchkey::tokens_cli::parse_alg)]
-        alg: latchkey::keys::Alg,
+        #[arg(long, default_value = "es256", value_parser = latchkey::cli::tokens::parse_alg)]
+        alg: latchkey::identity::keys::Alg,
         /// Key id [default: today's date and 4 random hex digits].
         #[arg(long)]
         kid: Option<String>,
@@ -145,19 +145,19 @@ fn main() -> ExitCode {
         Command::Users { config, command } => {
             return admin(
                 config,
-                |s| async move { admin_cli::users(&s, command).await },
+                |s| async move { admin::users(&s, command).await },
             )
         }
         Command::Sessions { config, command } => {
             return admin(
                 config,
-                |s| async move { admin_cli::sessions(&s, command).await },
+                |s| async move { admin::sessions(&s, command).await },
             )
         }
         Command::Tokens { config, action } => run(|| tokens(config, action)),
         Command::Keys {
             action: KeysAction::Generate { alg, kid, out },
-        } => latchkey::tokens_cli::generate_key(alg, kid, out.as_deref()).map_err(Into::into),
+        } => latchkey::cli::tokens::generate_key(alg, kid, out.as_deref()).map_err(Into::into),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -270,7 +270,7 @@ where
 }
 
 async fn tokens(config: Option<PathBuf>, action: TokensAction) -> anyhow::Result<()> {
-    use latchkey::tokens_cli as cli;
+    use latchkey::cli::tokens as cli;
     let path = config_path(config);
     let (_, settings) =
         load(&path).ok_or_else(|| anyhow::anyhow!("the config has problems; nothing done"))?;
@@ -309,7 +309,7 @@ async fn start(settings: Settings, source: Option<ConfigSource>) -> anyhow::Resu
     if let Some(admin) = admin {
         let addr = admin.local_addr()?;
         tracing::info!(%addr, "admin listener: /healthz, /readyz, /metrics");
-        tokio::spawn(latchkey::admin::serve(app.clone(), admin));
+        tokio::spawn(latchkey::server::admin::serve(app.clone(), admin));
     }
     let https = app.settings.tls.is_some();
     tracing::info!(%listen, https, public_url = %app.settings.public_url, "latchkey is serving");
@@ -341,7 +341,7 @@ async fn demo(listen: SocketAddr) -> anyhow::Result<()> {
         .await
         .context("starting the echo app")?;
     let echo_addr = echo.local_addr()?;
-    tokio::spawn(latchkey::echo::serve(echo, std::future::pending()));
+    tokio::spawn(latchkey::cli::echo::serve(echo, std::future::pending()));
 
     let port = listen.port();
     let upstream = format!("http://{echo_addr}");

@@ -27,7 +27,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
-use latchkey::session::{user_id, Secret, SessionRecord};
+use latchkey::identity::session::{user_id, Secret, SessionRecord};
 use latchkey::store::{RedisStore, Store};
 
 type Fail = Box<dyn std::error::Error>;

@@ -4,7 +4,7 @@
 #![no_main]
 
 use latchkey::config::FileConfig;
-use latchkey::settings::Settings;
+use latchkey::app::settings::Settings;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

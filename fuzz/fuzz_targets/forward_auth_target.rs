@@ -7,9 +7,9 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
-use latchkey::forward_auth::{Flavor, Target};
-use latchkey::path::{normalize_host, normalize_path};
-use latchkey::request::{Client, Ctx};
+use latchkey::gate::forward_auth::{Flavor, Target};
+use latchkey::policy::path::{normalize_host, normalize_path};
+use latchkey::http::request::{Client, Ctx};
 use libfuzzer_sys::fuzz_target;
 
 const NAMES: &[&str] = &[

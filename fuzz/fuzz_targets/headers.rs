@@ -6,8 +6,8 @@
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use latchkey::config::HeadersConfig;
-use latchkey::proxy::{strip_cookie, IdentityHeaders};
-use latchkey::request::cookie;
+use latchkey::upstream::{strip_cookie, IdentityHeaders};
+use latchkey::http::request::cookie;
 use libfuzzer_sys::fuzz_target;
 
 fn fold(s: &str) -> String {

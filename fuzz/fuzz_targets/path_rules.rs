@@ -10,8 +10,8 @@ use std::sync::OnceLock;
 
 use http::Method;
 use latchkey::config::{AccessConfig, RuleConfig};
-use latchkey::path::{normalize_host, normalize_path, split_target};
-use latchkey::rules::{Decision, Request, Rules};
+use latchkey::policy::path::{normalize_host, normalize_path, split_target};
+use latchkey::policy::rules::{Decision, Request, Rules};
 use libfuzzer_sys::fuzz_target;
 
 fn rule(path: &str, policy: &str, roles: Option<&[&str]>) -> RuleConfig {

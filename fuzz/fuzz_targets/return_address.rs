@@ -5,7 +5,7 @@
 
 use std::sync::OnceLock;
 
-use latchkey::redirect::ReturnPolicy;
+use latchkey::policy::redirect::ReturnPolicy;
 use libfuzzer_sys::fuzz_target;
 use url::Url;
 

@@ -13,7 +13,7 @@ pub mod redis;
 use std::future::Future;
 use std::time::Duration;
 
-use crate::session::{
+use crate::identity::session::{
     AttemptRecord, LinkRecord, SessionInfo, SessionRecord, TokenHash, TokenRecord, User,
 };
 

@@ -72,7 +72,7 @@ use redis::{
 };
 
 use super::{Store, StoreResult};
-use crate::session::{
+use crate::identity::session::{
     AttemptRecord, LinkRecord, SessionInfo, SessionRecord, TokenHash, TokenRecord, User,
 };
 

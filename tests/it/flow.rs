@@ -22,7 +22,7 @@ pub async fn start_echo() -> SocketAddr {
         .await
         .expect("bind echo");
     let addr = l.local_addr().expect("echo addr");
-    tokio::spawn(latchkey::echo::serve(l, std::future::pending()));
+    tokio::spawn(latchkey::cli::echo::serve(l, std::future::pending()));
     addr
 }
 

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use latchkey::config::{BrandingConfig, MailConfig};
-use latchkey::mail::{Email, MailQueue, MailStats, Mailer, QueueSettings};
-use latchkey::pages::{LinkEmail, Pages};
+use latchkey::signin::mail::{Email, MailQueue, MailStats, Mailer, QueueSettings};
+use latchkey::http::pages::{LinkEmail, Pages};
 
 use crate::support::smtp::SmtpSink;
 use crate::support::{free_port, tools_dir};

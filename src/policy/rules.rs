@@ -36,7 +36,7 @@ use std::fmt::Write as _;
 use http::Method;
 
 use crate::config::{AccessConfig, RuleConfig};
-use crate::path::{normalize_host, normalize_path, split_host_port};
+use crate::policy::path::{normalize_host, normalize_path, split_host_port};
 
 /// What a rule (or the default) requires.
 #[derive(Debug, Clone, PartialEq, Eq)]

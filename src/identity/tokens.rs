@@ -25,13 +25,13 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use crate::app::App;
-use crate::cookies;
-use crate::error::{json, GateError};
-use crate::keys::{SignError, Typ};
-use crate::login::{same_origin, within_limit};
-use crate::request::{cookie, header_str, Ctx, Form};
-use crate::session::{Identity, Secret, TokenHash, TokenRecord, User};
-use crate::settings::Settings;
+use crate::http::cookies;
+use crate::http::error::{json, GateError};
+use crate::identity::keys::{SignError, Typ};
+use crate::signin::login::{same_origin, within_limit};
+use crate::http::request::{cookie, header_str, Ctx, Form};
+use crate::identity::session::{Identity, Secret, TokenHash, TokenRecord, User};
+use crate::app::settings::Settings;
 use crate::store::{Store, StoreError, StoreResult};
 use crate::Body;
 

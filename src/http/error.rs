@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use http::{header, HeaderValue, Response, StatusCode};
 
-use crate::keys::SignError;
-use crate::pages::{Page, Pages};
-use crate::path::PathError;
-use crate::proxy::ProxyError;
+use crate::identity::keys::SignError;
+use crate::http::pages::{Page, Pages};
+use crate::policy::path::PathError;
+use crate::upstream::ProxyError;
 use crate::store::StoreError;
 use crate::Body;
 

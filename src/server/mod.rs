@@ -11,6 +11,8 @@
 //! renewal without a restart, and graceful shutdown. What a request means is
 //! `gate`'s business.
 
+pub mod admin;
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
@@ -37,9 +39,9 @@ use tokio_rustls::TlsAcceptor;
 use crate::app::App;
 use crate::config::FileConfig;
 use crate::gate;
-use crate::path::normalize_host;
-use crate::request::raw_host;
-use crate::settings::Settings;
+use crate::policy::path::normalize_host;
+use crate::http::request::raw_host;
+use crate::app::settings::Settings;
 use crate::tls::{self, CertResolver, TlsError};
 use crate::{full, Body};
 

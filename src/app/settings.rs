@@ -18,15 +18,15 @@ use ipnet::IpNet;
 use url::Url;
 
 use crate::config::FileConfig;
-use crate::keys::Keys;
-use crate::mail::Mailer;
-use crate::pages::Pages;
-use crate::path::normalize_host;
-use crate::proxy::{IdentityHeaders, Upstream};
-use crate::redirect::ReturnPolicy;
-use crate::rules::Rules;
+use crate::identity::keys::Keys;
+use crate::signin::mail::Mailer;
+use crate::http::pages::Pages;
+use crate::policy::path::normalize_host;
+use crate::upstream::{IdentityHeaders, Upstream};
+use crate::policy::redirect::ReturnPolicy;
+use crate::policy::rules::Rules;
 use crate::server::ConnLimits;
-use crate::session::{normalize_email, user_id, User};
+use crate::identity::session::{normalize_email, user_id, User};
 pub use crate::store::redis::Target as RedisTarget;
 use crate::tls::{self, CertFiles, LoadedCert, TlsError};
 

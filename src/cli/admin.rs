@@ -14,8 +14,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::Subcommand;
 
-use crate::session::{normalize_email, user_id, TokenHash, User};
-use crate::settings::Settings;
+use crate::identity::session::{normalize_email, user_id, TokenHash, User};
+use crate::app::settings::Settings;
 use crate::store::{RedisStore, Store, StoreError};
 
 #[derive(Debug, Subcommand)]
@@ -268,7 +268,7 @@ pub async fn sessions(settings: &Settings, cmd: SessionsCommand) -> Result<Strin
                     time(s.idle_expires_at),
                     time(r.expires_at),
                     r.ip,
-                    crate::pages::describe_user_agent(&r.user_agent)
+                    crate::http::pages::describe_user_agent(&r.user_agent)
                 );
             }
             Ok(out)
@@ -297,10 +297,10 @@ pub async fn sessions(settings: &Settings, cmd: SessionsCommand) -> Result<Strin
 
 /// The audit line for a revocation made from the command line.
 fn audit_revoked(user_id: &str) {
-    crate::audit::record(
-        &crate::metrics::Metrics::new(),
-        crate::audit::AuditEvent::SessionsRevoked,
-        crate::audit::Actor {
+    crate::obs::audit::record(
+        &crate::obs::metrics::Metrics::new(),
+        crate::obs::audit::AuditEvent::SessionsRevoked,
+        crate::obs::audit::Actor {
             user_id,
             ip: "",
             user_agent: "latchkey admin command",

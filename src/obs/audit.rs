@@ -1,7 +1,7 @@
-//! The audit trail: one `tracing` event under the target `latchkey::audit`
+//! The audit trail: one `tracing` event under the target `latchkey::obs::audit`
 //! for every sign-in requested, completed and refused, every sign-out and
 //! every revocation, each with the user id, client IP and user agent. Ops
-//! route that target to its own sink (`LATCHKEY_LOG=latchkey::audit=info`
+//! route that target to its own sink (`LATCHKEY_LOG=latchkey::obs::audit=info`
 //! keeps it even when everything else is quiet).
 //!
 //! The user id is the stable hash of the address (`session::user_id`), never
@@ -10,7 +10,7 @@
 
 use std::fmt;
 
-use crate::metrics::{Metrics, SignInFailure};
+use crate::obs::metrics::{Metrics, SignInFailure};
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,7 +67,7 @@ pub fn record(metrics: &Metrics, event: AuditEvent, who: Actor<'_>) {
         AuditEvent::SignedOut | AuditEvent::SessionsRevoked => None,
     };
     tracing::info!(
-        target: "latchkey::audit",
+        target: "latchkey::obs::audit",
         event = event.name(),
         reason,
         user_id = who.user_id,

@@ -7,6 +7,8 @@
 //! the one place every request is counted (`Metrics::request`), inside a
 //! tracing span that carries its request id.
 
+pub mod forward_auth;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,20 +18,20 @@ use hyper::body::Incoming;
 use tracing::Instrument as _;
 
 use crate::app::App;
-use crate::cookies;
-use crate::error::{json, Fault, GateError};
-use crate::forward_auth::{self, Flavor};
-use crate::login::{self, now_ms, redirect};
-use crate::metrics::{Outcome, Route};
-use crate::pages::Page;
-use crate::path::normalize_path;
-use crate::proxy::Forward;
-use crate::request::{header_str, host_name, raw_host, wants_html, Client, Ctx};
-use crate::request_id::{RequestId, X_REQUEST_ID};
-use crate::rules::{Decision, Request as RuleRequest};
-use crate::session::Identity;
+use crate::http::cookies;
+use crate::http::error::{json, Fault, GateError};
+use forward_auth::Flavor;
+use crate::signin::login::{self, now_ms, redirect};
+use crate::obs::metrics::{Outcome, Route};
+use crate::http::pages::Page;
+use crate::policy::path::normalize_path;
+use crate::upstream::Forward;
+use crate::http::request::{header_str, host_name, raw_host, wants_html, Client, Ctx};
+use crate::obs::request_id::{RequestId, X_REQUEST_ID};
+use crate::policy::rules::{Decision, Request as RuleRequest};
+use crate::identity::session::Identity;
 use crate::store::StoreError;
-use crate::tokens;
+use crate::identity::tokens;
 use crate::Body;
 
 /// Serves one request; never fails (errors become responses). Counts its

@@ -8,7 +8,7 @@ use std::time::Duration;
 use cookie::{Cookie, SameSite};
 use http::{header::SET_COOKIE, HeaderValue, Response};
 
-use crate::settings::Settings;
+use crate::app::settings::Settings;
 use crate::Body;
 
 /// The CSRF cookie's name (`__Host-` prefixed on https).

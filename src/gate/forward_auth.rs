@@ -25,12 +25,12 @@ use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode
 use hyper::body::Incoming;
 
 use crate::app::App;
-use crate::error::GateError;
+use crate::http::error::GateError;
 use crate::gate::{forbidden, judge, login_url, sign_in_first, Answer};
-use crate::metrics::Outcome;
-use crate::path::{normalize_path, split_target};
-use crate::request::{host_name, Ctx};
-use crate::rules::{Decision, Request as RuleRequest};
+use crate::obs::metrics::Outcome;
+use crate::policy::path::{normalize_path, split_target};
+use crate::http::request::{host_name, Ctx};
+use crate::policy::rules::{Decision, Request as RuleRequest};
 use crate::Body;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -203,7 +203,7 @@ pub async fn handle(
             let resp = match flavor {
                 Flavor::Traefik => {
                     let mut tctx = ctx.clone();
-                    tctx.html = crate::request::wants_html(req.headers());
+                    tctx.html = crate::http::request::wants_html(req.headers());
                     sign_in_first(&tctx, &target.method, &base, &rd)
                 }
                 Flavor::Nginx if ctx.bearer => sign_in_first(ctx, &target.method, &base, &rd),

@@ -7,13 +7,15 @@
 //! upstream pool (all cheap to share). The server swaps it in for new
 //! requests; requests in flight keep the `Arc<App>` they started with.
 
+pub mod settings;
+
 use std::sync::Arc;
 
-use crate::mail::{MailQueue, MailStats};
-use crate::metrics::Metrics;
-use crate::proxy::Proxy;
-use crate::session_cache::SessionCache;
-use crate::settings::Settings;
+use crate::signin::mail::{MailQueue, MailStats};
+use crate::obs::metrics::Metrics;
+use crate::upstream::Proxy;
+use crate::identity::cache::SessionCache;
+use crate::app::settings::Settings;
 use crate::store::{Backend, MemoryStore, StoreError};
 
 pub struct App {

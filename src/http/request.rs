@@ -14,8 +14,8 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use ipnet::IpNet;
 
-use crate::error::GateError;
-use crate::path::normalize_host;
+use crate::http::error::GateError;
+use crate::policy::path::normalize_host;
 
 /// The client as latchkey believes it to be.
 #[derive(Debug, Clone)]

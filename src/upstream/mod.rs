@@ -32,7 +32,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
 use crate::config::HeadersConfig;
-use crate::request_id::X_REQUEST_ID;
+use crate::obs::request_id::X_REQUEST_ID;
 use crate::tls::TlsError;
 use crate::Body;
 

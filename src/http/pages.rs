@@ -29,41 +29,41 @@ use crate::config::BrandingConfig;
 /// The built-in templates, by the name a file in `template_dir` must have to
 /// replace one.
 const BUILTIN: &[(&str, &str)] = &[
-    ("style.css", include_str!("../templates/style.css")),
-    ("base.html", include_str!("../templates/base.html")),
-    ("login.html", include_str!("../templates/login.html")),
+    ("style.css", include_str!("../../templates/style.css")),
+    ("base.html", include_str!("../../templates/base.html")),
+    ("login.html", include_str!("../../templates/login.html")),
     (
         "check_email.html",
-        include_str!("../templates/check_email.html"),
+        include_str!("../../templates/check_email.html"),
     ),
-    ("confirm.html", include_str!("../templates/confirm.html")),
+    ("confirm.html", include_str!("../../templates/confirm.html")),
     (
         "wrong_browser.html",
-        include_str!("../templates/wrong_browser.html"),
+        include_str!("../../templates/wrong_browser.html"),
     ),
     (
         "link_invalid.html",
-        include_str!("../templates/link_invalid.html"),
+        include_str!("../../templates/link_invalid.html"),
     ),
     (
         "logout_confirm.html",
-        include_str!("../templates/logout_confirm.html"),
+        include_str!("../../templates/logout_confirm.html"),
     ),
     (
         "signed_out.html",
-        include_str!("../templates/signed_out.html"),
+        include_str!("../../templates/signed_out.html"),
     ),
     (
         "forbidden.html",
-        include_str!("../templates/forbidden.html"),
+        include_str!("../../templates/forbidden.html"),
     ),
-    ("error.html", include_str!("../templates/error.html")),
+    ("error.html", include_str!("../../templates/error.html")),
     (
         "email_subject.txt",
-        include_str!("../templates/email_subject.txt"),
+        include_str!("../../templates/email_subject.txt"),
     ),
-    ("email.txt", include_str!("../templates/email.txt")),
-    ("email.html", include_str!("../templates/email.html")),
+    ("email.txt", include_str!("../../templates/email.txt")),
+    ("email.html", include_str!("../../templates/email.html")),
 ];
 
 /// Backgrounds the accent colour must stay readable on (light, dark mode).

@@ -17,10 +17,10 @@ use std::sync::Arc;
 use http::HeaderMap;
 
 use crate::app::App;
-use crate::request::cookie;
-use crate::session::{Identity, Secret, SessionRef};
+use crate::http::request::cookie;
+use crate::identity::session::{Identity, Secret, SessionRef};
 use crate::store::{Store, StoreResult};
-use crate::tokens::bearer_token;
+use crate::identity::tokens::bearer_token;
 
 impl App {
     /// `Ok(None)`: no credentials, or none that holds. `Err`: the store

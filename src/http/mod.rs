@@ -1,0 +1,6 @@
+//! HTTP plumbing shared by every handler: request facts (`Ctx`, client IP), errors with their status, cookies, pages.
+
+pub mod cookies;
+pub mod error;
+pub mod pages;
+pub mod request;
