@@ -15,6 +15,7 @@ mod demo;
 mod failure;
 mod flow;
 mod frontproxy;
+mod fuzz_regressions;
 mod ha;
 mod hardening;
 mod mail;
