@@ -59,7 +59,7 @@ pub fn check(data: &[u8]) {
     for k in h.keys() {
         assert!(!own.contains(&fold(k.as_str())), "{k} survived strip");
     }
-    ids.set(&mut h, Some(("id", &chosen, &[chosen.clone()])));
+    ids.set(&mut h, Some(("id", &chosen, std::slice::from_ref(&chosen))));
     for name in [&ids.user_id, &ids.email, &ids.roles] {
         assert_eq!(h.get_all(name).iter().count(), 1);
     }

@@ -48,7 +48,8 @@ fn inputs(target: &str) -> Vec<(String, Vec<u8>)> {
 
 #[test]
 fn every_committed_fuzz_crash_replays_clean() {
-    let targets: [(&str, fn(&[u8])); 5] = [
+    type Check = fn(&[u8]);
+    let targets: [(&str, Check); 5] = [
         ("config", config::check),
         ("forward_auth_target", forward_auth_target::check),
         ("headers", headers::check),
