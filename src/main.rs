@@ -54,6 +54,11 @@ enum Command {
         /// Config file [default: $LATCHKEY_CONFIG, else ./latchkey.toml]
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// Once serving, write the bound addresses here (`listen=ADDR`, and
+        /// `admin=ADDR` with an admin listener): the way to learn the port
+        /// of `listen = "127.0.0.1:0"`.
+        #[arg(long)]
+        ready_file: Option<PathBuf>,
     },
     /// Validate a config, print the compiled rules, exit 1 listing every problem.
     Check {
@@ -140,7 +145,7 @@ fn main() -> ExitCode {
     init_logging(cli.log_format);
     let result = match cli.command {
         Command::Check { config } => return check(config),
-        Command::Serve { config } => run(|| serve(config)),
+        Command::Serve { config, ready_file } => run(|| serve(config, ready_file)),
         Command::Demo { listen } => run(|| demo(listen)),
         Command::Users { config, command } => {
             return admin(
@@ -284,15 +289,19 @@ async fn tokens(config: Option<PathBuf>, action: TokensAction) -> anyhow::Result
     .map_err(Into::into)
 }
 
-async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
+async fn serve(config: Option<PathBuf>, ready_file: Option<PathBuf>) -> anyhow::Result<()> {
     let path = config_path(config);
     let (config, settings) =
         load(&path).ok_or_else(|| anyhow::anyhow!("the config has problems; nothing started"))?;
-    start(settings, Some(ConfigSource { path, config })).await
+    start(settings, Some(ConfigSource { path, config }), ready_file).await
 }
 
 /// Serves until SIGTERM or Ctrl-C; SIGHUP re-reads `source` (none: demo).
-async fn start(settings: Settings, source: Option<ConfigSource>) -> anyhow::Result<()> {
+async fn start(
+    settings: Settings,
+    source: Option<ConfigSource>,
+    ready_file: Option<PathBuf>,
+) -> anyhow::Result<()> {
     let listen = settings.listen;
     let listener = TcpListener::bind(listen)
         .await
@@ -305,6 +314,8 @@ async fn start(settings: Settings, source: Option<ConfigSource>) -> anyhow::Resu
         ),
         None => None,
     };
+    let listen = listener.local_addr()?;
+    let admin_addr = admin.as_ref().map(TcpListener::local_addr).transpose()?;
     let app = Arc::new(App::new(settings)?);
     if let Some(admin) = admin {
         let addr = admin.local_addr()?;
@@ -313,8 +324,28 @@ async fn start(settings: Settings, source: Option<ConfigSource>) -> anyhow::Resu
     }
     let https = app.settings.tls.is_some();
     tracing::info!(%listen, https, public_url = %app.settings.public_url, "latchkey is serving");
+    if let Some(path) = ready_file {
+        write_ready_file(&path, listen, admin_addr)?;
+    }
     server::serve(app, listener, source, shutdown_signal()).await?;
     Ok(())
+}
+
+/// Writes the bound addresses to `path` in one step (a temporary file
+/// renamed into place), so a reader never sees half of it.
+fn write_ready_file(
+    path: &std::path::Path,
+    listen: SocketAddr,
+    admin: Option<SocketAddr>,
+) -> anyhow::Result<()> {
+    let mut text = format!("listen={listen}\n");
+    if let Some(admin) = admin {
+        text.push_str(&format!("admin={admin}\n"));
+    }
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .with_context(|| format!("writing the ready file {}", path.display()))
 }
 
 async fn shutdown_signal() {
@@ -385,5 +416,5 @@ async fn demo(listen: SocketAddr) -> anyhow::Result<()> {
          The app behind latchkey is a built-in echo: it shows the headers it received.\n  \
          Stop with Ctrl-C.\n"
     );
-    start(settings, None).await
+    start(settings, None, None).await
 }
