@@ -10,11 +10,11 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 
-use latchkey::cli::admin::{self, AdminError, SessionsCommand, UsersCommand};
+use latchkey::app::settings::Settings;
 use latchkey::app::App;
+use latchkey::cli::admin::{self, AdminError, SessionsCommand, UsersCommand};
 use latchkey::config::{AppConfig, FileConfig, RuleConfig, UserConfig};
 use latchkey::server::{self, ConfigSource};
-use latchkey::app::settings::Settings;
 
 /// mimalloc instead of glibc's malloc: the hot path allocates small,
 /// short-lived buffers on two threads at once (see README, Performance).
@@ -148,10 +148,7 @@ fn main() -> ExitCode {
         Command::Serve { config, ready_file } => run(|| serve(config, ready_file)),
         Command::Demo { listen } => run(|| demo(listen)),
         Command::Users { config, command } => {
-            return admin(
-                config,
-                |s| async move { admin::users(&s, command).await },
-            )
+            return admin(config, |s| async move { admin::users(&s, command).await })
         }
         Command::Sessions { config, command } => {
             return admin(

@@ -11,12 +11,13 @@ pub mod settings;
 
 use std::sync::Arc;
 
-use crate::signin::mail::{MailQueue, MailStats};
-use crate::obs::metrics::Metrics;
-use crate::upstream::Proxy;
-use crate::identity::cache::SessionCache;
 use crate::app::settings::Settings;
+use crate::identity::cache::SessionCache;
+use crate::obs::mail_stats::MailStats;
+use crate::obs::metrics::Metrics;
+use crate::signin::mail::MailQueue;
 use crate::store::{Backend, MemoryStore, StoreError};
+use crate::upstream::Proxy;
 
 pub struct App {
     pub settings: Settings,

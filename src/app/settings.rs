@@ -18,17 +18,17 @@ use ipnet::IpNet;
 use url::Url;
 
 use crate::config::FileConfig;
-use crate::identity::keys::Keys;
-use crate::signin::mail::Mailer;
 use crate::http::pages::Pages;
+use crate::identity::keys::Keys;
+use crate::identity::session::{normalize_email, user_id, User};
 use crate::policy::path::normalize_host;
-use crate::upstream::{IdentityHeaders, Upstream};
 use crate::policy::redirect::ReturnPolicy;
 use crate::policy::rules::Rules;
 use crate::server::ConnLimits;
-use crate::identity::session::{normalize_email, user_id, User};
+use crate::signin::mail::Mailer;
 pub use crate::store::redis::Target as RedisTarget;
 use crate::tls::{self, CertFiles, LoadedCert, TlsError};
+use crate::upstream::{IdentityHeaders, Upstream};
 
 /// Who may sign in without being listed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

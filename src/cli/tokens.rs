@@ -14,12 +14,12 @@ use std::time::SystemTime;
 
 use rand::RngCore;
 
-use crate::identity::keys::{generate_pem, Alg};
-use crate::signin::login::{human_duration, rfc3339};
-use crate::identity::session::{normalize_email, user_id};
 use crate::app::settings::Settings;
-use crate::store::{Backend, Store, StoreError};
+use crate::identity::keys::{generate_pem, Alg};
+use crate::identity::session::{normalize_email, user_id};
 use crate::identity::tokens::{self, IssueError, JWKS_MAX_AGE};
+use crate::signin::login::{human_duration, rfc3339};
+use crate::store::{Backend, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {

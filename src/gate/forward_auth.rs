@@ -25,11 +25,11 @@ use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode
 use hyper::body::Incoming;
 
 use crate::app::App;
-use crate::http::error::GateError;
 use crate::gate::{forbidden, judge, login_url, sign_in_first, Answer};
+use crate::http::error::GateError;
+use crate::http::request::{host_name, Ctx};
 use crate::obs::metrics::Outcome;
 use crate::policy::path::{normalize_path, split_target};
-use crate::http::request::{host_name, Ctx};
 use crate::policy::rules::{Decision, Request as RuleRequest};
 use crate::Body;
 

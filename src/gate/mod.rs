@@ -20,19 +20,19 @@ use tracing::Instrument as _;
 use crate::app::App;
 use crate::http::cookies;
 use crate::http::error::{json, Fault, GateError};
-use forward_auth::Flavor;
-use crate::signin::login::{self, now_ms, redirect};
-use crate::obs::metrics::{Outcome, Route};
 use crate::http::pages::Page;
-use crate::policy::path::normalize_path;
-use crate::upstream::Forward;
 use crate::http::request::{header_str, host_name, raw_host, wants_html, Client, Ctx};
-use crate::obs::request_id::{RequestId, X_REQUEST_ID};
-use crate::policy::rules::{Decision, Request as RuleRequest};
 use crate::identity::session::Identity;
-use crate::store::StoreError;
 use crate::identity::tokens;
+use crate::obs::metrics::{Outcome, Route};
+use crate::obs::request_id::{RequestId, X_REQUEST_ID};
+use crate::policy::path::normalize_path;
+use crate::policy::rules::{Decision, Request as RuleRequest};
+use crate::signin::login::{self, now_ms, redirect};
+use crate::store::StoreError;
+use crate::upstream::Forward;
 use crate::Body;
+use forward_auth::Flavor;
 
 /// Serves one request; never fails (errors become responses). Counts its
 /// outcome, and returns the request id on forward-auth answers.

@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use http::{header, HeaderValue, Response, StatusCode};
 
-use crate::identity::keys::SignError;
 use crate::http::pages::{Page, Pages};
+use crate::identity::keys::SignError;
 use crate::policy::path::PathError;
-use crate::upstream::ProxyError;
 use crate::store::StoreError;
+use crate::upstream::ProxyError;
 use crate::Body;
 
 #[derive(Debug, thiserror::Error)]

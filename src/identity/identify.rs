@@ -19,8 +19,8 @@ use http::HeaderMap;
 use crate::app::App;
 use crate::http::request::cookie;
 use crate::identity::session::{Identity, Secret, SessionRef};
-use crate::store::{Store, StoreResult};
 use crate::identity::tokens::bearer_token;
+use crate::store::{Store, StoreResult};
 
 impl App {
     /// `Ok(None)`: no credentials, or none that holds. `Err`: the store

@@ -24,14 +24,14 @@ use hyper::body::Incoming;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
+use crate::app::settings::Settings;
 use crate::app::App;
 use crate::http::cookies;
 use crate::http::error::{json, GateError};
-use crate::identity::keys::{SignError, Typ};
-use crate::signin::login::{same_origin, within_limit};
 use crate::http::request::{cookie, header_str, Ctx, Form};
+use crate::identity::keys::{SignError, Typ};
 use crate::identity::session::{Identity, Secret, TokenHash, TokenRecord, User};
-use crate::app::settings::Settings;
+use crate::signin::login::{same_origin, within_limit};
 use crate::store::{Store, StoreError, StoreResult};
 use crate::Body;
 

@@ -16,7 +16,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::signin::mail::MailStats;
+use crate::obs::mail_stats::MailStats;
 
 /// Which front door a request came through (label `flavor`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

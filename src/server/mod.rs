@@ -36,12 +36,12 @@ use tokio::sync::{mpsc, watch, Semaphore};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
+use crate::app::settings::Settings;
 use crate::app::App;
 use crate::config::FileConfig;
 use crate::gate;
-use crate::policy::path::normalize_host;
 use crate::http::request::raw_host;
-use crate::app::settings::Settings;
+use crate::policy::path::normalize_host;
 use crate::tls::{self, CertResolver, TlsError};
 use crate::{full, Body};
 

@@ -22,21 +22,21 @@ use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode
 use hyper::body::Incoming;
 use tracing::Instrument as _;
 
+use crate::app::settings::{Signup, CODE_DIGITS};
 use crate::app::App;
-use crate::obs::audit::{self, Actor, AuditEvent};
 use crate::http::cookies;
 use crate::http::error::{json, GateError};
-use crate::signin::mail::Email;
-use crate::obs::metrics::SignInFailure;
 use crate::http::pages::{LinkEmail, Page};
 use crate::http::request::{cookie, form_origin, query_param, Ctx, Form};
 use crate::identity::session::{
     normalize_email, user_id, AttemptRecord, Identity, LinkRecord, Secret, SessionRecord,
     TokenHash, User,
 };
-use crate::app::settings::{Signup, CODE_DIGITS};
-use crate::store::Store;
 use crate::identity::tokens;
+use crate::obs::audit::{self, Actor, AuditEvent};
+use crate::obs::metrics::SignInFailure;
+use crate::signin::mail::Email;
+use crate::store::Store;
 use crate::Body;
 
 /// Serves one of latchkey's own sign-in URLs (`ctx.path` starts with `/.latchkey/`).

@@ -6,10 +6,10 @@
 //! [`MailQueue`] puts a bounded queue and a background worker in front of it:
 //! [`MailQueue::enqueue`] never waits, so the "check your email" answer takes
 //! the same time whether or not a mail is sent; the worker retries failures
-//! with exponential backoff and counts everything in [`MailStats`].
+//! with exponential backoff and counts everything in `obs::mail_stats::MailStats`.
 //!
 //! When sending fails at the connection level (the SMTP server cannot be
-//! reached, TLS fails, it times out) [`MailStats::transport_down`] turns on:
+//! reached, TLS fails, it times out) `MailStats::transport_down` turns on:
 //! the "check your email" page then says the email could not be sent, for
 //! every address alike, so it reveals nothing about which are known. A
 //! successful send turns it off, and while it is on a probe opens an SMTP
@@ -24,9 +24,10 @@
 //! process-wide default provider when one is installed and ring otherwise, so
 //! nothing here installs global state.
 
+use crate::obs::mail_stats::MailStats;
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -371,41 +372,6 @@ fn recipient_domain(address: &str) -> String {
         .rsplit_once('@')
         .map(|(_, d)| d.to_ascii_lowercase())
         .unwrap_or_else(|| "(no domain)".to_owned())
-}
-
-/// Counters for metrics; shared with whoever reports them.
-#[derive(Debug, Default)]
-pub struct MailStats {
-    /// Messages the transport accepted.
-    pub sent: AtomicU64,
-    /// Attempts that failed (a message retried three times counts three).
-    pub failed: AtomicU64,
-    /// Messages not queued because the queue was full or closed.
-    pub dropped: AtomicU64,
-    /// Messages given up on after the last attempt or a permanent error.
-    pub abandoned: AtomicU64,
-    /// The last attempt failed to reach the transport at all; cleared by a
-    /// successful send or probe.
-    pub down: AtomicBool,
-}
-
-impl MailStats {
-    /// The mail transport is known to be unreachable right now.
-    pub fn transport_down(&self) -> bool {
-        self.down.load(Ordering::Relaxed)
-    }
-
-    fn set_down(&self, down: bool) {
-        if self.down.swap(down, Ordering::Relaxed) != down {
-            if down {
-                tracing::error!(
-                    "mail transport unreachable: sign-in pages now say the email could not be sent"
-                );
-            } else {
-                tracing::info!("mail transport reachable again");
-            }
-        }
-    }
 }
 
 /// How the queue behaves; [`QueueSettings::default`] suits production.

@@ -74,5 +74,8 @@ fn every_committed_fuzz_crash_replays_clean() {
             replayed += 1;
         }
     }
-    assert!(replayed >= 3, "expected the committed regressions, replayed {replayed}");
+    assert!(
+        replayed >= 3,
+        "expected the committed regressions, replayed {replayed}"
+    );
 }

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use latchkey::config::{BrandingConfig, MailConfig};
-use latchkey::signin::mail::{Email, MailQueue, MailStats, Mailer, QueueSettings};
 use latchkey::http::pages::{LinkEmail, Pages};
+use latchkey::obs::mail_stats::MailStats;
+use latchkey::signin::mail::{Email, MailQueue, Mailer, QueueSettings};
 
 use crate::support::smtp::SmtpSink;
 use crate::support::{free_port, tools_dir};

@@ -46,9 +46,8 @@ impl Latchkey {
 
     /// `start` on a given port (to restart on the same one).
     pub fn start_on(port: u16, make: impl Fn(u16) -> String) -> Latchkey {
-        Latchkey::launch(port, &make, &[]).unwrap_or_else(|log| {
-            panic!("latchkey could not listen on 127.0.0.1:{port}:\n{log}")
-        })
+        Latchkey::launch(port, &make, &[])
+            .unwrap_or_else(|log| panic!("latchkey could not listen on 127.0.0.1:{port}:\n{log}"))
     }
 
     /// `start` with extra environment variables, set after the defaults
@@ -102,7 +101,10 @@ impl Latchkey {
                 panic!("latchkey exited ({status}) instead of serving:\n{log}");
             }
             if std::time::Instant::now() > deadline {
-                panic!("latchkey did not serve on port {port} within 15s:\n{}", log());
+                panic!(
+                    "latchkey did not serve on port {port} within 15s:\n{}",
+                    log()
+                );
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
         };
