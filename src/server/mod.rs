@@ -48,39 +48,6 @@ use crate::{full, Body};
 /// How often the certificate files are checked for a renewal.
 const CERT_POLL: Duration = Duration::from_secs(2);
 
-/// Connection-level limits (`[server]`).
-#[derive(Debug, Clone)]
-pub struct ConnLimits {
-    /// A client must send its whole request head within this (slowloris).
-    /// On HTTP/1.1, hyper also counts the wait for the next request on a
-    /// kept-alive connection as reading a head.
-    pub header_read_timeout: Duration,
-    /// A connection with no bytes in either direction for this long is
-    /// closed (gracefully: a request in flight still gets its answer).
-    pub keepalive_timeout: Duration,
-    /// Header lines in one request (more: 431).
-    pub max_headers: usize,
-    /// Bytes of one request head (more: 431), at least 8192.
-    pub max_header_bytes: usize,
-    /// Open client connections; more are closed as soon as accepted.
-    pub max_connections: usize,
-    /// How long in-flight requests may run on after shutdown begins.
-    pub grace: Duration,
-}
-
-impl Default for ConnLimits {
-    fn default() -> Self {
-        ConnLimits {
-            header_read_timeout: Duration::from_secs(10),
-            keepalive_timeout: Duration::from_secs(75),
-            max_headers: 100,
-            max_header_bytes: 32 * 1024,
-            max_connections: 10_000,
-            grace: Duration::from_secs(30),
-        }
-    }
-}
-
 /// Where SIGHUP re-reads the config from, and the config running now.
 pub struct ConfigSource {
     pub path: PathBuf,
