@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use clap::Subcommand;
 
 use crate::app::settings::Settings;
-use crate::identity::session::{normalize_email, user_id, TokenHash, User};
+use crate::store::records::{normalize_email, user_id, TokenHash, User};
 use crate::store::{RedisStore, Store, StoreError};
 
 #[derive(Debug, Subcommand)]

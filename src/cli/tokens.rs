@@ -16,9 +16,9 @@ use rand::RngCore;
 
 use crate::app::settings::Settings;
 use crate::identity::keys::{generate_pem, Alg};
-use crate::identity::session::{normalize_email, user_id};
 use crate::identity::tokens::{self, IssueError, JWKS_MAX_AGE};
 use crate::signin::login::{human_duration, rfc3339};
+use crate::store::records::{normalize_email, user_id};
 use crate::store::{Backend, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::identity::session::{SessionRecord, TokenHash, User};
+use crate::store::records::{SessionRecord, TokenHash, User};
 
 /// More than this many sessions in one window: start again from empty.
 const MAX_ENTRIES: usize = 100_000;

@@ -18,7 +18,8 @@ use http::HeaderMap;
 
 use crate::app::App;
 use crate::http::request::cookie;
-use crate::identity::session::{Identity, Secret, SessionRef};
+use crate::identity::secret::Secret;
+use crate::identity::session::{Identity, SessionRef};
 use crate::identity::tokens::bearer_token;
 use crate::store::{Store, StoreResult};
 

@@ -3,5 +3,6 @@
 pub mod cache;
 pub mod identify;
 pub mod keys;
+pub mod secret;
 pub mod session;
 pub mod tokens;

@@ -30,8 +30,10 @@ use crate::http::cookies;
 use crate::http::error::{json, GateError};
 use crate::http::request::{cookie, header_str, Ctx, Form};
 use crate::identity::keys::{SignError, Typ};
-use crate::identity::session::{Identity, Secret, TokenHash, TokenRecord, User};
+use crate::identity::secret::Secret;
+use crate::identity::session::Identity;
 use crate::signin::login::{same_origin, within_limit};
+use crate::store::records::{TokenHash, TokenRecord, User};
 use crate::store::{Store, StoreError, StoreResult};
 use crate::Body;
 

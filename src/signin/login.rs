@@ -28,14 +28,15 @@ use crate::http::cookies;
 use crate::http::error::{json, GateError};
 use crate::http::pages::{LinkEmail, Page};
 use crate::http::request::{cookie, form_origin, query_param, Ctx, Form};
-use crate::identity::session::{
-    normalize_email, user_id, AttemptRecord, Identity, LinkRecord, Secret, SessionRecord,
-    TokenHash, User,
-};
+use crate::identity::secret::Secret;
+use crate::identity::session::Identity;
 use crate::identity::tokens;
 use crate::obs::audit::{self, Actor, AuditEvent};
 use crate::obs::metrics::SignInFailure;
 use crate::signin::mail::Email;
+use crate::store::records::{
+    normalize_email, user_id, AttemptRecord, LinkRecord, SessionRecord, TokenHash, User,
+};
 use crate::store::Store;
 use crate::Body;
 

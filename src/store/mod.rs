@@ -8,12 +8,13 @@
 //! already hashed.
 
 pub mod memory;
+pub mod records;
 pub mod redis;
 
 use std::future::Future;
 use std::time::Duration;
 
-use crate::identity::session::{
+use crate::store::records::{
     AttemptRecord, LinkRecord, SessionInfo, SessionRecord, TokenHash, TokenRecord, User,
 };
 

@@ -72,7 +72,7 @@ use redis::{
 };
 
 use super::{Store, StoreResult};
-use crate::identity::session::{
+use crate::store::records::{
     AttemptRecord, LinkRecord, SessionInfo, SessionRecord, TokenHash, TokenRecord, User,
 };
 

@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use latchkey::identity::keys::Alg;
-use latchkey::identity::session::{user_id, User};
+use latchkey::store::records::{user_id, User};
 use latchkey::store::{RedisStore, Store};
 
 use crate::assertion::{assertion_toml, write_key};

@@ -503,7 +503,7 @@ async fn json_logs_carry_the_request_id_and_audit_events() {
         ["sign_in_requested", "sign_in_completed", "signed_out"],
         "{log}"
     );
-    let alice_id = latchkey::identity::session::user_id("alice@example.com");
+    let alice_id = latchkey::store::records::user_id("alice@example.com");
     for line in &audit {
         assert_eq!(line["user_id"], alice_id.as_str(), "{line}");
         assert_eq!(line["ip"], "127.0.0.1", "{line}");

@@ -12,8 +12,10 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use latchkey::identity::session::{
-    AttemptRecord, LinkRecord, Secret, SessionRecord, TokenHash, TokenRecord, User,
+use latchkey::identity::secret::Secret;
+
+use latchkey::store::records::{
+    AttemptRecord, LinkRecord, SessionRecord, TokenHash, TokenRecord, User,
 };
 use latchkey::store::{RedisStore, Store, StoreError};
 
@@ -35,7 +37,7 @@ fn hash() -> TokenHash {
 
 fn user(email: &str, roles: &[&str]) -> User {
     User {
-        id: latchkey::identity::session::user_id(email),
+        id: latchkey::store::records::user_id(email),
         email: email.to_owned(),
         roles: roles.iter().map(|r| r.to_string()).collect(),
         created_at: now(),
