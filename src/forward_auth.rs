@@ -94,7 +94,11 @@ impl Target {
                 };
                 (h(Forwarded::Method)?, ctx.client.proto, host, uri)
             }
-            Flavor::Nginx => match (nginx, h(Forwarded::OriginalUrl)?, h(Forwarded::OriginalUri)?) {
+            Flavor::Nginx => match (
+                nginx,
+                h(Forwarded::OriginalUrl)?,
+                h(Forwarded::OriginalUri)?,
+            ) {
                 (NginxTarget::Url, Some(url), uri) => {
                     let Some((proto, host, path)) = split_url(&url) else {
                         return refuse("bad X-Original-URL");
@@ -171,13 +175,14 @@ pub async fn handle(
     flavor: Flavor,
 ) -> Result<Answer, GateError> {
     let s = &app.settings;
-    let target = Target::read(flavor, s.nginx_target, req.headers(), ctx, req.method())
-        .and_then(|t| match s.knows_host(&t.host) {
+    let target = Target::read(flavor, s.nginx_target, req.headers(), ctx, req.method()).and_then(
+        |t| match s.knows_host(&t.host) {
             true => Ok(t),
             // Judging a host no rule was written for would let a client
             // pick the host its request is judged on.
             false => Err(GateError::UnknownHost),
-        });
+        },
+    );
     let target = match target {
         Ok(t) => t,
         Err(e) if flavor == Flavor::Nginx => return Ok(refused(&e)),

@@ -179,14 +179,21 @@ mod tests {
             ),
             (&[("x-forwarded-for", b"")], Ok(None)),
             (
-                &[("x-forwarded-for", b"1.1.1.1"), ("x-forwarded-for", b"\xff")],
+                &[
+                    ("x-forwarded-for", b"1.1.1.1"),
+                    ("x-forwarded-for", b"\xff"),
+                ],
                 Err(()),
             ),
         ];
         for (lines, want) in cases {
             let h = map(lines);
             let got = read(&h, Forwarded::For).map_err(|_| ());
-            assert_eq!(got.as_ref().map(|v| v.as_deref()), want.as_ref().map(|v| *v), "{lines:?}");
+            assert_eq!(
+                got.as_ref().map(|v| v.as_deref()),
+                want.as_ref().map(|v| *v),
+                "{lines:?}"
+            );
         }
     }
 
@@ -208,7 +215,11 @@ mod tests {
             for (lines, want) in cases {
                 let h = map(lines);
                 let got = read(&h, which).map_err(|_| ());
-                assert_eq!(got.as_ref().map(|v| v.as_deref()), want.as_ref().map(|v| *v), "{lines:?}");
+                assert_eq!(
+                    got.as_ref().map(|v| v.as_deref()),
+                    want.as_ref().map(|v| *v),
+                    "{lines:?}"
+                );
             }
         }
     }

@@ -226,18 +226,30 @@ mod tests {
     fn the_client_is_the_rightmost_untrusted_hop_of_every_line() {
         let cases: &[(&[&str], Result<(&str, &str), ()>)] = &[
             (&[], Ok(("10.0.0.1", ""))),
-            (&["9.9.9.9, 7.7.7.7, 10.1.1.1"], Ok(("7.7.7.7", "9.9.9.9, 7.7.7.7, 10.1.1.1"))),
+            (
+                &["9.9.9.9, 7.7.7.7, 10.1.1.1"],
+                Ok(("7.7.7.7", "9.9.9.9, 7.7.7.7, 10.1.1.1")),
+            ),
             // HAProxy `option forwardfor` appends its own line after the client's.
             (&["6.6.6.6", "7.7.7.7"], Ok(("7.7.7.7", "6.6.6.6, 7.7.7.7"))),
-            (&["6.6.6.6, 6.6.6.6", "7.7.7.7, 10.2.2.2"], Ok(("7.7.7.7", "6.6.6.6, 6.6.6.6, 7.7.7.7, 10.2.2.2"))),
+            (
+                &["6.6.6.6, 6.6.6.6", "7.7.7.7, 10.2.2.2"],
+                Ok(("7.7.7.7", "6.6.6.6, 6.6.6.6, 7.7.7.7, 10.2.2.2")),
+            ),
             // Only trusted hops: the left-most.
-            (&["10.3.3.3", "10.2.2.2"], Ok(("10.3.3.3", "10.3.3.3, 10.2.2.2"))),
+            (
+                &["10.3.3.3", "10.2.2.2"],
+                Ok(("10.3.3.3", "10.3.3.3, 10.2.2.2")),
+            ),
             // Empty elements and lines are skipped.
             (&["7.7.7.7,,", " "], Ok(("7.7.7.7", "7.7.7.7,,"))),
             (&[""], Ok(("10.0.0.1", ""))),
             // Ports and brackets.
             (&["7.7.7.7:5123"], Ok(("7.7.7.7", "7.7.7.7:5123"))),
-            (&["[2001:db8::7]:443"], Ok(("2001:db8::7", "[2001:db8::7]:443"))),
+            (
+                &["[2001:db8::7]:443"],
+                Ok(("2001:db8::7", "[2001:db8::7]:443")),
+            ),
             (&["::ffff:7.7.7.7"], Ok(("7.7.7.7", "::ffff:7.7.7.7"))),
             // Garbage left of the client is the client's business...
             (&["garbage, 7.7.7.7"], Ok(("7.7.7.7", "garbage, 7.7.7.7"))),
@@ -249,12 +261,17 @@ mod tests {
         for (lines, want) in cases {
             let mut h = HeaderMap::new();
             for l in *lines {
-                h.append("x-forwarded-for", http::HeaderValue::from_str(l).unwrap_or_else(|_| unreachable!()));
+                h.append(
+                    "x-forwarded-for",
+                    http::HeaderValue::from_str(l).unwrap_or_else(|_| unreachable!()),
+                );
             }
-            let got = resolve("10.0.0.1:5", &h).map(|c| {
-                (c.ip.to_string(), c.prior_forwarded_for.unwrap_or_default())
-            });
-            let got = got.as_ref().map(|(ip, xff)| (ip.as_str(), xff.as_str())).map_err(|_| ());
+            let got = resolve("10.0.0.1:5", &h)
+                .map(|c| (c.ip.to_string(), c.prior_forwarded_for.unwrap_or_default()));
+            let got = got
+                .as_ref()
+                .map(|(ip, xff)| (ip.as_str(), xff.as_str()))
+                .map_err(|_| ());
             assert_eq!(got, *want, "{lines:?}");
             let untrusted = resolve("1.2.3.4:5", &h).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(untrusted.ip.to_string(), "1.2.3.4");
