@@ -224,7 +224,9 @@ mod tests {
     /// client is (`Err` = refused); from an untrusted peer none of it counts.
     #[test]
     fn the_client_is_the_rightmost_untrusted_hop_of_every_line() {
-        let cases: &[(&[&str], Result<(&str, &str), ()>)] = &[
+        /// (lines, Ok((client, the list latchkey keeps)) or refused)
+        type Case<'a> = (&'a [&'a str], Result<(&'a str, &'a str), ()>);
+        let cases: &[Case] = &[
             (&[], Ok(("10.0.0.1", ""))),
             (
                 &["9.9.9.9, 7.7.7.7, 10.1.1.1"],

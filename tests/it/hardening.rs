@@ -1366,10 +1366,12 @@ const URI_KEY: Option<&str> = Some("X-Original-URI");
 
 type H = &'static [(&'static str, &'static str)];
 
+type FormCase = (NginxSends, Option<&'static str>, As, &'static str, H, Seen);
+
 /// Finding 2, through real nginx with Host `app.example.com`: (what nginx
 /// sends, latchkey's key, who, target, headers the client adds, outcome).
 #[rustfmt::skip]
-const NGINX_FORMS: &[(NginxSends, Option<&str>, As, &str, H, Seen)] = &[
+const NGINX_FORMS: &[FormCase] = &[
     // The finding: nginx sends X-Original-URI, the client adds a URL.
     (NginxSends::Uri, DEFAULT, Anon, "/admin/secret", &[("X-Original-URL", "http://app.example.com/public/x")], Status(403)),
     (NginxSends::Uri, URI_KEY, Anon, "/admin/secret", &[("X-Original-URL", "http://app.example.com/public/x")], Status(403)),
