@@ -89,7 +89,7 @@ pub enum ForwardedError {
 }
 
 /// The value of `which`: `None` when absent or empty; the lines of a list
-/// header joined in order (empty ones skipped); a one-value header sent on
+/// header joined in order (lines of only empty elements skipped); a one-value header sent on
 /// two lines, or any line that is not visible ASCII, is an error rather
 /// than read as absent.
 pub fn read(headers: &HeaderMap, which: Forwarded) -> Result<Option<Cow<'_, str>>, ForwardedError> {
@@ -114,7 +114,8 @@ pub fn read(headers: &HeaderMap, which: Forwarded) -> Result<Option<Cow<'_, str>
             let mut parts = Vec::new();
             for line in lines {
                 let line = line?;
-                if !line.is_empty() {
+                // A line of empty elements (``, `, ,`) adds nothing.
+                if line.split(',').any(|e| !e.trim().is_empty()) {
                     parts.push(line);
                 }
             }
@@ -178,6 +179,11 @@ mod tests {
                 Ok(Some("7.7.7.7")),
             ),
             (&[("x-forwarded-for", b"")], Ok(None)),
+            (&[("x-forwarded-for", b", ,")], Ok(None)),
+            (
+                &[("x-forwarded-for", b",,"), ("x-forwarded-for", b"7.7.7.7,")],
+                Ok(Some("7.7.7.7,")),
+            ),
             (
                 &[
                     ("x-forwarded-for", b"1.1.1.1"),
