@@ -119,7 +119,7 @@ fn context(
     id: &RequestId,
 ) -> Result<Ctx, GateError> {
     let headers = req.headers();
-    let client = Client::resolve(peer, tls, headers, &app.settings.trusted_proxies);
+    let client = Client::resolve(peer, tls, headers, &app.settings.trusted_proxies)?;
     let raw = raw_host(req).ok_or(GateError::BadHost)?;
     let host = host_name(raw)?;
     let path = normalize_path(req.uri().path())?;
@@ -154,7 +154,13 @@ async fn route(
 ) -> (Route, Result<Answer, GateError>) {
     let ctx = match context(app, &req, peer, tls, html, id) {
         Ok(ctx) => ctx,
-        Err(e) => return (route_of(req.uri().path()), Err(e)),
+        Err(e) => {
+            let route = route_of(req.uri().path());
+            if route == Route::Nginx {
+                return (route, Ok(forward_auth::refused(&e)));
+            }
+            return (route, Err(e));
+        }
     };
     let route = route_of(&ctx.path);
     let result = match route {
@@ -240,6 +246,7 @@ async fn gate(app: &Arc<App>, mut req: Request<Incoming>, ctx: Ctx) -> Result<An
             tokens::strip_own_bearer(s, req.headers_mut());
             let fwd = Forward {
                 client_ip: ctx.client.ip,
+                peer_ip: ctx.client.peer,
                 prior_forwarded_for: ctx.client.prior_forwarded_for.as_deref(),
                 proto: ctx.client.proto,
                 host: &ctx.raw_host,

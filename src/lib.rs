@@ -19,6 +19,7 @@ pub mod cookies;
 pub mod echo;
 pub mod error;
 pub mod forward_auth;
+pub mod forwarded;
 pub mod gate;
 pub mod identity;
 pub mod keys;

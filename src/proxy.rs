@@ -400,10 +400,14 @@ impl std::fmt::Display for Upstream {
 /// What the caller knows about one allowed request.
 #[derive(Debug, Clone, Copy)]
 pub struct Forward<'a> {
-    /// The real client (already resolved through trusted proxies).
+    /// The real client (already resolved through trusted proxies): sent as
+    /// `X-Real-IP`.
     pub client_ip: IpAddr,
-    /// `X-Forwarded-For` from a trusted peer, to append to; `None` starts
-    /// fresh (an untrusted peer's `X-Forwarded-For` is dropped).
+    /// The TCP peer: appended to `X-Forwarded-For`, as every proxy appends
+    /// the address it was connected from.
+    pub peer_ip: IpAddr,
+    /// `X-Forwarded-For` from a trusted peer (all its lines), to append to;
+    /// `None` starts fresh (an untrusted peer's `X-Forwarded-For` is dropped).
     pub prior_forwarded_for: Option<&'a str>,
     /// `"http"` or `"https"`, as seen by the client.
     pub proto: &'a str,
@@ -525,7 +529,7 @@ impl Proxy {
     /// On the way up: removes the client's identity headers and the session
     /// cookie, hop-by-hop headers and those `Connection` names, and
     /// `Forwarded` (not ours, so not to be trusted); sets `X-Forwarded-For`
-    /// (appended to `prior_forwarded_for` when given), `X-Forwarded-Proto`,
+    /// (`peer_ip` appended to `prior_forwarded_for` when given), `X-Forwarded-Proto`,
     /// `X-Forwarded-Host`, `X-Real-IP`, `X-Request-Id` and the identity headers; keeps
     /// `Host` as the client sent it; targets `upstream` + `path_and_query`.
     /// On the way down: removes hop-by-hop headers.
@@ -609,15 +613,15 @@ impl Proxy {
     }
 }
 
-/// Sets `X-Forwarded-For`/`-Proto`/`-Host` and `X-Real-IP`, replacing what
-/// the client sent.
+/// Sets `X-Forwarded-For` (the prior list plus the peer), `-Proto`, `-Host`
+/// and `X-Real-IP` (the client), replacing what the client sent.
 fn set_forwarded(headers: &mut HeaderMap, fwd: &Forward<'_>) -> Result<(), ProxyError> {
     let ip = fwd.client_ip.to_string();
+    let peer = fwd.peer_ip.to_string();
     let xff = match fwd.prior_forwarded_for.map(str::trim) {
-        Some(prior) if !prior.is_empty() => {
-            HeaderValue::from_str(&[prior, ", ", &ip].concat()).map_err(ProxyError::HeaderValue)?
-        }
-        _ => HeaderValue::from_str(&ip).map_err(ProxyError::HeaderValue)?,
+        Some(prior) if !prior.is_empty() => HeaderValue::from_str(&[prior, ", ", &peer].concat())
+            .map_err(ProxyError::HeaderValue)?,
+        _ => HeaderValue::from_str(&peer).map_err(ProxyError::HeaderValue)?,
     };
     let host = HeaderValue::from_str(fwd.host).map_err(ProxyError::HeaderValue)?;
     let proto = match fwd.proto {

@@ -4,7 +4,9 @@
 //!
 //! X-Forwarded-* are believed only when the TCP peer is a trusted proxy; from
 //! anyone else they are ignored and the peer's own address is the client.
+//! `forwarded::read` reads them (every line, one rule per header).
 
+use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 
 use bytes::Bytes;
@@ -15,59 +17,74 @@ use hyper::body::Incoming;
 use ipnet::IpNet;
 
 use crate::error::GateError;
+use crate::forwarded::{self, Forwarded, ForwardedError};
 use crate::path::normalize_host;
 
 /// The client as latchkey believes it to be.
 #[derive(Debug, Clone)]
 pub struct Client {
     pub ip: IpAddr,
+    /// The TCP peer: the hop latchkey appends to `X-Forwarded-For`.
+    pub peer: IpAddr,
     /// The TCP peer is one of `trusted_proxies`.
     pub via_trusted_proxy: bool,
-    /// X-Forwarded-For as received from a trusted proxy (to append to).
+    /// X-Forwarded-For as received from a trusted proxy, every line (to
+    /// append to).
     pub prior_forwarded_for: Option<String>,
     /// "https" or "http", as the client used it.
     pub proto: &'static str,
 }
 
 impl Client {
-    pub fn resolve(peer: SocketAddr, tls: bool, headers: &HeaderMap, trusted: &[IpNet]) -> Client {
+    /// The client behind `peer`. From a trusted proxy: the right-most
+    /// `X-Forwarded-For` hop (all lines, in order) that is not itself a
+    /// trusted proxy, and `X-Forwarded-Proto`; a repeated one-value header,
+    /// a hop that is not an address, or another scheme is refused
+    /// (`forwarded::read`).
+    pub fn resolve(
+        peer: SocketAddr,
+        tls: bool,
+        headers: &HeaderMap,
+        trusted: &[IpNet],
+    ) -> Result<Client, ForwardedError> {
         let peer_ip = canonical(peer.ip());
         let own_proto = if tls { "https" } else { "http" };
         if !is_trusted(peer_ip, trusted) {
-            return Client {
+            return Ok(Client {
                 ip: peer_ip,
+                peer: peer_ip,
                 via_trusted_proxy: false,
                 prior_forwarded_for: None,
                 proto: own_proto,
-            };
+            });
         }
-        let xff = header_str(headers, "x-forwarded-for");
-        // The client is the right-most address that is not a trusted proxy.
+        let xff = forwarded::read(headers, Forwarded::For)?;
+        // Empty elements are skipped (RFC 9110 §5.6.1). A hop reached past
+        // trusted proxies that is not an address means one of them wrote
+        // something latchkey cannot read: refused, not guessed.
         let mut ip = peer_ip;
-        if let Some(list) = xff {
-            for hop in list.rsplit(',') {
-                match hop.trim().parse::<IpAddr>() {
-                    Ok(addr) => {
-                        ip = canonical(addr);
-                        if !is_trusted(ip, trusted) {
-                            break;
-                        }
-                    }
-                    Err(_) => break,
-                }
+        let hops = xff.as_deref().unwrap_or("").rsplit(',').map(str::trim);
+        for hop in hops.filter(|h| !h.is_empty()) {
+            let addr = forwarded::hop_address(hop)
+                .ok_or_else(|| ForwardedError::BadHop(hop.chars().take(64).collect()))?;
+            ip = canonical(addr);
+            if !is_trusted(ip, trusted) {
+                break;
             }
         }
-        let proto = match header_str(headers, "x-forwarded-proto").map(str::trim) {
+        let proto = match forwarded::read(headers, Forwarded::Proto)?.as_deref() {
+            None => own_proto,
             Some(p) if p.eq_ignore_ascii_case("https") => "https",
             Some(p) if p.eq_ignore_ascii_case("http") => "http",
-            _ => own_proto,
+            Some(_) => return Err(ForwardedError::BadProto),
         };
-        Client {
+        Ok(Client {
             ip,
+            peer: peer_ip,
             via_trusted_proxy: true,
-            prior_forwarded_for: xff.map(str::to_owned),
+            prior_forwarded_for: xff.map(Cow::into_owned),
             proto,
-        }
+        })
     }
 }
 
@@ -182,41 +199,106 @@ mod tests {
         h
     }
 
+    fn resolve(peer: &str, h: &HeaderMap) -> Result<Client, ForwardedError> {
+        let peer = peer.parse().unwrap_or_else(|_| unreachable!());
+        Client::resolve(peer, false, h, &trusted())
+    }
+
     #[test]
     fn forwarded_headers_count_only_from_trusted_peers() {
         let h = headers(&[
             ("x-forwarded-for", "6.6.6.6"),
             ("x-forwarded-proto", "https"),
         ]);
-        let untrusted = Client::resolve(
-            "1.2.3.4:5".parse().unwrap_or_else(|_| unreachable!()),
-            false,
-            &h,
-            &trusted(),
-        );
+        let untrusted = resolve("1.2.3.4:5", &h).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(untrusted.ip.to_string(), "1.2.3.4");
         assert_eq!(untrusted.proto, "http");
         assert!(untrusted.prior_forwarded_for.is_none());
-        let via = Client::resolve(
-            "10.0.0.1:5".parse().unwrap_or_else(|_| unreachable!()),
-            false,
-            &h,
-            &trusted(),
-        );
+        let via = resolve("10.0.0.1:5", &h).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(via.ip.to_string(), "6.6.6.6");
+        assert_eq!(via.peer.to_string(), "10.0.0.1");
         assert_eq!(via.proto, "https");
     }
 
+    /// X-Forwarded-For lines from a trusted peer (10.0.0.1), and who the
+    /// client is (`Err` = refused); from an untrusted peer none of it counts.
     #[test]
-    fn the_client_is_the_rightmost_untrusted_hop() {
-        let h = headers(&[("x-forwarded-for", "9.9.9.9, 7.7.7.7, 10.1.1.1")]);
-        let c = Client::resolve(
-            "10.0.0.1:5".parse().unwrap_or_else(|_| unreachable!()),
-            false,
-            &h,
-            &trusted(),
-        );
-        assert_eq!(c.ip.to_string(), "7.7.7.7");
+    fn the_client_is_the_rightmost_untrusted_hop_of_every_line() {
+        /// (lines, Ok((client, the list latchkey keeps)) or refused)
+        type Case<'a> = (&'a [&'a str], Result<(&'a str, &'a str), ()>);
+        let cases: &[Case] = &[
+            (&[], Ok(("10.0.0.1", ""))),
+            (
+                &["9.9.9.9, 7.7.7.7, 10.1.1.1"],
+                Ok(("7.7.7.7", "9.9.9.9, 7.7.7.7, 10.1.1.1")),
+            ),
+            // HAProxy `option forwardfor` appends its own line after the client's.
+            (&["6.6.6.6", "7.7.7.7"], Ok(("7.7.7.7", "6.6.6.6, 7.7.7.7"))),
+            (
+                &["6.6.6.6, 6.6.6.6", "7.7.7.7, 10.2.2.2"],
+                Ok(("7.7.7.7", "6.6.6.6, 6.6.6.6, 7.7.7.7, 10.2.2.2")),
+            ),
+            // Only trusted hops: the left-most.
+            (
+                &["10.3.3.3", "10.2.2.2"],
+                Ok(("10.3.3.3", "10.3.3.3, 10.2.2.2")),
+            ),
+            // Empty elements and lines are skipped.
+            (&["7.7.7.7,,", " "], Ok(("7.7.7.7", "7.7.7.7,,"))),
+            (&[""], Ok(("10.0.0.1", ""))),
+            // Ports and brackets.
+            (&["7.7.7.7:5123"], Ok(("7.7.7.7", "7.7.7.7:5123"))),
+            (
+                &["[2001:db8::7]:443"],
+                Ok(("2001:db8::7", "[2001:db8::7]:443")),
+            ),
+            (&["::ffff:7.7.7.7"], Ok(("7.7.7.7", "::ffff:7.7.7.7"))),
+            // Garbage left of the client is the client's business...
+            (&["garbage, 7.7.7.7"], Ok(("7.7.7.7", "garbage, 7.7.7.7"))),
+            // ...but reached past trusted proxies it is refused.
+            (&["7.7.7.7, unknown"], Err(())),
+            (&["unknown", "10.2.2.2"], Err(())),
+            (&["7.7.7.7 10.2.2.2"], Err(())),
+        ];
+        for (lines, want) in cases {
+            let mut h = HeaderMap::new();
+            for l in *lines {
+                h.append(
+                    "x-forwarded-for",
+                    http::HeaderValue::from_str(l).unwrap_or_else(|_| unreachable!()),
+                );
+            }
+            let got = resolve("10.0.0.1:5", &h)
+                .map(|c| (c.ip.to_string(), c.prior_forwarded_for.unwrap_or_default()));
+            let got = got
+                .as_ref()
+                .map(|(ip, xff)| (ip.as_str(), xff.as_str()))
+                .map_err(|_| ());
+            assert_eq!(got, *want, "{lines:?}");
+            let untrusted = resolve("1.2.3.4:5", &h).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(untrusted.ip.to_string(), "1.2.3.4");
+        }
+    }
+
+    #[test]
+    fn a_trusted_scheme_is_http_or_https_on_one_line() {
+        for (lines, want) in [
+            (&[][..], Ok("http")),
+            (&["https"][..], Ok("https")),
+            (&["HTTP"][..], Ok("http")),
+            (&["https", "http"][..], Err(())),
+            (&["https, http"][..], Err(())),
+            (&["ftp"][..], Err(())),
+        ] {
+            let mut h = HeaderMap::new();
+            for l in lines {
+                h.append("x-forwarded-proto", http::HeaderValue::from_static(l));
+            }
+            let got = resolve("10.0.0.1:5", &h).map(|c| c.proto).map_err(|_| ());
+            assert_eq!(got, want, "{lines:?}");
+            let untrusted = resolve("1.2.3.4:5", &h).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(untrusted.proto, "http", "ignored from others");
+        }
     }
 
     #[test]

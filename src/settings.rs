@@ -41,6 +41,18 @@ pub enum Signup {
     Open,
 }
 
+/// Which header nginx names the original request with
+/// (`server.nginx_target_header`); the other form is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NginxTarget {
+    /// `X-Original-URL: scheme://host/path?query` (examples/nginx,
+    /// ingress-nginx). An `X-Original-URI` beside it must be its path and query.
+    Url,
+    /// `X-Original-URI: /path?query`, the host from `Host`, the scheme from
+    /// `X-Forwarded-Proto`. An `X-Original-URL` beside it is refused.
+    Uri,
+}
+
 pub struct Settings {
     pub listen: SocketAddr,
     pub public_url: Url,
@@ -49,6 +61,7 @@ pub struct Settings {
     /// public_url is https: cookies get `Secure` (and `__Host-` when host-only).
     pub secure: bool,
     pub trusted_proxies: Vec<IpNet>,
+    pub nginx_target: NginxTarget,
     pub admin_listen: Option<SocketAddr>,
     pub upstream_timeout: Duration,
     /// `[server.tls]`: the certificate `listen` serves HTTPS with, read and
@@ -210,6 +223,18 @@ impl Settings {
                 )),
             }
         }
+        let nginx_target = match s.nginx_target_header.to_ascii_lowercase().as_str() {
+            "x-original-url" => NginxTarget::Url,
+            "x-original-uri" => NginxTarget::Uri,
+            _ => {
+                p.add(format!(
+                    "server.nginx_target_header: {:?} is not a header nginx names the request with; \
+                     expected \"X-Original-URL\" or \"X-Original-URI\"",
+                    s.nginx_target_header
+                ));
+                NginxTarget::Url
+            }
+        };
         let upstream_timeout = p.duration("server.upstream_timeout", &s.upstream_timeout);
         let tls = s.tls.as_ref().and_then(|t| {
             let files = CertFiles {
@@ -382,6 +407,7 @@ impl Settings {
             public_host,
             secure,
             trusted_proxies,
+            nginx_target,
             admin_listen: admin_listen.flatten(),
             upstream_timeout,
             tls,
@@ -402,6 +428,12 @@ impl Settings {
             pages,
             mailer,
         })
+    }
+
+    /// public_url's host or an `[[apps]]` host: the only hosts forward-auth
+    /// judges.
+    pub fn knows_host(&self, host: &str) -> bool {
+        host == self.public_host || self.apps.contains_key(host)
     }
 
     /// What `latchkey check` prints for a config that compiles.

@@ -10,6 +10,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use latchkey::forward_auth::{Flavor, Target};
 use latchkey::path::{normalize_host, normalize_path};
 use latchkey::request::{Client, Ctx};
+use latchkey::settings::NginxTarget;
 use libfuzzer_sys::fuzz_target;
 
 const NAMES: &[&str] = &[
@@ -27,6 +28,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let flavor = if flags & 1 == 0 { Flavor::Traefik } else { Flavor::Nginx };
+    let nginx = if flags & 2 == 0 { NginxTarget::Url } else { NginxTarget::Uri };
     let mut headers = HeaderMap::new();
     // Each line: one byte choosing the header, then its value.
     for line in rest.split(|&b| b == b'\n') {
@@ -41,6 +43,7 @@ fuzz_target!(|data: &[u8]| {
     let ctx = Ctx {
         client: Client {
             ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            peer: IpAddr::V4(Ipv4Addr::LOCALHOST),
             via_trusted_proxy: true,
             prior_forwarded_for: None,
             proto: "http",
@@ -51,9 +54,11 @@ fuzz_target!(|data: &[u8]| {
         query: None,
         now: 0,
         html: false,
+        bearer: false,
         user_agent: String::new(),
+        request_id: String::new(),
     };
-    let Ok(t) = Target::read(flavor, &headers, &ctx, &Method::GET) else {
+    let Ok(t) = Target::read(flavor, nginx, &headers, &ctx, &Method::GET) else {
         return;
     };
     assert_eq!(normalize_path(&t.path).as_deref(), Ok(t.path.as_str()));

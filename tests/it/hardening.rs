@@ -14,6 +14,7 @@ use crate::flow::{
 };
 use crate::support::http::{raw, send, Browser, Resp};
 use crate::support::latchkey::Latchkey;
+use crate::support::proxies::FrontProxy;
 
 // --- raw requests -------------------------------------------------------------
 
@@ -1231,4 +1232,450 @@ async fn pages_send_security_headers_and_the_verify_page_no_referrer() {
         )
         .await;
     assert_eq!(done.status, 303, "{}", done.body);
+}
+
+// --- issue 11: forwarded headers and forward-auth targets (findings 2, 3, 6) ---
+//
+// What latchkey judges must be what the app receives: forwarded headers are
+// read whole (every line), each forward-auth flavor believes only the form
+// its proxy sends, and only hosts latchkey knows are judged. nginx's part
+// runs through real nginx (examples/nginx as shipped, or in the README's
+// X-Original-URI variant).
+
+/// What a case must produce: the app's answer for this path (the front proxy
+/// forwarded it), or this status without reaching the app.
+#[derive(Debug, Clone, Copy)]
+enum Seen {
+    App(&'static str),
+    Status(u16),
+}
+use Seen::{App, Status};
+
+fn check_seen(want: Seen, r: &Resp) -> Result<(), String> {
+    let uri = (r.status == 200)
+        .then(|| serde_json::from_str::<serde_json::Value>(&r.body).ok())
+        .flatten()
+        .and_then(|v| v["uri"].as_str().map(str::to_owned));
+    match (want, uri) {
+        (Status(s), None) if r.status == s => Ok(()),
+        (App(path), Some(u)) if u == path => Ok(()),
+        (Status(s), _) => Err(format!("expected {s}, got {}: {}", r.status, r.body)),
+        (App(path), _) => Err(format!(
+            "expected the app to serve {path}, got {}: {}",
+            r.status, r.body
+        )),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum As {
+    Anon,
+    Bob,
+    Alice,
+}
+use As::{Alice, Anon, Bob};
+
+/// The latchkey stack plus `app.example.com` as a forward-auth app whose
+/// `/ops/**` is for admins (a host-scoped rule), with bob's (member) and
+/// alice's (admin) session cookies.
+struct Signed {
+    stack: Stack,
+    bob: String,
+    alice: String,
+}
+
+const FORWARD_AUTH_APP: &str = r#"
+[[apps]]
+host = "app.example.com"
+
+[[rules]]
+host = "app.example.com"
+path = "/ops/**"
+policy = "roles"
+roles = ["admin"]
+"#;
+
+async fn signed_stack(env: &[(&str, &str)]) -> Signed {
+    let stack = Stack::start_opts(crate::flow::Opts {
+        extra: FORWARD_AUTH_APP,
+        env,
+        ..Default::default()
+    })
+    .await;
+    let mut cookies = Vec::new();
+    for email in ["bob@example.com", "alice@example.com"] {
+        let b = stack.browser();
+        sign_in(&stack, &b, email).await;
+        let token = b.cookie("latchkey_session").expect("session");
+        cookies.push(format!("latchkey_session={token}"));
+    }
+    let alice = cookies.pop().unwrap_or_default();
+    let bob = cookies.pop().unwrap_or_default();
+    Signed { stack, bob, alice }
+}
+
+/// `GET target` to `addr` as `who`, byte for byte, with `Host: host`, a
+/// program's Accept (so "sign in first" stays 401) and `extra` lines.
+async fn get_as(
+    addr: SocketAddr,
+    s: &Signed,
+    who: As,
+    target: &str,
+    host: &str,
+    extra: &[(&str, &str)],
+) -> Resp {
+    let mut h: Vec<(&str, &[u8])> =
+        vec![("Host", host.as_bytes()), ("Accept", b"application/json")];
+    match who {
+        Anon => {}
+        Bob => h.push(("Cookie", s.bob.as_bytes())),
+        Alice => h.push(("Cookie", s.alice.as_bytes())),
+    }
+    h.extend(extra.iter().map(|(k, v)| (*k, v.as_bytes())));
+    raw_get(addr, target.as_bytes(), &h).await
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum NginxSends {
+    /// examples/nginx as shipped: X-Original-URL.
+    Url,
+    /// The README's alternative: X-Original-URI (and Host).
+    Uri,
+}
+
+/// examples/nginx changed to the README's alternative: X-Original-URI
+/// instead of X-Original-URL (whatever the shipped line builds it from).
+fn sends_original_uri(site: String) -> String {
+    let line = site
+        .lines()
+        .find(|l| {
+            l.trim_start()
+                .starts_with("proxy_set_header X-Original-URL ")
+        })
+        .expect("examples/nginx sets X-Original-URL")
+        .to_owned();
+    site.replace(
+        &line,
+        "        proxy_set_header X-Original-URI $request_uri;",
+    )
+}
+
+/// latchkey's `server.nginx_target_header` (`DEFAULT`: unset, X-Original-URL).
+const DEFAULT: Option<&str> = None;
+const URI_KEY: Option<&str> = Some("X-Original-URI");
+
+type H = &'static [(&'static str, &'static str)];
+
+type FormCase = (NginxSends, Option<&'static str>, As, &'static str, H, Seen);
+
+/// Finding 2, through real nginx with Host `app.example.com`: (what nginx
+/// sends, latchkey's key, who, target, headers the client adds, outcome).
+#[rustfmt::skip]
+const NGINX_FORMS: &[FormCase] = &[
+    // The finding: nginx sends X-Original-URI, the client adds a URL.
+    (NginxSends::Uri, DEFAULT, Anon, "/admin/secret", &[("X-Original-URL", "http://app.example.com/public/x")], Status(403)),
+    (NginxSends::Uri, URI_KEY, Anon, "/admin/secret", &[("X-Original-URL", "http://app.example.com/public/x")], Status(403)),
+    // ...even one that agrees: in this setup it is always a client's.
+    (NginxSends::Uri, URI_KEY, Anon, "/public/x", &[("X-Original-URL", "http://app.example.com/public/x")], Status(403)),
+    (NginxSends::Uri, URI_KEY, Bob, "/ops/x", &[("X-Original-URL", "http://auth.test/ops/x")], Status(403)),
+    // nginx's X-Original-URI setup without the key: nothing is judged.
+    (NginxSends::Uri, DEFAULT, Anon, "/public/x", &[], Status(403)),
+    // The Traefik form is never read here (the host used to come from a
+    // client's X-Forwarded-Host).
+    (NginxSends::Uri, DEFAULT, Bob, "/ops/x", &[("X-Forwarded-Host", "auth.test")], Status(403)),
+    (NginxSends::Uri, URI_KEY, Bob, "/ops/x", &[("X-Forwarded-Host", "auth.test")], Status(403)),
+    (NginxSends::Uri, URI_KEY, Anon, "/admin/secret", &[("X-Forwarded-Uri", "/public/x")], Status(401)),
+    // The setup working as it should.
+    (NginxSends::Uri, URI_KEY, Anon, "/public/x?q=1", &[], App("/public/x?q=1")),
+    (NginxSends::Uri, URI_KEY, Anon, "/admin/secret", &[], Status(401)),
+    (NginxSends::Uri, URI_KEY, Bob, "/ops/x", &[], Status(403)),
+    (NginxSends::Uri, URI_KEY, Alice, "/ops/x", &[], App("/ops/x")),
+    // The shipped X-Original-URL setup: a client's X-Original-URI must agree
+    // (ingress-nginx with auth-method sends both, from $request_uri).
+    (NginxSends::Url, DEFAULT, Anon, "/admin/secret", &[("X-Original-URI", "/public/x")], Status(403)),
+    (NginxSends::Url, DEFAULT, Anon, "/public/x?a=1", &[("X-Original-URI", "/public/x")], Status(403)),
+    (NginxSends::Url, DEFAULT, Anon, "/public/x", &[("X-Original-URI", "/public/x")], App("/public/x")),
+    (NginxSends::Url, DEFAULT, Anon, "/admin/secret", &[("X-Original-URL", "http://app.example.com/public/x")], Status(401)),
+    (NginxSends::Url, DEFAULT, Anon, "/admin/secret", &[("X-Forwarded-Uri", "/public/x"), ("X-Forwarded-Host", "app.example.com")], Status(401)),
+    (NginxSends::Url, DEFAULT, Bob, "/ops/x", &[], Status(403)),
+    (NginxSends::Url, DEFAULT, Alice, "/ops/x", &[], App("/ops/x")),
+    // The key naming the form nginx does not send: refused, not guessed.
+    (NginxSends::Url, URI_KEY, Anon, "/public/x", &[], Status(403)),
+];
+
+#[tokio::test]
+async fn nginx_endpoint_believes_only_the_form_nginx_is_set_up_to_send() {
+    let mut failures = Vec::new();
+    for sends in [NginxSends::Url, NginxSends::Uri] {
+        for key in [DEFAULT, URI_KEY] {
+            let cases: Vec<_> = NGINX_FORMS
+                .iter()
+                .filter(|c| c.0 == sends && c.1 == key)
+                .collect();
+            if cases.is_empty() {
+                continue;
+            }
+            let env: Vec<(&str, &str)> = key
+                .map(|k| ("LATCHKEY_SERVER__NGINX_TARGET_HEADER", k))
+                .into_iter()
+                .collect();
+            let s = signed_stack(&env).await;
+            let port = crate::support::free_port();
+            let nginx =
+                FrontProxy::nginx_with(port, s.stack.lk.addr, s.stack._echo, |site| match sends {
+                    NginxSends::Url => site,
+                    NginxSends::Uri => sends_original_uri(site),
+                });
+            let host = format!("app.example.com:{port}");
+            for (_, _, who, target, extra, want) in cases {
+                let r = get_as(nginx.addr, &s, *who, target, &host, extra).await;
+                if let Err(e) = check_seen(*want, &r) {
+                    failures.push(format!(
+                        "nginx sends {sends:?}, key {key:?}, {who:?} {target} {extra:?}: {e}"
+                    ));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Finding 3 through real nginx (examples/nginx as shipped): (who, request
+/// target, Host, headers the client adds, outcome); `{port}` is nginx's.
+#[rustfmt::skip]
+const NGINX_HOSTS: &[(As, &str, &str, H, Seen)] = &[
+    (Bob, "/ops/x", "app.example.com:{port}", &[], Status(403)),
+    // nginx's default server (the app's) catches a Host it does not serve.
+    (Bob, "/ops/x", "other.test", &[], Status(403)),
+    (Bob, "/ops/x", "other.test:{port}", &[], Status(403)),
+    (Anon, "/public/x", "other.test", &[], Status(403)),
+    (Bob, "/ops/x", "127.0.0.1:{port}", &[], Status(403)),
+    // Absolute form: nginx routes by the request line's host while Host
+    // ($http_host) names another, even one latchkey knows.
+    (Bob, "http://app.example.com:{port}/ops/x", "other.test", &[], Status(403)),
+    (Bob, "http://app.example.com:{port}/ops/x", "auth.test", &[], Status(403)),
+    (Bob, "http://app.example.com:{port}/ops/x", "auth.test:{port}", &[], Status(403)),
+    // Spellings of the app's own host are the app's.
+    (Bob, "/ops/x", "APP.example.COM:{port}", &[], Status(403)),
+    (Bob, "/ops/x", "app.example.com.:{port}", &[], Status(403)),
+    (Bob, "/ops/x", "app.example.com:{port}", &[("X-Forwarded-Host", "auth.test")], Status(403)),
+    // Allowed where the rules allow.
+    (Bob, "/reports", "app.example.com:{port}", &[], App("/reports")),
+    (Alice, "/ops/x", "app.example.com:{port}", &[], App("/ops/x")),
+    (Alice, "http://app.example.com:{port}/ops/y", "auth.test", &[], App("/ops/y")),
+];
+
+#[tokio::test]
+async fn nginx_judges_the_host_it_routed_by_and_only_known_hosts() {
+    let s = signed_stack(&[]).await;
+    let port = crate::support::free_port();
+    let nginx = FrontProxy::nginx(port, s.stack.lk.addr, s.stack._echo);
+    let p = port.to_string();
+    let mut failures = Vec::new();
+    for (who, target, host, extra, want) in NGINX_HOSTS {
+        let (target, host) = (target.replace("{port}", &p), host.replace("{port}", &p));
+        let r = get_as(nginx.addr, &s, *who, &target, &host, extra).await;
+        if let Err(e) = check_seen(*want, &r) {
+            failures.push(format!("{who:?} {target} Host {host} {extra:?}: {e}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{}\n--- nginx log ---\n{}",
+        failures.join("\n"),
+        nginx.log()
+    );
+}
+
+/// Finding 3 at both endpoints directly (the test's loopback peer is a
+/// trusted proxy): (endpoint, forwarded headers, who, status).
+#[rustfmt::skip]
+const TARGET_HOSTS: &[(&str, H, As, u16)] = &[
+    ("/.latchkey/auth", &[("X-Forwarded-Host", "other.test"), ("X-Forwarded-Uri", "/ops/x")], Bob, 404),
+    ("/.latchkey/auth", &[("X-Forwarded-Host", "other.test"), ("X-Forwarded-Uri", "/public/x")], Anon, 404),
+    ("/.latchkey/auth", &[("X-Forwarded-Host", "[::1]"), ("X-Forwarded-Uri", "/ops/x")], Bob, 404),
+    ("/.latchkey/auth", &[("X-Forwarded-Host", "app.example.com"), ("X-Forwarded-Uri", "/ops/x")], Bob, 403),
+    ("/.latchkey/auth", &[("X-Forwarded-Host", "App.Example.com:8443"), ("X-Forwarded-Uri", "/ops/x")], Bob, 403),
+    ("/.latchkey/auth", &[("X-Forwarded-Host", "app.example.com"), ("X-Forwarded-Uri", "/ops/x")], Alice, 200),
+    // public_url's host is known (and no rule is scoped to it).
+    ("/.latchkey/auth", &[("X-Forwarded-Host", "auth.test"), ("X-Forwarded-Uri", "/ops/x")], Bob, 200),
+    // The target is required, not defaulted to "/" on the auth request's host.
+    ("/.latchkey/auth", &[("X-Forwarded-Uri", "/public/x")], Anon, 400),
+    ("/.latchkey/auth", &[("X-Forwarded-Host", "app.example.com")], Anon, 400),
+    ("/.latchkey/auth/request", &[("X-Original-URL", "http://other.test/ops/x")], Bob, 403),
+    ("/.latchkey/auth/request", &[("X-Original-URL", "http://other.test/public/x")], Anon, 403),
+    ("/.latchkey/auth/request", &[("X-Original-URL", "https://10.0.0.1/ops/x")], Bob, 403),
+    ("/.latchkey/auth/request", &[("X-Original-URL", "http://app.example.com/ops/x")], Bob, 403),
+    ("/.latchkey/auth/request", &[("X-Original-URL", "http://app.example.com/ops/x")], Alice, 200),
+    ("/.latchkey/auth/request", &[], Anon, 403),
+];
+
+#[tokio::test]
+async fn forward_auth_judges_only_public_url_and_app_hosts() {
+    let s = signed_stack(&[]).await;
+    let host = s.stack.host();
+    let mut failures = Vec::new();
+    for (endpoint, headers, who, want) in TARGET_HOSTS {
+        let r = get_as(s.stack.lk.addr, &s, *who, endpoint, &host, headers).await;
+        if r.status != *want {
+            failures.push(format!(
+                "{endpoint} {headers:?} {who:?}: expected {want}, got {}: {}",
+                r.status, r.body
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Finding 6, proxy mode; the test's loopback peer is a trusted proxy, like
+/// HAProxy with `option forwardfor` appending its own line after a client's:
+/// (X-Forwarded-For lines, status, the app's X-Real-IP, its X-Forwarded-For).
+#[rustfmt::skip]
+const XFF_LINES: &[(&[&str], u16, &str, &str)] = &[
+    (&["6.6.6.6", "203.0.113.9"], 200, "203.0.113.9", "6.6.6.6, 203.0.113.9, 127.0.0.1"),
+    (&["6.6.6.6, 6.6.6.6", "203.0.113.9"], 200, "203.0.113.9", "6.6.6.6, 6.6.6.6, 203.0.113.9, 127.0.0.1"),
+    (&["203.0.113.9"], 200, "203.0.113.9", "203.0.113.9, 127.0.0.1"),
+    (&[], 200, "127.0.0.1", "127.0.0.1"),
+    // A trusted hop is skipped, on any line.
+    (&["6.6.6.6, 203.0.113.9", "127.0.0.1"], 200, "203.0.113.9", "6.6.6.6, 203.0.113.9, 127.0.0.1, 127.0.0.1"),
+    (&["127.0.0.5"], 200, "127.0.0.5", "127.0.0.5, 127.0.0.1"),
+    // Empty lines and elements are skipped; ports and brackets are read.
+    (&["", "203.0.113.9"], 200, "203.0.113.9", "203.0.113.9, 127.0.0.1"),
+    (&["203.0.113.9,"], 200, "203.0.113.9", "203.0.113.9,, 127.0.0.1"),
+    (&[", ,", "203.0.113.9"], 200, "203.0.113.9", "203.0.113.9, 127.0.0.1"),
+    (&["203.0.113.9:5123"], 200, "203.0.113.9", "203.0.113.9:5123, 127.0.0.1"),
+    (&["[2001:db8::9]:443"], 200, "2001:db8::9", "[2001:db8::9]:443, 127.0.0.1"),
+    (&["::ffff:203.0.113.9"], 200, "203.0.113.9", "::ffff:203.0.113.9, 127.0.0.1"),
+    // Left of the client: the client's business, passed on as it came.
+    (&["not-an-ip, 203.0.113.9"], 200, "203.0.113.9", "not-an-ip, 203.0.113.9, 127.0.0.1"),
+    // Reached past trusted proxies: unreadable, refused.
+    (&["203.0.113.9, unknown"], 400, "", ""),
+    (&["unknown"], 400, "", ""),
+    (&["203.0.113.9", "127.0.0.1, _hidden"], 400, "", ""),
+    (&["203.0.113.9 127.0.0.1"], 400, "", ""),
+];
+
+#[tokio::test]
+async fn every_x_forwarded_for_line_counts_and_the_peer_is_appended() {
+    let stack = Stack::start("").await;
+    let host = stack.host();
+    let mut failures = Vec::new();
+    for (lines, status, real_ip, xff) in XFF_LINES {
+        let mut h: Vec<(&str, &[u8])> =
+            vec![("Host", host.as_bytes()), ("Accept", b"application/json")];
+        h.extend(lines.iter().map(|l| ("X-Forwarded-For", l.as_bytes())));
+        let r = raw_get(stack.lk.addr, b"/public/x", &h).await;
+        if r.status != *status {
+            failures.push(format!(
+                "{lines:?}: expected {status}, got {}: {}",
+                r.status, r.body
+            ));
+            continue;
+        }
+        if *status != 200 {
+            continue;
+        }
+        let seen = r.json();
+        let got = (
+            echoed_header(&seen, "x-real-ip"),
+            echoed_header(&seen, "x-forwarded-for"),
+        );
+        if got != (vec![real_ip.to_string()], vec![xff.to_string()]) {
+            failures.push(format!(
+                "{lines:?}: the app got X-Real-IP {:?}, X-Forwarded-For {:?}",
+                got.0, got.1
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Finding 6, the other forwarded headers from a trusted peer: (endpoint,
+/// header lines, status). A one-value header on two lines is refused: 400,
+/// 403 from the Nginx endpoint. `app.test` is proxied.
+#[rustfmt::skip]
+const REPEATED: &[(&str, H, u16)] = &[
+    ("/public/x", &[("X-Forwarded-Proto", "https"), ("X-Forwarded-Proto", "http")], 400),
+    ("/public/x", &[("X-Forwarded-Proto", "https, http")], 400),
+    ("/public/x", &[("X-Forwarded-Proto", "ftp")], 400),
+    ("/public/x", &[("X-Forwarded-Proto", "https")], 200),
+    ("/.latchkey/auth", &[("X-Forwarded-Host", "app.test"), ("X-Forwarded-Uri", "/public/x")], 200),
+    ("/.latchkey/auth", &[("X-Forwarded-Host", "app.test"), ("X-Forwarded-Uri", "/public/x"), ("X-Forwarded-For", "6.6.6.6"), ("X-Forwarded-For", "203.0.113.9")], 200),
+    ("/.latchkey/auth", &[("X-Forwarded-Host", "app.test"), ("X-Forwarded-Uri", "/public/x"), ("X-Forwarded-For", "unknown")], 400),
+    ("/.latchkey/auth", &[("X-Forwarded-Host", "app.test"), ("X-Forwarded-Host", "auth.test"), ("X-Forwarded-Uri", "/public/x")], 400),
+    ("/.latchkey/auth", &[("X-Forwarded-Host", "app.test"), ("X-Forwarded-Uri", "/public/x"), ("X-Forwarded-Uri", "/admin/x")], 400),
+    ("/.latchkey/auth", &[("X-Forwarded-Host", "app.test"), ("X-Forwarded-Uri", "/public/x"), ("X-Forwarded-Method", "GET"), ("X-Forwarded-Method", "POST")], 400),
+    ("/.latchkey/auth", &[("X-Forwarded-Host", "app.test"), ("X-Forwarded-Uri", "/public/x"), ("X-Forwarded-Proto", "http"), ("X-Forwarded-Proto", "https")], 400),
+    ("/.latchkey/auth/request", &[("X-Original-URL", "http://app.test/public/x")], 200),
+    ("/.latchkey/auth/request", &[("X-Original-URL", "http://app.test/public/x"), ("X-Original-URL", "http://app.test/admin/x")], 403),
+    ("/.latchkey/auth/request", &[("X-Original-URL", "http://app.test/public/x"), ("X-Original-Method", "GET"), ("X-Original-Method", "POST")], 403),
+    ("/.latchkey/auth/request", &[("X-Original-URL", "http://app.test/public/x"), ("X-Original-URI", "/public/x"), ("X-Original-URI", "/public/x")], 403),
+    ("/.latchkey/auth/request", &[("X-Original-URL", "http://app.test/public/x"), ("X-Forwarded-Proto", "https"), ("X-Forwarded-Proto", "http")], 403),
+    ("/.latchkey/auth/request", &[("X-Original-URL", "http://app.test/public/x"), ("X-Forwarded-For", "unknown")], 403),
+];
+
+#[tokio::test]
+async fn repeated_one_value_forwarded_headers_are_refused() {
+    let stack = Stack::start("").await;
+    let host = stack.host();
+    let mut failures = Vec::new();
+    for (endpoint, lines, status) in REPEATED {
+        let mut h: Vec<(&str, &[u8])> =
+            vec![("Host", host.as_bytes()), ("Accept", b"application/json")];
+        h.extend(lines.iter().map(|(k, v)| (*k, v.as_bytes())));
+        let r = raw_get(stack.lk.addr, endpoint.as_bytes(), &h).await;
+        if r.status != *status {
+            failures.push(format!(
+                "{endpoint} {lines:?}: expected {status}, got {}: {}",
+                r.status, r.body
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Finding 6 where it matters: the per-IP limit and the email's "Requested
+/// from IP" follow the trusted proxy's line, not the client's forged one.
+#[tokio::test]
+async fn rate_limits_and_mail_count_the_hop_the_trusted_proxy_appended() {
+    let stack = Stack::start("[limits]\nlinks_per_ip = 2\n").await;
+    type Line = fn(u8) -> String;
+    // (email, the forged line and the proxy's line of attempt i, statuses)
+    let cases: [(&str, Line, Line, [u16; 3]); 2] = [
+        // Varying the forged line does not dodge the limit...
+        (
+            "bob@example.com",
+            |i| format!("198.51.100.{i}"),
+            |_| "203.0.113.50".into(),
+            [200, 200, 429],
+        ),
+        // ...and one forged line does not pool everyone into one bucket.
+        (
+            "alice@example.com",
+            |_| "6.6.6.6".into(),
+            |i| format!("203.0.113.{i}"),
+            [200, 200, 200],
+        ),
+    ];
+    for (email, forged, proxy, want) in cases {
+        let mut statuses = Vec::new();
+        for i in 1..=3 {
+            let b = stack.browser();
+            let page = b.get("/.latchkey/login", &[]).await;
+            let (forged, proxy) = (forged(i), proxy(i));
+            let r = b
+                .post_form(
+                    "/.latchkey/login",
+                    &[("email", email), ("csrf", &csrf_of(&page.body))],
+                    &[("x-forwarded-for", &forged), ("x-forwarded-for", &proxy)],
+                )
+                .await;
+            statuses.push(r.status);
+        }
+        assert_eq!(statuses, want, "{email}");
+        let mail = stack.smtp.wait_for(email, Duration::from_secs(10)).await;
+        let from = format!("Requested from IP {}", proxy(1));
+        assert!(mail.text.contains(&from), "{email}: {}", mail.text);
+        assert!(!mail.text.contains(&forged(1)), "{email}: {}", mail.text);
+    }
 }
