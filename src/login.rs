@@ -11,7 +11,9 @@
 //!   that asked (`login.same_browser`); elsewhere it says where to open it and
 //!   uses nothing up.
 //! - `POST code` signs in with the short code from the same email, typed into
-//!   the browser that asked; `limits.code_attempts` wrong codes void it.
+//!   the browser that asked; `limits.code_attempts` wrong codes void it. The
+//!   store compares, counts and uses up in one atomic step
+//!   (`Store::check_code`), so codes fired at once buy no extra guesses.
 //! - Every form carries a CSRF token (double-submit cookie) and is refused
 //!   when its Origin/Referer names another site.
 
@@ -35,7 +37,7 @@ use crate::session::{
     TokenHash, User,
 };
 use crate::settings::{Signup, CODE_DIGITS};
-use crate::store::Store;
+use crate::store::{CodeCheck, Store};
 use crate::tokens;
 use crate::Body;
 
@@ -480,51 +482,51 @@ async fn redeem_code(
     else {
         return Ok(invalid());
     };
-    let Some(attempt) = app.store.get_attempt(&attempt_hash).await? else {
-        return Ok(invalid());
-    };
-    let right = Secret::parse_code(form.get("code"), CODE_DIGITS)
-        .zip(TokenHash::from_hex(&attempt.code))
-        .is_some_and(|(typed, stored)| typed.hash() == stored);
-    let link_hash = TokenHash::from_hex(&attempt.link);
-    if !right {
-        let failures = app.store.fail_attempt(&attempt_hash).await?;
-        if failures >= s.limits.code_attempts || failures == 0 {
-            app.store.delete_attempt(&attempt_hash).await?;
-            if let Some(h) = link_hash {
+    // Compared, counted and used up in one atomic store step: concurrent
+    // guesses get no more than `code_attempts` judgements between them.
+    let typed = Secret::parse_code(form.get("code"), CODE_DIGITS).map(|c| c.hash());
+    let attempt = match app
+        .store
+        .check_code(&attempt_hash, typed.as_ref(), s.limits.code_attempts)
+        .await?
+    {
+        CodeCheck::Match(attempt) => attempt,
+        CodeCheck::Missing => return Ok(invalid()),
+        CodeCheck::Voided(attempt) => {
+            if let Some(h) = TokenHash::from_hex(&attempt.link) {
                 app.store.take_link(&h).await?;
             }
             refused(app, ctx, "", SignInFailure::CodeVoided);
             return Ok(s.pages.respond(StatusCode::GONE, &Page::LinkInvalid));
         }
-        let left = s.limits.code_attempts - failures;
-        let error = format!(
-            "That code is not right. {left} {} left.",
-            if left == 1 { "try" } else { "tries" }
-        );
-        let (csrf, set) = csrf_token(app, &headers);
-        let expires_in = human_duration(s.login.link_ttl);
-        let mut resp = s.pages.respond(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &Page::CheckEmail {
-                csrf: csrf.expose(),
-                code_digits: CODE_DIGITS,
-                expires_in: &expires_in,
-                error: Some(&error),
-                mail_down: app.mail_stats.transport_down(),
-                retry_url: "/.latchkey/login",
-            },
-        );
-        set_csrf(app, &mut resp, &csrf, set);
-        return Ok(resp);
-    }
-    let Some(link) = (match link_hash {
+        CodeCheck::Wrong { left } => {
+            let error = format!(
+                "That code is not right. {left} {} left.",
+                if left == 1 { "try" } else { "tries" }
+            );
+            let (csrf, set) = csrf_token(app, &headers);
+            let expires_in = human_duration(s.login.link_ttl);
+            let mut resp = s.pages.respond(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &Page::CheckEmail {
+                    csrf: csrf.expose(),
+                    code_digits: CODE_DIGITS,
+                    expires_in: &expires_in,
+                    error: Some(&error),
+                    mail_down: app.mail_stats.transport_down(),
+                    retry_url: "/.latchkey/login",
+                },
+            );
+            set_csrf(app, &mut resp, &csrf, set);
+            return Ok(resp);
+        }
+    };
+    let Some(link) = (match TokenHash::from_hex(&attempt.link) {
         Some(h) => app.store.take_link(&h).await?,
         None => None,
     }) else {
         return Ok(invalid());
     };
-    app.store.delete_attempt(&attempt_hash).await?;
     sign_in(app, &headers, ctx, &link).await
 }
 
