@@ -17,11 +17,13 @@
 //! - Every form carries a CSRF token (double-submit cookie) and is refused
 //!   when its Origin/Referer names another site.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
+use ipnet::Ipv6Net;
 use tracing::Instrument as _;
 
 use crate::app::App;
@@ -148,7 +150,24 @@ async fn limit(app: &App, ctx: &Ctx, which: PerIp) -> Result<(), GateError> {
         PerIp::Links => ("link-ip", l.links_per_ip, l.link_window),
         PerIp::Redemptions => ("verify-ip", l.verify_per_ip, l.verify_window),
     };
-    within_limit(app, &format!("{key}:{}", ctx.client.ip), max, window).await
+    let client = client_key(ctx.client.ip, l.ipv6_prefix);
+    within_limit(app, &format!("{key}:{client}"), max, window).await
+}
+
+/// The client as per-IP limits count it: an IPv4 address (IPv4-mapped IPv6
+/// too) by itself, an IPv6 address by its network of `v6_prefix` bits
+/// (`2001:db8:1:2::/64`), since one site holds a whole /64 and could
+/// otherwise take a fresh address for every request.
+fn client_key(ip: IpAddr, v6_prefix: u8) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => Ipv6Net::new(v6, v6_prefix.min(128))
+                .map(|n| n.trunc().to_string())
+                .unwrap_or_else(|_| v6.to_string()),
+        },
+    }
 }
 
 /// Counts one hit on the store's counter `key` (shared by every instance);
@@ -740,6 +759,24 @@ pub fn now_ms() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_clients_are_counted_per_network() {
+        let key = |ip: &str, bits| client_key(ip.parse().unwrap_or_else(|_| unreachable!()), bits);
+        let cases: &[(&str, u8, &str)] = &[
+            ("2001:db8:1:2::1", 64, "2001:db8:1:2::/64"),
+            ("2001:db8:1:2:ffff:ffff:ffff:ffff", 64, "2001:db8:1:2::/64"),
+            ("2001:db8:1:2::1", 128, "2001:db8:1:2::1/128"),
+            ("2001:db8:1:2::1", 48, "2001:db8:1::/48"),
+            ("2001:db8:1:2::1", 1, "::/1"),
+            ("::ffff:192.0.2.1", 64, "192.0.2.1"),
+            ("192.0.2.1", 64, "192.0.2.1"),
+            ("::1", 64, "::/64"),
+        ];
+        for (ip, bits, want) in cases {
+            assert_eq!(key(ip, *bits), *want, "{ip} /{bits}");
+        }
+    }
 
     #[test]
     fn durations_read_like_a_person_wrote_them() {
