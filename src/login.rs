@@ -291,13 +291,20 @@ async fn request_link(
 }
 
 /// Where links in emails point: the host where sign-in started when it is
-/// public_url's or an app's, else public_url. A forged Host cannot steer it.
+/// public_url's or an app's, else public_url. Only configured parts go in:
+/// public_url's origin for its own host; for an app host (apps have no
+/// scheme or port of their own) public_url's scheme and port, since
+/// latchkey answers every host at the address public_url names. Nothing of
+/// the Host header (its port, its case, a trailing dot) reaches the link.
 fn link_base(app: &App, ctx: &Ctx) -> String {
     let s = &app.settings;
-    if s.return_policy.is_own_host(&ctx.host) {
-        format!("{}://{}", s.public_url.scheme(), ctx.raw_host)
-    } else {
-        s.public_url.origin().ascii_serialization()
+    let public = &s.public_url;
+    match s.apps.get(&ctx.host) {
+        Some(a) if a.host != s.public_host => {
+            let port = public.port().map(|p| format!(":{p}")).unwrap_or_default();
+            format!("{}://{}{port}", public.scheme(), a.host)
+        }
+        _ => public.origin().ascii_serialization(),
     }
 }
 
