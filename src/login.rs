@@ -33,7 +33,7 @@ use crate::error::{json, GateError};
 use crate::mail::Email;
 use crate::metrics::SignInFailure;
 use crate::pages::{LinkEmail, Page};
-use crate::request::{cookie, form_origin, query_param, Ctx, Form};
+use crate::request::{form_origin, query_param, Ctx, Form};
 use crate::session::{
     normalize_email, user_id, AttemptRecord, Identity, LinkRecord, Secret, SessionRecord,
     TokenHash, User,
@@ -91,7 +91,7 @@ pub async fn handle(
 
 /// The browser's CSRF token, or a fresh one (`true`: it must be set).
 fn csrf_token(app: &App, headers: &HeaderMap) -> (Secret, bool) {
-    match cookie(headers, cookies::csrf_name(&app.settings)).and_then(Secret::parse) {
+    match cookies::secrets(headers, cookies::csrf_name(&app.settings)).next() {
         Some(t) => (t, false),
         None => (Secret::generate(&mut rand::rng()), true),
     }
@@ -103,15 +103,17 @@ fn set_csrf(app: &App, resp: &mut Response<Body>, token: &Secret, set: bool) {
     }
 }
 
-/// The form's token must match the cookie, and a stated origin (Origin,
-/// else Referer; `Origin: null` states none) must be this host or
-/// public_url's.
+/// The form's token must match the cookie (one of them, when the browser
+/// sends more than one of that name), and a stated origin (Origin, else
+/// Referer; `Origin: null` states none) must be this host or public_url's.
 fn check_csrf(app: &App, headers: &HeaderMap, form: &Form, ctx: &Ctx) -> Result<(), GateError> {
-    let cookie_token = cookie(headers, cookies::csrf_name(&app.settings))
-        .and_then(Secret::parse)
-        .ok_or(GateError::Csrf("no CSRF cookie"))?;
+    let cookie_tokens: Vec<Secret> =
+        cookies::secrets(headers, cookies::csrf_name(&app.settings)).collect();
+    if cookie_tokens.is_empty() {
+        return Err(GateError::Csrf("no CSRF cookie"));
+    }
     let form_token = Secret::parse(form.get("csrf")).ok_or(GateError::Csrf("no CSRF field"))?;
-    if cookie_token != form_token {
+    if !cookie_tokens.contains(&form_token) {
         return Err(GateError::Csrf("CSRF token mismatch"));
     }
     if !same_origin(app, headers, ctx) {
@@ -255,8 +257,8 @@ async fn request_link(
 
     // Reuse this browser's attempt cookie if it has one, so an earlier
     // email's link keeps working here.
-    let attempt = cookie(&headers, cookies::attempt_name(s))
-        .and_then(Secret::parse)
+    let attempt = cookies::secrets(&headers, cookies::attempt_name(s))
+        .next()
         .unwrap_or_else(|| Secret::generate(&mut rand::rng()));
     let retry = retry_url(&rd);
     let pending = PendingLink {
@@ -467,11 +469,9 @@ async fn verify(
     let Some(link) = app.store.peek_link(&hash).await? else {
         return Ok(invalid());
     };
-    let attempt = cookie(&headers, cookies::attempt_name(s)).and_then(Secret::parse);
-    let same_browser = attempt
-        .as_ref()
-        .and_then(|a| TokenHash::from_hex(&link.attempt).map(|h| h == a.hash()))
-        .unwrap_or(false);
+    let attempts: Vec<Secret> = cookies::secrets(&headers, cookies::attempt_name(s)).collect();
+    let same_browser = TokenHash::from_hex(&link.attempt)
+        .is_some_and(|want| attempts.iter().any(|a| a.hash() == want));
     if s.login.same_browser && !same_browser {
         // Nothing used up: the link still works in the browser that asked.
         refused(app, ctx, &user_id(&link.email), SignInFailure::WrongBrowser);
@@ -487,7 +487,7 @@ async fn verify(
     let Some(link) = app.store.take_link(&hash).await? else {
         return Ok(invalid());
     };
-    if let Some(a) = attempt {
+    for a in &attempts {
         app.store.delete_attempt(&a.hash()).await?;
     }
     sign_in(app, &headers, ctx, &link).await
@@ -502,20 +502,22 @@ async fn redeem_code(
     let (headers, form) = checked_form(app, req, ctx).await?;
     limit(app, ctx, PerIp::Redemptions).await?;
     let invalid = || link_invalid(app, ctx);
-    let Some(attempt_hash) = cookie(&headers, cookies::attempt_name(s))
-        .and_then(Secret::parse)
-        .map(|a| a.hash())
-    else {
-        return Ok(invalid());
-    };
     // Compared, counted and used up in one atomic store step: concurrent
     // guesses get no more than `code_attempts` judgements between them.
+    // The first of the browser's attempt cookies that names an attempt is
+    // the one judged.
     let typed = Secret::parse_code(form.get("code"), CODE_DIGITS).map(|c| c.hash());
-    let attempt = match app
-        .store
-        .check_code(&attempt_hash, typed.as_ref(), s.limits.code_attempts)
-        .await?
-    {
+    let mut verdict = CodeCheck::Missing;
+    for a in cookies::secrets(&headers, cookies::attempt_name(s)) {
+        verdict = app
+            .store
+            .check_code(&a.hash(), typed.as_ref(), s.limits.code_attempts)
+            .await?;
+        if verdict != CodeCheck::Missing {
+            break;
+        }
+    }
+    let attempt = match verdict {
         CodeCheck::Match(attempt) => attempt,
         CodeCheck::Missing => return Ok(invalid()),
         CodeCheck::Voided(attempt) => {
@@ -569,7 +571,7 @@ async fn sign_in(
         refused(app, ctx, &user_id(&link.email), SignInFailure::Refused);
         return Ok(s.pages.respond(StatusCode::GONE, &Page::LinkInvalid));
     };
-    if let Some(old) = cookie(headers, &s.session.cookie_name).and_then(Secret::parse) {
+    for old in cookies::secrets(headers, &s.session.cookie_name) {
         if let Some(cache) = &app.session_cache {
             cache.forget(&old.hash());
         }
@@ -651,17 +653,23 @@ pub fn landing(app: &App, user: &User) -> String {
 async fn logout(app: &App, req: Request<Incoming>, ctx: &Ctx) -> Result<Response<Body>, GateError> {
     let s = &app.settings;
     let (headers, form) = checked_form(app, req, ctx).await?;
-    if let Some(token) = cookie(&headers, &s.session.cookie_name).and_then(Secret::parse) {
+    // Every session cookie the browser sent ends: it is cleared below.
+    let tokens: Vec<Secret> = cookies::secrets(&headers, &s.session.cookie_name).collect();
+    if !tokens.is_empty() {
         // Whose session it was, for the audit trail.
         let id = app
             .identify(&headers, ctx.now)
             .await?
             .map(|i| i.user.id)
             .unwrap_or_default();
-        if let Some(cache) = &app.session_cache {
-            cache.forget(&token.hash());
+        let mut ended = false;
+        for token in &tokens {
+            if let Some(cache) = &app.session_cache {
+                cache.forget(&token.hash());
+            }
+            ended |= app.store.revoke_session(&token.hash()).await?;
         }
-        if app.store.revoke_session(&token.hash()).await? {
+        if ended {
             audit_event(app, ctx, &id, AuditEvent::SignedOut);
         }
     }
