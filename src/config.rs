@@ -290,6 +290,8 @@ pub struct LimitsConfig {
     pub form_body_bytes: u32,
     pub tokens_per_user: u32,
     pub token_window: String,
+    /// Leading bits of an IPv6 address that per-IP limits count as one client.
+    pub ipv6_prefix: u32,
 }
 
 impl Default for LimitsConfig {
@@ -304,6 +306,7 @@ impl Default for LimitsConfig {
             form_body_bytes: 8192,
             tokens_per_user: 60,
             token_window: "15m".into(),
+            ipv6_prefix: 64,
         }
     }
 }

@@ -115,17 +115,44 @@ pub fn host_name(raw: &str) -> Result<String, GateError> {
     normalize_host(raw).ok_or(GateError::BadHost)
 }
 
-/// The value of cookie `name`, from any Cookie header.
+/// The first readable value of cookie `name` (see [`cookies`]). Of two
+/// pairs with the same name the first wins: browsers send the cookie with
+/// the longest Path first.
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    cookie_pairs(headers).find_map(|pair| readable(pair, name))
+}
+
+/// Every readable value of cookie `name`, in the order sent, from every
+/// `Cookie` header line. The headers are read as bytes and split at `;`; a
+/// pair whose name or value holds anything but visible ASCII is skipped
+/// (another app under the cookie domain may set `name=José`), never the
+/// whole header. Quotes around a value are dropped.
+pub fn cookies<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    cookie_pairs(headers).filter_map(move |pair| readable(pair, name))
+}
+
+fn cookie_pairs(headers: &HeaderMap) -> impl Iterator<Item = &[u8]> {
     headers
         .get_all(COOKIE)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|pair| {
-            let (k, v) = pair.trim().split_once('=')?;
-            (k == name).then_some(v.trim_matches('"'))
-        })
+        .flat_map(|v| v.as_bytes().split(|b| *b == b';'))
+}
+
+/// The value of one `name=value` pair if it is cookie `name` and readable.
+fn readable<'a>(pair: &'a [u8], name: &str) -> Option<&'a str> {
+    let eq = pair.iter().position(|b| *b == b'=')?;
+    let (key, value) = (pair[..eq].trim_ascii(), pair[eq + 1..].trim_ascii());
+    if key != name.as_bytes() {
+        return None;
+    }
+    let value = value
+        .strip_prefix(b"\"")
+        .and_then(|v| v.strip_suffix(b"\""))
+        .unwrap_or(value);
+    if !value.iter().all(|b| b.is_ascii_graphic()) {
+        return None;
+    }
+    std::str::from_utf8(value).ok()
 }
 
 /// A person's browser navigating (gets pages and redirects), as opposed to
@@ -298,6 +325,43 @@ mod tests {
             assert_eq!(got, want, "{lines:?}");
             let untrusted = resolve("1.2.3.4:5", &h).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(untrusted.proto, "http", "ignored from others");
+        }
+    }
+
+    #[test]
+    fn unreadable_cookie_pairs_are_skipped_not_the_header() {
+        fn map(lines: &[&[u8]]) -> HeaderMap {
+            let mut h = HeaderMap::new();
+            for l in lines {
+                let v = http::HeaderValue::from_bytes(l).unwrap_or_else(|_| unreachable!());
+                h.append(COOKIE, v);
+            }
+            h
+        }
+        // (Cookie lines, every readable value of `s`, in order)
+        let cases: &[(&[&[u8]], &[&str])] = &[
+            (&[b"s=abc; name=Jos\xc3\xa9"], &["abc"]),
+            (&[b"name=Jos\xc3\xa9; s=abc"], &["abc"]),
+            (&[b"a=\xff\xfe;s=abc;b=2"], &["abc"]),
+            (&[b"\xc3\xa9=1; s=abc"], &["abc"]),
+            (&[b"s=Jos\xc3\xa9; s=abc"], &["abc"]),
+            (&[b"s=\x80", b"s=abc"], &["abc"]),
+            (&[b"x=1", b"s=abc", b"s=def"], &["abc", "def"]),
+            (&[b"s=abc; s=def"], &["abc", "def"]),
+            (&[b"s=\"abc\""], &["abc"]),
+            (&[b" s = abc ;"], &["abc"]),
+            (&[b"s=a b"], &[]),
+            (&[b"s=\t"], &[""]),
+            (&[b"s="], &[""]),
+            (&[b"s"], &[]),
+            (&[b"ss=abc; s_=x; S=y"], &[]),
+            (&[b"x=s=abc"], &[]),
+        ];
+        for (lines, want) in cases {
+            let h = map(lines);
+            let got: Vec<&str> = cookies(&h, "s").collect();
+            assert_eq!(got, *want, "{lines:?}");
+            assert_eq!(cookie(&h, "s"), want.first().copied(), "{lines:?}");
         }
     }
 

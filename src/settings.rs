@@ -139,6 +139,9 @@ pub struct Limits {
     /// Bearer tokens one user may get from `POST /.latchkey/token` per window.
     pub tokens_per_user: u64,
     pub token_window: Duration,
+    /// Per-IP limits count an IPv6 client by its first this many bits (1 to
+    /// 128): one /64 is one site, as one IPv4 address is.
+    pub ipv6_prefix: u8,
 }
 
 pub struct AppSettings {
@@ -300,9 +303,19 @@ impl Settings {
             form_body_bytes: l.form_body_bytes as usize,
             tokens_per_user: u64::from(l.tokens_per_user),
             token_window: p.duration("limits.token_window", &l.token_window),
+            ipv6_prefix: u8::try_from(l.ipv6_prefix)
+                .ok()
+                .filter(|b| (1..=128).contains(b))
+                .unwrap_or(64),
         };
         if l.code_attempts == 0 {
             p.add("limits.code_attempts: 0 would void every code; expected 1 or more".into());
+        }
+        if !(1..=128).contains(&l.ipv6_prefix) {
+            p.add(format!(
+                "limits.ipv6_prefix: {} is out of range; expected 1 to 128 (the leading bits of an IPv6 address counted as one client, like 64)",
+                l.ipv6_prefix
+            ));
         }
 
         let headers = p.take(IdentityHeaders::from_config(&cfg.headers));

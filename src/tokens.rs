@@ -29,7 +29,7 @@ use crate::cookies;
 use crate::error::{json, GateError};
 use crate::keys::{SignError, Typ};
 use crate::login::{same_origin, within_limit};
-use crate::request::{cookie, header_str, Ctx, Form};
+use crate::request::{header_str, Ctx, Form};
 use crate::session::{Identity, Secret, TokenHash, TokenRecord, User};
 use crate::settings::Settings;
 use crate::store::{Store, StoreError, StoreResult};
@@ -281,11 +281,11 @@ pub async fn exchange(
         None
     };
     let custom_header = headers.contains_key("x-requested-with");
-    let csrf_cookie = cookie(&headers, cookies::csrf_name(s)).and_then(Secret::parse);
+    let csrf_cookies: Vec<Secret> = cookies::secrets(&headers, cookies::csrf_name(s)).collect();
     let csrf_given = header_str(&headers, "x-csrf-token")
         .or(form.as_ref().map(|f| f.get("csrf")))
         .and_then(Secret::parse);
-    let csrf_ok = matches!((csrf_cookie, csrf_given), (Some(c), Some(g)) if c == g);
+    let csrf_ok = csrf_given.is_some_and(|g| csrf_cookies.contains(&g));
     if !(custom_header || csrf_ok) {
         return Err(GateError::Csrf(
             "token request without X-Requested-With or CSRF token",

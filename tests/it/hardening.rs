@@ -1679,3 +1679,652 @@ async fn rate_limits_and_mail_count_the_hop_the_trusted_proxy_appended() {
         assert!(!mail.text.contains(&forged(1)), "{email}: {}", mail.text);
     }
 }
+
+
+// --- issue 11: limits, links and cookies -----------------------------------------
+//
+// Every counter that limits guessing holds under concurrent fire, against
+// the memory store and a real redis-server; IPv6 clients are counted per
+// prefix; links in mail come only from configured origins; a Cookie header
+// with bytes latchkey cannot read keeps the person signed in.
+
+/// Which store a stack runs on.
+#[derive(Debug, Clone, Copy)]
+enum StoreKind {
+    Memory,
+    Redis,
+}
+
+/// A stack on `kind` with `extra` config and an admin listener (for metrics).
+async fn limits_stack(kind: StoreKind, extra: &str) -> (Stack, SocketAddr) {
+    let admin: SocketAddr = format!("127.0.0.1:{}", crate::support::free_port())
+        .parse()
+        .unwrap();
+    let admin_text = admin.to_string();
+    let env = [("LATCHKEY_SERVER__ADMIN_LISTEN", admin_text.as_str())];
+    let stack = Stack::start_opts(crate::flow::Opts {
+        extra,
+        env: &env,
+        redis_toml: match kind {
+            StoreKind::Memory => Some(""),
+            StoreKind::Redis => None,
+        },
+        ..crate::flow::Opts::default()
+    })
+    .await;
+    crate::support::wait_for_port(admin, "latchkey admin listener");
+    (stack, admin)
+}
+
+/// The value of one metric line (`name{labels}`), 0 when absent.
+async fn metric(admin: SocketAddr, line: &str) -> u64 {
+    let r = send(admin, "GET", "/metrics", &[], b"").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body
+        .lines()
+        .find_map(|l| l.strip_prefix(line)?.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
+/// One request of a burst: method, target, headers, body.
+struct Shot {
+    method: &'static str,
+    target: String,
+    headers: Vec<(String, Vec<u8>)>,
+    body: Vec<u8>,
+}
+
+impl Shot {
+    /// A form POST from a browser that holds `cookie`, on `host`.
+    fn form(target: &str, host: &str, cookie: &str, form: &[(&str, &str)]) -> Shot {
+        Shot {
+            method: "POST",
+            target: target.to_owned(),
+            headers: vec![
+                ("host".into(), host.as_bytes().to_vec()),
+                (
+                    "content-type".into(),
+                    b"application/x-www-form-urlencoded".to_vec(),
+                ),
+                ("accept".into(), b"text/html".to_vec()),
+                ("cookie".into(), cookie.as_bytes().to_vec()),
+            ],
+            body: form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(form)
+                .finish()
+                .into_bytes(),
+        }
+    }
+
+    /// The same request as if forwarded by a trusted proxy for `client`.
+    fn from(mut self, client: &str) -> Shot {
+        self.headers
+            .push(("x-forwarded-for".into(), client.as_bytes().to_vec()));
+        self
+    }
+}
+
+/// Opens one connection per shot first, then sends every request at once,
+/// so that they reach latchkey together; answers in the shots' order.
+async fn burst(addr: SocketAddr, shots: Vec<Shot>) -> Vec<Resp> {
+    use http_body_util::{BodyExt, Full};
+    let mut senders = Vec::new();
+    for _ in &shots {
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .unwrap();
+        tokio::spawn(conn);
+        senders.push(sender);
+    }
+    let mut set = tokio::task::JoinSet::new();
+    for (i, (mut sender, shot)) in senders.into_iter().zip(shots).enumerate() {
+        let mut req = http::Request::builder()
+            .method(shot.method)
+            .uri(&shot.target)
+            .body(Full::new(bytes::Bytes::from(shot.body)))
+            .unwrap();
+        for (k, v) in shot.headers {
+            req.headers_mut().append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_bytes(&v).unwrap(),
+            );
+        }
+        set.spawn(async move {
+            let resp = sender.send_request(req).await.unwrap();
+            let (parts, body) = resp.into_parts();
+            let body = body.collect().await.unwrap().to_bytes();
+            let resp = Resp {
+                status: parts.status.as_u16(),
+                headers: parts.headers,
+                body: String::from_utf8_lossy(&body).into_owned(),
+            };
+            (i, resp)
+        });
+    }
+    let mut out = set.join_all().await;
+    out.sort_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, r)| r).collect()
+}
+
+fn count(resps: &[Resp], status: u16) -> usize {
+    resps.iter().filter(|r| r.status == status).count()
+}
+
+fn statuses(resps: &[Resp]) -> Vec<u16> {
+    resps.iter().map(|r| r.status).collect()
+}
+
+/// `name=value; ...` of the browser's cookies named here.
+fn jar(b: &Browser, names: &[&str]) -> String {
+    names
+        .iter()
+        .filter_map(|n| b.cookie(n).map(|v| format!("{n}={v}")))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Finding 5: 24 wrong codes and the right one, fired at once at one
+/// sign-in attempt. At most `code_attempts` (3) of them may be judged:
+/// a "not right, N left" answer, a sign-in, or the one that voids the code.
+/// After the burst the right code fails.
+async fn wrong_codes_at_once(kind: StoreKind) {
+    let (stack, admin) = limits_stack(
+        kind,
+        "[limits]\nverify_per_ip = 10000\nlinks_per_email = 100\nlinks_per_ip = 100\n",
+    )
+    .await;
+    let voided_line = "latchkey_sign_ins_failed_total{reason=\"code_voided\"}";
+    for round in 0..4 {
+        let b = stack.browser();
+        let sent = request_link(&b, "bob@example.com", "").await;
+        assert_eq!(sent.status, 200, "{}", sent.body);
+        let mail = stack
+            .smtp
+            .wait_for("bob@example.com", Duration::from_secs(10))
+            .await;
+        let code = code_of(&mail.text);
+        let csrf = csrf_of(&sent.body);
+        let cookie = jar(&b, &["latchkey_csrf", "latchkey_attempt"]);
+        let wrong: Vec<String> = (0..1_000_000u32)
+            .map(|n| format!("{n:06}"))
+            .filter(|c| *c != code)
+            .take(24)
+            .collect();
+        let mut shots: Vec<Shot> = wrong
+            .iter()
+            .map(|c| {
+                Shot::form(
+                    "/.latchkey/code",
+                    &stack.host(),
+                    &cookie,
+                    &[("code", c), ("csrf", &csrf)],
+                )
+            })
+            .collect();
+        shots.push(Shot::form(
+            "/.latchkey/code",
+            &stack.host(),
+            &cookie,
+            &[("code", &code), ("csrf", &csrf)],
+        ));
+        let before = metric(admin, voided_line).await;
+        let resps = burst(stack.lk.addr, shots).await;
+        let voided = metric(admin, voided_line).await - before;
+        let (tries_left, signed_in) = (count(&resps, 422) as u64, count(&resps, 303) as u64);
+        let judged = tries_left + signed_in + voided;
+        assert!(
+            judged <= 3,
+            "{kind:?} round {round}: {judged} codes judged ({tries_left} \"not right\", \
+             {signed_in} signed in, {voided} voiding); at most code_attempts = 3: {:?}",
+            statuses(&resps)
+        );
+        assert!(
+            signed_in == 0 || voided == 0,
+            "{kind:?} round {round}: signed in on a voided code: {:?}",
+            statuses(&resps)
+        );
+        assert!(
+            resps.iter().all(|r| [303, 410, 422].contains(&r.status)),
+            "{kind:?}: {:?}",
+            statuses(&resps)
+        );
+        let after = b
+            .post_form(
+                "/.latchkey/code",
+                &[("code", &code), ("csrf", &csrf)],
+                &[("cookie", &cookie)],
+            )
+            .await;
+        assert_eq!(
+            after.status, 410,
+            "{kind:?}: the right code after the burst"
+        );
+    }
+
+    // One by one: three wrong codes void it; the right one then fails.
+    let b = stack.browser();
+    let sent = request_link(&b, "bob@example.com", "").await;
+    let mail = stack
+        .smtp
+        .wait_for("bob@example.com", Duration::from_secs(10))
+        .await;
+    let code = code_of(&mail.text);
+    let csrf = csrf_of(&sent.body);
+    let other = if code == "000000" { "111111" } else { "000000" };
+    let mut got = Vec::new();
+    for c in [other, other, other, code.as_str()] {
+        let r = b
+            .post_form("/.latchkey/code", &[("code", c), ("csrf", &csrf)], &[])
+            .await;
+        got.push(r.status);
+    }
+    assert_eq!(got, [422, 422, 410, 410], "{kind:?}");
+}
+
+#[tokio::test]
+async fn wrong_codes_fired_at_once_are_judged_at_most_code_attempts_times_memory() {
+    wrong_codes_at_once(StoreKind::Memory).await;
+}
+
+#[tokio::test]
+async fn wrong_codes_fired_at_once_are_judged_at_most_code_attempts_times_redis() {
+    wrong_codes_at_once(StoreKind::Redis).await;
+}
+
+/// The class: each counter that limits guessing (links per client IP,
+/// links per address, redemptions per IP, bearer tokens per user) lets
+/// exactly its cap through when 20 requests arrive at once.
+async fn every_cap_holds_at_once(kind: StoreKind) {
+    let dir = crate::support::temp_dir();
+    let key = crate::assertion::write_key(dir.path(), "a", latchkey::keys::Alg::Es256);
+    let extra = format!(
+        "{}\n[limits]\nlinks_per_ip = 5\nlinks_per_email = 3\nverify_per_ip = 4\ntokens_per_user = 3\n",
+        crate::assertion::assertion_toml(&[("a", &key)], "")
+    );
+    let (stack, _admin) = limits_stack(kind, &extra).await;
+    let host = stack.host();
+    let b = stack.browser();
+    let page = b.get("/.latchkey/login", &[]).await;
+    let csrf = csrf_of(&page.body);
+    let cookie = jar(&b, &["latchkey_csrf"]);
+    let login = |email: &str| {
+        Shot::form(
+            "/.latchkey/login",
+            &host,
+            &cookie,
+            &[("email", email), ("csrf", &csrf)],
+        )
+    };
+
+    // Links per client IP: 5 of 20 pass, the rest get 429.
+    let shots = (0..20)
+        .map(|i| login(&format!("nobody{i}@example.com")).from("198.51.100.1"))
+        .collect();
+    let r = burst(stack.lk.addr, shots).await;
+    assert_eq!(
+        (count(&r, 200), count(&r, 429)),
+        (5, 15),
+        "{kind:?} links per IP: {:?}",
+        statuses(&r)
+    );
+
+    // Links per address: 20 at once for bob from 20 addresses: 3 mails.
+    let shots = (0..20)
+        .map(|i| login("bob@example.com").from(&format!("198.51.100.{}", 100 + i)))
+        .collect();
+    let r = burst(stack.lk.addr, shots).await;
+    assert_eq!(count(&r, 200), 20, "{kind:?}: {:?}", statuses(&r));
+    for _ in 0..3 {
+        stack
+            .smtp
+            .wait_for("bob@example.com", Duration::from_secs(10))
+            .await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let to_bob = stack
+        .smtp
+        .messages()
+        .iter()
+        .filter(|m| m.to.iter().any(|t| t.contains("bob@")))
+        .count();
+    assert_eq!(to_bob, 3, "{kind:?} links per address");
+
+    // Redemptions per IP (links and codes share it): 4 of 20 are judged.
+    let bogus = "A".repeat(43);
+    let shots = (0..20)
+        .map(|i| {
+            let (target, field, value) = if i % 2 == 0 {
+                ("/.latchkey/verify", "token", bogus.as_str())
+            } else {
+                ("/.latchkey/code", "code", "123456")
+            };
+            Shot::form(target, &host, &cookie, &[(field, value), ("csrf", &csrf)])
+                .from("198.51.100.2")
+        })
+        .collect();
+    let r = burst(stack.lk.addr, shots).await;
+    assert_eq!(
+        (count(&r, 410), count(&r, 429)),
+        (4, 16),
+        "{kind:?} redemptions per IP: {:?}",
+        statuses(&r)
+    );
+
+    // Bearer tokens per user: 3 of 20 exchanges get a token.
+    let alice = stack.browser();
+    sign_in(&stack, &alice, "alice@example.com").await;
+    let session = jar(&alice, &["latchkey_session"]);
+    let shots = (0..20)
+        .map(|_| Shot {
+            method: "POST",
+            target: "/.latchkey/token".into(),
+            headers: vec![
+                ("host".into(), host.as_bytes().to_vec()),
+                ("x-requested-with".into(), b"fetch".to_vec()),
+                ("accept".into(), b"application/json".to_vec()),
+                ("cookie".into(), session.as_bytes().to_vec()),
+            ],
+            body: Vec::new(),
+        })
+        .collect();
+    let r = burst(stack.lk.addr, shots).await;
+    assert_eq!(
+        (count(&r, 200), count(&r, 429)),
+        (3, 17),
+        "{kind:?} tokens per user: {:?}",
+        statuses(&r)
+    );
+}
+
+#[tokio::test]
+async fn every_guess_limit_holds_under_concurrent_fire_memory() {
+    every_cap_holds_at_once(StoreKind::Memory).await;
+}
+
+#[tokio::test]
+async fn every_guess_limit_holds_under_concurrent_fire_redis() {
+    every_cap_holds_at_once(StoreKind::Redis).await;
+}
+
+/// Finding 8. (limits.ipv6_prefix, client of two link requests, client of
+/// a third, the third's status) with links_per_ip = 2. Clients arrive in
+/// X-Forwarded-For from a trusted proxy.
+const IP_PREFIXES: &[(&str, &str, &str, u16)] = &[
+    ("", "2001:db8:1:1::1", "2001:db8:1:1::2", 429),
+    (
+        "",
+        "2001:db8:1:2::1",
+        "2001:db8:1:2:ffff:ffff:ffff:ffff",
+        429,
+    ),
+    ("", "2001:DB8:1:3::1", "2001:db8:1:3:0:0:0:9", 429),
+    ("", "2001:db8:1:4::1", "2001:db8:1:5::1", 200),
+    ("", "2001:db8:1:6::1", "2001:db8:1:6::1", 429),
+    ("", "::ffff:192.0.2.1", "192.0.2.1", 429),
+    ("", "::ffff:192.0.2.2", "::ffff:192.0.2.3", 200),
+    ("", "192.0.2.4", "192.0.2.5", 200),
+    ("", "192.0.2.6", "192.0.2.6", 429),
+    (
+        "ipv6_prefix = 128",
+        "2001:db8:2:1::1",
+        "2001:db8:2:1::2",
+        200,
+    ),
+    (
+        "ipv6_prefix = 128",
+        "2001:db8:2:2::1",
+        "2001:db8:2:2::1",
+        429,
+    ),
+    (
+        "ipv6_prefix = 48",
+        "2001:db8:3:1::1",
+        "2001:db8:3:ffff::1",
+        429,
+    ),
+    (
+        "ipv6_prefix = 48",
+        "2001:db8:4:1::1",
+        "2001:db8:5:1::1",
+        200,
+    ),
+    (
+        "ipv6_prefix = 48",
+        "::ffff:192.0.2.7",
+        "::ffff:192.0.2.8",
+        200,
+    ),
+];
+
+#[tokio::test]
+async fn ipv6_clients_are_counted_per_prefix() {
+    let mut prefixes: Vec<&str> = IP_PREFIXES.iter().map(|c| c.0).collect();
+    prefixes.dedup();
+    for prefix in prefixes {
+        let mut failures = Vec::new();
+        let extra = format!("[limits]\nlinks_per_ip = 2\nlinks_per_email = 100\n{prefix}\n");
+        let (stack, _) = limits_stack(StoreKind::Memory, &extra).await;
+        let b = stack.browser();
+        let page = b.get("/.latchkey/login", &[]).await;
+        let csrf = csrf_of(&page.body);
+        for (i, (_, first, then, want)) in IP_PREFIXES
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.0 == prefix)
+        {
+            let ask = |client: &str| {
+                let email = format!("nobody{i}@example.com");
+                let client = client.to_owned();
+                let csrf = csrf.clone();
+                let b = &b;
+                async move {
+                    b.post_form(
+                        "/.latchkey/login",
+                        &[("email", &email), ("csrf", &csrf)],
+                        &[("x-forwarded-for", &client)],
+                    )
+                    .await
+                    .status
+                }
+            };
+            let got = [ask(first).await, ask(first).await, ask(then).await];
+            if got != [200, 200, *want] {
+                failures.push(format!(
+                    "[{}] 2 x {first} then {then}: expected [200, 200, {want}], got {got:?}",
+                    if prefix.is_empty() { "default" } else { prefix }
+                ));
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+}
+
+/// Finding 9. (Host the sign-in starts on, where the mailed link points);
+/// `{port}` is latchkey's, which public_url (`http://auth.test:{port}`)
+/// names. A Host's port never reaches the link.
+const LINK_HOSTS: &[(&str, &str)] = &[
+    ("app.test:{port}", "http://app.test:{port}"),
+    ("app.test:6666", "http://app.test:{port}"),
+    ("app.test", "http://app.test:{port}"),
+    ("APP.Test:6666", "http://app.test:{port}"),
+    ("app.test.:6666", "http://app.test:{port}"),
+    ("app.test:00080", "http://app.test:{port}"),
+    ("auth.test:{port}", "http://auth.test:{port}"),
+    ("auth.test:6666", "http://auth.test:{port}"),
+    ("auth.test", "http://auth.test:{port}"),
+    ("evil.example:{port}", "http://auth.test:{port}"),
+    ("evil.example:6666", "http://auth.test:{port}"),
+    ("127.0.0.1:{port}", "http://auth.test:{port}"),
+    ("[::1]:6666", "http://auth.test:{port}"),
+];
+
+#[tokio::test]
+async fn mailed_links_point_only_at_configured_origins() {
+    let stack = Stack::start(
+        "[login]\nsignup = \"open\"\n[limits]\nlinks_per_ip = 100\nlinks_per_email = 100\n",
+    )
+    .await;
+    let port = stack.lk.port.to_string();
+    let mut failures = Vec::new();
+    for (i, (host, want)) in LINK_HOSTS.iter().enumerate() {
+        let host = host.replace("{port}", &port);
+        let want = format!("{}/.latchkey/verify?token=", want.replace("{port}", &port));
+        let email = format!("case{i}@example.com");
+        let b = Browser::new(stack.lk.addr).with_host(&host);
+        let sent = request_link(&b, &email, "").await;
+        assert_eq!(sent.status, 200, "Host {host}: {}", sent.body);
+        let mail = stack.smtp.wait_for(&email, Duration::from_secs(10)).await;
+        let links: Vec<&str> = mail
+            .text
+            .split_whitespace()
+            .filter(|w| w.contains("/.latchkey/verify?token="))
+            .collect();
+        if links.is_empty() || !links.iter().all(|l| l.starts_with(&want)) {
+            failures.push(format!("Host {host}: expected {want}..., mailed {links:?}"));
+        }
+        if mail.text.contains("6666") || mail.html.contains("6666") {
+            failures.push(format!("Host {host}: the mail names port 6666"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Finding 10. Cookie header lines (`{s}`: bob's session token) and
+/// whether bob is still signed in. Pairs latchkey cannot read (non-ASCII
+/// bytes) are skipped; of two readable `latchkey_session` pairs the first
+/// live session wins (browsers send the one with the longest Path first).
+const COOKIE_LINES: &[(&[&[u8]], bool)] = &[
+    (&[b"latchkey_session={s}"], true),
+    (&[b"latchkey_session={s}; name=Jos\xc3\xa9"], true),
+    (&[b"name=Jos\xc3\xa9; latchkey_session={s}"], true),
+    (&[b"a=\xff\xfe; latchkey_session={s}; b=2"], true),
+    (&[b"\xc3\xa9=1; latchkey_session={s}"], true),
+    (&[b"latchkey_session={s}", b"name=Jos\xc3\xa9"], true),
+    (&[b"name=Jos\xc3\xa9", b"latchkey_session={s}"], true),
+    (
+        &[b"latchkey_session=Jos\xc3\xa9; latchkey_session={s}"],
+        true,
+    ),
+    (
+        &[b"latchkey_session=\x80\x81", b"latchkey_session={s}"],
+        true,
+    ),
+    (&[b"latchkey_session=\"{s}\"; x=\x80"], true),
+    (&[b"latchkey_session={s}; latchkey_session=other"], true),
+    (&[b"latchkey_session=other; latchkey_session={s}"], true),
+    (
+        &[b"latchkey_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA; latchkey_session={s}"],
+        true,
+    ),
+    (&[b"latchkey_session=Jos\xc3\xa9"], false),
+    (&[b"latchkey_session=other; x=\xff"], false),
+    (&[b"name=Jos\xc3\xa9"], false),
+];
+
+/// `line` with `{s}` replaced by `token`.
+fn fill(line: &[u8], token: &str) -> Vec<u8> {
+    match line.windows(3).position(|w| w == b"{s}") {
+        Some(at) => [&line[..at], token.as_bytes(), &line[at + 3..]].concat(),
+        None => line.to_vec(),
+    }
+}
+
+#[tokio::test]
+async fn unreadable_cookie_pairs_are_skipped_and_never_reach_the_app() {
+    let stack = Stack::start("").await;
+    let bob = stack.browser();
+    sign_in(&stack, &bob, "bob@example.com").await;
+    let token = bob.cookie("latchkey_session").unwrap();
+    let host = stack.host();
+    let mut failures = Vec::new();
+    for (lines, signed_in) in COOKIE_LINES {
+        let lines: Vec<Vec<u8>> = lines.iter().map(|l| fill(l, &token)).collect();
+        let shown = lines
+            .iter()
+            .map(|l| String::from_utf8_lossy(l).replace(&token, "{s}"))
+            .collect::<Vec<_>>();
+        let mut headers: Vec<(&str, &[u8])> = vec![("Host", host.as_bytes())];
+        headers.extend(lines.iter().map(|l| ("Cookie", l.as_slice())));
+        let me = raw_get(stack.lk.addr, b"/.latchkey/me", &headers).await;
+        let want = if *signed_in { 200 } else { 401 };
+        if me.status != want {
+            failures.push(format!(
+                "{shown:?}: /.latchkey/me {} (expected {want})",
+                me.status
+            ));
+        }
+        // Through the proxy: the app gets the other cookies, never latchkey's.
+        let app = raw_get(stack.lk.addr, b"/public/x", &headers).await;
+        if app.status != 200 {
+            failures.push(format!("{shown:?}: /public/x {}", app.status));
+            continue;
+        }
+        let seen = echoed_header(&echoed(&app), "cookie").join("\n");
+        if seen.contains("latchkey_session") || seen.contains(&token) {
+            failures.push(format!("{shown:?}: the app received {seen:?}"));
+        }
+        if shown.iter().any(|l| l.contains("name=Jos")) && !seen.contains("name=Jos") {
+            failures.push(format!(
+                "{shown:?}: the app's own cookie was lost: {seen:?}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Finding 10, the sign-in form. Cookie header lines (`{s}`: the CSRF
+/// token in the form) and the answer to `POST /.latchkey/login`.
+const CSRF_COOKIE_LINES: &[(&[&[u8]], u16)] = &[
+    (&[b"latchkey_csrf={s}"], 200),
+    (&[b"latchkey_csrf={s}; name=Jos\xc3\xa9"], 200),
+    (&[b"name=\xff\xfe; latchkey_csrf={s}"], 200),
+    (&[b"name=Jos\xc3\xa9", b"latchkey_csrf={s}"], 200),
+    (&[b"latchkey_csrf=\x80; latchkey_csrf={s}"], 200),
+    (
+        &[b"latchkey_csrf=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA; latchkey_csrf={s}"],
+        200,
+    ),
+    (&[b"latchkey_csrf=Jos\xc3\xa9"], 403),
+    (
+        &[b"latchkey_csrf=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA; name=Jos\xc3\xa9"],
+        403,
+    ),
+    (&[b"name=Jos\xc3\xa9"], 403),
+];
+
+#[tokio::test]
+async fn unreadable_cookie_pairs_do_not_fail_the_sign_in_form() {
+    let stack = Stack::start("[limits]\nlinks_per_ip = 100\n").await;
+    let b = stack.browser();
+    let page = b.get("/.latchkey/login", &[]).await;
+    let csrf = csrf_of(&page.body);
+    let host = stack.host();
+    let body = format!("email=bob%40example.com&csrf={csrf}");
+    let mut failures = Vec::new();
+    for (lines, want) in CSRF_COOKIE_LINES {
+        let mut req = format!(
+            "POST /.latchkey/login HTTP/1.1\r\nHost: {host}\r\nAccept: text/html\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+            body.len()
+        )
+        .into_bytes();
+        for l in *lines {
+            req.extend_from_slice(b"Cookie: ");
+            req.extend_from_slice(&fill(l, &csrf));
+            req.extend_from_slice(b"\r\n");
+        }
+        req.extend_from_slice(b"Connection: close\r\n\r\n");
+        req.extend_from_slice(body.as_bytes());
+        let got = parse_response(&raw(stack.lk.addr, &req).await);
+        if got.status != *want {
+            let shown: Vec<String> = lines
+                .iter()
+                .map(|l| String::from_utf8_lossy(l).into_owned())
+                .collect();
+            failures.push(format!("{shown:?}: {} (expected {want})", got.status));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
