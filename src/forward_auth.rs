@@ -97,7 +97,9 @@ impl Target {
         };
         let method = match method {
             Some(m) => Method::from_bytes(m.as_bytes())
-                .map_err(|_| GateError::BadRequest("bad original method"))?,
+                .ok()
+                .filter(crate::request::method_is_canonical)
+                .ok_or(GateError::BadRequest("bad original method"))?,
             None => Method::GET,
         };
         let proto = match proto {

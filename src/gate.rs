@@ -24,7 +24,9 @@ use crate::metrics::{Outcome, Route};
 use crate::pages::Page;
 use crate::path::normalize_path;
 use crate::proxy::Forward;
-use crate::request::{header_str, host_name, raw_host, wants_html, Client, Ctx};
+use crate::request::{
+    header_str, host_name, method_is_canonical, raw_host, wants_html, Client, Ctx,
+};
 use crate::request_id::{RequestId, X_REQUEST_ID};
 use crate::rules::{Decision, Request as RuleRequest};
 use crate::session::Identity;
@@ -120,6 +122,11 @@ fn context(
 ) -> Result<Ctx, GateError> {
     let headers = req.headers();
     let client = Client::resolve(peer, tls, headers, &app.settings.trusted_proxies);
+    if !method_is_canonical(req.method()) {
+        return Err(GateError::BadRequest(
+            "methods are case-sensitive: GET, POST, DELETE... in capitals",
+        ));
+    }
     let raw = raw_host(req).ok_or(GateError::BadHost)?;
     let host = host_name(raw)?;
     let path = normalize_path(req.uri().path())?;

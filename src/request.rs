@@ -9,13 +9,14 @@ use std::net::{IpAddr, SocketAddr};
 
 use bytes::Bytes;
 use http::header::{ACCEPT, COOKIE, HOST, ORIGIN, REFERER};
-use http::{HeaderMap, Request};
+use http::{HeaderMap, Method, Request};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use ipnet::IpNet;
 
 use crate::error::GateError;
 use crate::path::normalize_host;
+use crate::rules::KNOWN_METHODS;
 
 /// The client as latchkey believes it to be.
 #[derive(Debug, Clone)]
@@ -96,6 +97,20 @@ pub fn raw_host<B>(req: &Request<B>) -> Option<&str> {
 /// The normalized host name (no port) of a raw Host value.
 pub fn host_name(raw: &str) -> Result<String, GateError> {
     normalize_host(raw).ok_or(GateError::BadHost)
+}
+
+/// Whether `method` is spelled as the standard methods are: `DELETE`, never
+/// `delete` or `Delete`. Methods are case-sensitive (RFC 9110 §9.1), so a
+/// rule for `DELETE` does not match `delete`, yet apps that upper-case the
+/// method (Werkzeug, ASGI servers) would run their DELETE handler: a case
+/// variant of a method a rule can name is refused, never judged as one
+/// method and run as another. Methods no rule can name (`PURGE`, `purge`)
+/// pass as sent; no decision depends on their case.
+pub fn method_is_canonical(method: &Method) -> bool {
+    let m = method.as_str();
+    !KNOWN_METHODS
+        .iter()
+        .any(|known| known.eq_ignore_ascii_case(m) && *known != m)
 }
 
 /// The value of cookie `name`, from any Cookie header.
@@ -217,6 +232,31 @@ mod tests {
             &trusted(),
         );
         assert_eq!(c.ip.to_string(), "7.7.7.7");
+    }
+
+    #[test]
+    fn case_variants_of_standard_methods_are_not_canonical() {
+        let cases: &[(&str, bool)] = &[
+            ("GET", true),
+            ("DELETE", true),
+            ("PROPFIND", true),
+            ("PURGE", true),
+            ("purge", true),
+            ("X-Custom", true),
+            ("get", false),
+            ("Get", false),
+            ("delete", false),
+            ("dELETE", false),
+            ("pUt", false),
+            ("post", false),
+            ("patch", false),
+            ("options", false),
+            ("propfind", false),
+        ];
+        for (m, want) in cases {
+            let method = Method::from_bytes(m.as_bytes()).unwrap_or_else(|_| unreachable!());
+            assert_eq!(method_is_canonical(&method), *want, "{m}");
+        }
     }
 
     #[test]

@@ -129,7 +129,7 @@ const POLICIES: &str = "public, authenticated, roles, deny";
 
 /// Methods a rule may name. `http::Method` accepts any token, which would let
 /// a typo such as "GETT" silently never match.
-const KNOWN_METHODS: &[&str] = &[
+pub(crate) const KNOWN_METHODS: &[&str] = &[
     "GET",
     "HEAD",
     "POST",

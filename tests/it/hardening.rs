@@ -1469,3 +1469,101 @@ async fn a_101_must_switch_to_the_protocol_asked_for() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// (method, in proxy mode, as Traefik's `X-Forwarded-Method`, as Nginx's
+/// `X-Original-Method`): what bob (member) gets for `/items/x`, where
+/// DELETE, PUT and POST are for admins. Methods are case-sensitive on the
+/// wire and apps that upper-case them (Werkzeug, ASGI servers) would run
+/// the admin handler, so a case variant of a standard method is refused
+/// (Nginx's endpoint answers refusals with 403), never judged as another
+/// method than the app will run.
+const METHODS: &[(&str, u16, u16, u16)] = &[
+    ("GET", 200, 200, 200),
+    ("DELETE", 403, 403, 403),
+    ("PUT", 403, 403, 403),
+    ("POST", 403, 403, 403),
+    ("delete", 400, 400, 403),
+    ("Delete", 400, 400, 403),
+    ("dELETE", 400, 400, 403),
+    ("put", 400, 400, 403),
+    ("pUt", 400, 400, 403),
+    ("post", 400, 400, 403),
+    ("Post", 400, 400, 403),
+    ("get", 400, 400, 403),
+    ("Get", 400, 400, 403),
+    ("patch", 400, 400, 403),
+    ("options", 400, 400, 403),
+    ("mkcol", 400, 400, 403),
+    ("PATCH", 200, 200, 200),
+    ("MKCOL", 200, 200, 200),
+    // Not a standard method: no rule can name it, so it is judged and
+    // forwarded as sent.
+    ("PURGE", 200, 200, 200),
+];
+
+#[tokio::test]
+async fn method_case_variants_are_refused_never_judged_as_another_method() {
+    let stack = Stack::start(
+        "[[rules]]\npath = \"/items/**\"\nmethods = [\"DELETE\", \"PUT\", \"POST\"]\n\
+         policy = \"roles\"\nroles = [\"admin\"]\n",
+    )
+    .await;
+    let bob = stack.browser();
+    sign_in(&stack, &bob, "bob@example.com").await;
+    let session = format!(
+        "latchkey_session={}",
+        bob.cookie("latchkey_session").expect("session")
+    );
+    let host = stack.host();
+    let mut failures = Vec::new();
+    for (method, proxy, traefik, nginx) in METHODS {
+        let base: Vec<(&str, &str)> = vec![
+            ("Accept", "application/json"),
+            ("Cookie", &session),
+            ("Content-Length", "0"),
+        ];
+        let mut h = base.clone();
+        h.push(("Host", &host));
+        let r = exchange(stack.lk.addr, &head(method, "/items/x", &h)).await;
+        if r.status != *proxy {
+            failures.push(format!(
+                "proxy {method}: expected {proxy}, got {}",
+                r.status
+            ));
+        } else if r.status == 200 && r.json()["method"] != *method {
+            failures.push(format!(
+                "proxy {method}: the app ran {}",
+                r.json()["method"]
+            ));
+        }
+        let mut h = base.clone();
+        h.extend([
+            ("Host", host.as_str()),
+            ("X-Forwarded-Method", method),
+            ("X-Forwarded-Proto", "http"),
+            ("X-Forwarded-Host", "app.test"),
+            ("X-Forwarded-Uri", "/items/x"),
+        ]);
+        let r = exchange(stack.lk.addr, &head("GET", "/.latchkey/auth", &h)).await;
+        if r.status != *traefik {
+            failures.push(format!(
+                "traefik {method}: expected {traefik}, got {}",
+                r.status
+            ));
+        }
+        let mut h = base.clone();
+        h.extend([
+            ("Host", "auth.test"),
+            ("X-Original-Method", method),
+            ("X-Original-URL", "http://app.test/items/x"),
+        ]);
+        let r = exchange(stack.lk.addr, &head("GET", "/.latchkey/auth/request", &h)).await;
+        if r.status != *nginx {
+            failures.push(format!(
+                "nginx {method}: expected {nginx}, got {}",
+                r.status
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
