@@ -25,7 +25,7 @@ use crate::pages::Page;
 use crate::path::normalize_path;
 use crate::proxy::Forward;
 use crate::request::{
-    header_str, host_name, method_is_canonical, raw_host, wants_html, Client, Ctx,
+    forwarded_host, header_str, host_name, method_is_canonical, raw_host, wants_html, Client, Ctx,
 };
 use crate::request_id::{RequestId, X_REQUEST_ID};
 use crate::rules::{Decision, Request as RuleRequest};
@@ -230,6 +230,9 @@ async fn gate(app: &Arc<App>, mut req: Request<Incoming>, ctx: Ctx) -> Result<An
     let (decision, identity) = judge(app, req.headers(), &target, ctx.now).await?;
     match decision {
         Decision::Allow => {
+            // Forwarded as judged: this method (the request's own), the
+            // judged host (with the port sent), the judged path.
+            let host = forwarded_host(&ctx.raw_host, &ctx.host);
             let path_and_query = match &ctx.query {
                 Some(q) => format!("{}?{q}", ctx.path),
                 None => ctx.path.clone(),
@@ -249,7 +252,7 @@ async fn gate(app: &Arc<App>, mut req: Request<Incoming>, ctx: Ctx) -> Result<An
                 client_ip: ctx.client.ip,
                 prior_forwarded_for: ctx.client.prior_forwarded_for.as_deref(),
                 proto: ctx.client.proto,
-                host: &ctx.raw_host,
+                host: &host,
                 path_and_query: &path_and_query,
                 identity: who,
                 assertion: assertion.as_deref(),

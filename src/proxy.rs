@@ -10,10 +10,13 @@
 //! arguments. It returns errors that know their status; the caller logs and
 //! renders them.
 //!
-//! `Host` is forwarded as the client sent it, like nginx's
+//! `Host` is the host the client asked for, like nginx's
 //! `proxy_set_header Host $host`: apps build their absolute links from it, and
 //! the upstream's own address (often `127.0.0.1:3000`) means nothing to a
-//! browser. The original value is also in `X-Forwarded-Host`.
+//! browser. It is the host that was judged, in its normalized spelling
+//! (`App.Example.com.:443` arrives as `app.example.com:443`), so an app that
+//! routes by name sees the name the rules saw. The same value is in
+//! `X-Forwarded-Host`.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -427,7 +430,8 @@ pub struct Forward<'a> {
     pub prior_forwarded_for: Option<&'a str>,
     /// `"http"` or `"https"`, as seen by the client.
     pub proto: &'a str,
-    /// `Host` as the client sent it.
+    /// The host that was judged, normalized, with the port the client sent
+    /// (`request::forwarded_host`): sent as `Host` and `X-Forwarded-Host`.
     pub host: &'a str,
     /// The normalized path plus the original query: what the upstream gets.
     pub path_and_query: &'a str,

@@ -1567,3 +1567,136 @@ async fn method_case_variants_are_refused_never_judged_as_another_method() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// (request target, `Host` headers, status, the `Host` the app receives);
+/// `{p}` is latchkey's port. One `Host` (RFC 9112 §3.2); an absolute-form
+/// target's authority is the host, and a `Host` header beside it must say
+/// the same; the app receives the host that was judged, normalized.
+const HOSTS: &[(&str, &[&str], u16, &str)] = &[
+    ("/public/x", &["app.test:{p}"], 200, "app.test:{p}"),
+    ("/public/x", &["app.test:{p}", "app.test:{p}"], 400, ""),
+    ("/public/x", &["app.test:{p}", "auth.test:{p}"], 400, ""),
+    ("/public/x", &["auth.test:{p}", "app.test:{p}"], 400, ""),
+    ("/public/x", &["app.test:{p}", ""], 400, ""),
+    ("/public/x", &["APP.Test:{p}"], 200, "app.test:{p}"),
+    ("/public/x", &["app.test.:{p}"], 200, "app.test:{p}"),
+    ("/public/x", &["app.test"], 200, "app.test"),
+    ("/public/x", &["app.test:"], 200, "app.test"),
+    (
+        "http://app.test:{p}/public/x",
+        &["app.test:{p}"],
+        200,
+        "app.test:{p}",
+    ),
+    ("http://app.test:{p}/public/x", &[], 200, "app.test:{p}"),
+    (
+        "http://APP.TEST:{p}/public/x",
+        &["app.test:{p}"],
+        200,
+        "app.test:{p}",
+    ),
+    ("http://evil.test/public/x", &["app.test:{p}"], 400, ""),
+    ("http://app.test:{p}/public/x", &["evil.test"], 400, ""),
+    ("http://app.test:{p}/public/x", &["app.test:1"], 400, ""),
+    (
+        "http://app.test:{p}/public/x",
+        &["app.test:{p}", "app.test:{p}"],
+        400,
+        "",
+    ),
+    ("http://auth.test:{p}/public/x", &["app.test:{p}"], 400, ""),
+];
+
+#[tokio::test]
+async fn one_host_and_the_app_receives_the_one_judged() {
+    let stack = Stack::start("").await;
+    let p = stack.lk.port.to_string();
+    let mut failures = Vec::new();
+    for (target, hosts, want, forwarded) in HOSTS {
+        let target = target.replace("{p}", &p);
+        let hosts: Vec<String> = hosts.iter().map(|h| h.replace("{p}", &p)).collect();
+        let mut h: Vec<(&str, &str)> = vec![("Accept", "application/json")];
+        h.extend(hosts.iter().map(|v| ("Host", v.as_str())));
+        let r = exchange(stack.lk.addr, &head("GET", &target, &h)).await;
+        let case = format!("{target} Host {hosts:?}");
+        if r.status != *want {
+            failures.push(format!("{case}: expected {want}, got {}", r.status));
+            continue;
+        }
+        if r.status == 200 {
+            let seen = r.json();
+            let forwarded = forwarded.replace("{p}", &p);
+            for name in ["host", "x-forwarded-host"] {
+                let got = echoed_header(&seen, name);
+                if got != [forwarded.clone()] {
+                    failures.push(format!(
+                        "{case}: the app received {name} {got:?}, expected {forwarded:?}"
+                    ));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// (`:authority`, `Host` header, status, the `Host` the app receives) over
+/// HTTP/2 in the clear: `:authority` and a `Host` beside it must agree
+/// (RFC 9113 §8.3.1).
+const H2_HOSTS: &[(&str, Option<&str>, u16, &str)] = &[
+    ("app.test:{p}", None, 200, "app.test:{p}"),
+    ("app.test:{p}", Some("app.test:{p}"), 200, "app.test:{p}"),
+    ("APP.test.:{p}", None, 200, "app.test:{p}"),
+    ("app.test:{p}", Some("evil.test"), 400, ""),
+    ("auth.test:{p}", Some("app.test:{p}"), 400, ""),
+    ("evil.test", Some("app.test:{p}"), 400, ""),
+];
+
+#[tokio::test]
+async fn over_http2_authority_and_host_must_agree() {
+    use http_body_util::{BodyExt, Empty};
+    let stack = Stack::start("").await;
+    let p = stack.lk.port.to_string();
+    let mut failures = Vec::new();
+    for (authority, host, want, forwarded) in H2_HOSTS {
+        let authority = authority.replace("{p}", &p);
+        let stream = tokio::net::TcpStream::connect(stack.lk.addr)
+            .await
+            .expect("connect");
+        let (mut sender, conn) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            hyper_util::rt::TokioIo::new(stream),
+        )
+        .await
+        .expect("h2 handshake");
+        tokio::spawn(conn);
+        let mut req = http::Request::get(format!("http://{authority}/public/x"))
+            .header("accept", "application/json")
+            .body(Empty::<bytes::Bytes>::new())
+            .expect("request");
+        if let Some(h) = host {
+            req.headers_mut().insert(
+                "host",
+                HeaderValue::from_str(&h.replace("{p}", &p)).expect("host"),
+            );
+        }
+        let resp = sender.send_request(req).await.expect("h2 request");
+        let status = resp.status().as_u16();
+        let body = resp.into_body().collect().await.expect("body").to_bytes();
+        let case = format!(":authority {authority} Host {host:?}");
+        if status != *want {
+            failures.push(format!("{case}: expected {want}, got {status}"));
+            continue;
+        }
+        if status == 200 {
+            let seen: serde_json::Value = serde_json::from_slice(&body).expect("json");
+            let forwarded = forwarded.replace("{p}", &p);
+            let got = echoed_header(&seen, "host");
+            if got != [forwarded.clone()] {
+                failures.push(format!(
+                    "{case}: the app received Host {got:?}, expected {forwarded:?}"
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
