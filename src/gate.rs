@@ -222,6 +222,11 @@ async fn gate(app: &Arc<App>, mut req: Request<Incoming>, ctx: Ctx) -> Result<An
         .and_then(|a| a.upstream.as_ref())
         .ok_or(GateError::UnknownHost)?;
     let method = req.method().clone();
+    // latchkey is no forward proxy: a CONNECT asks for a tunnel that no
+    // rule could look into (and an upstream's 2xx would open one).
+    if method == Method::CONNECT {
+        return Err(GateError::MethodNotAllowed);
+    }
     let target = RuleRequest {
         host: &ctx.host,
         method: &method,

@@ -1499,6 +1499,9 @@ const METHODS: &[(&str, u16, u16, u16)] = &[
     // Not a standard method: no rule can name it, so it is judged and
     // forwarded as sent.
     ("PURGE", 200, 200, 200),
+    // No tunnels through the proxy; a front proxy asking about one is
+    // answered as for any method.
+    ("CONNECT", 405, 200, 200),
 ];
 
 #[tokio::test]
