@@ -188,6 +188,16 @@ pub async fn judge(
     let started = Instant::now();
     let decided = decide(app, headers, target, now).await;
     app.metrics.decision.observe(started.elapsed());
+    // Once per decision, with exactly what the rules saw (never the query:
+    // it can carry tokens). The property test in tests/it/as_judged.rs
+    // compares it with what the app received.
+    tracing::debug!(
+        method = %target.method,
+        host = target.host,
+        path = log_path(target.path),
+        decision = decided.as_ref().map_or("store_error", |(d, _)| d.label()),
+        "judged"
+    );
     decided
 }
 

@@ -56,6 +56,17 @@ pub enum Decision {
     Forbid,
 }
 
+impl Decision {
+    /// For logs: `allow`, `sign_in`, `forbid`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Decision::Allow => "allow",
+            Decision::SignIn => "sign_in",
+            Decision::Forbid => "forbid",
+        }
+    }
+}
+
 /// A decision and what made it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Verdict {
