@@ -133,7 +133,9 @@ impl Target {
         };
         let method = match method {
             Some(m) => Method::from_bytes(m.as_bytes())
-                .map_err(|_| GateError::BadRequest("bad original method"))?,
+                .ok()
+                .filter(crate::request::method_is_canonical)
+                .ok_or(GateError::BadRequest("bad original method"))?,
             None => Method::GET,
         };
         let host = host_name(&raw_host)?;

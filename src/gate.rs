@@ -24,7 +24,9 @@ use crate::metrics::{Outcome, Route};
 use crate::pages::Page;
 use crate::path::normalize_path;
 use crate::proxy::Forward;
-use crate::request::{header_str, host_name, raw_host, wants_html, Client, Ctx};
+use crate::request::{
+    forwarded_host, header_str, host_name, method_is_canonical, raw_host, wants_html, Client, Ctx,
+};
 use crate::request_id::{RequestId, X_REQUEST_ID};
 use crate::rules::{Decision, Request as RuleRequest};
 use crate::session::Identity;
@@ -120,6 +122,11 @@ fn context(
 ) -> Result<Ctx, GateError> {
     let headers = req.headers();
     let client = Client::resolve(peer, tls, headers, &app.settings.trusted_proxies)?;
+    if !method_is_canonical(req.method()) {
+        return Err(GateError::BadRequest(
+            "methods are case-sensitive: GET, POST, DELETE... in capitals",
+        ));
+    }
     let raw = raw_host(req).ok_or(GateError::BadHost)?;
     let host = host_name(raw)?;
     let path = normalize_path(req.uri().path())?;
@@ -187,6 +194,16 @@ pub async fn judge(
     let started = Instant::now();
     let decided = decide(app, headers, target, now).await;
     app.metrics.decision.observe(started.elapsed());
+    // Once per decision, with exactly what the rules saw (never the query:
+    // it can carry tokens). The property test in tests/it/as_judged.rs
+    // compares it with what the app received.
+    tracing::debug!(
+        method = %target.method,
+        host = target.host,
+        path = log_path(target.path),
+        decision = decided.as_ref().map_or("store_error", |(d, _)| d.label()),
+        "judged"
+    );
     decided
 }
 
@@ -221,6 +238,11 @@ async fn gate(app: &Arc<App>, mut req: Request<Incoming>, ctx: Ctx) -> Result<An
         .and_then(|a| a.upstream.as_ref())
         .ok_or(GateError::UnknownHost)?;
     let method = req.method().clone();
+    // latchkey is no forward proxy: a CONNECT asks for a tunnel that no
+    // rule could look into (and an upstream's 2xx would open one).
+    if method == Method::CONNECT {
+        return Err(GateError::MethodNotAllowed);
+    }
     let target = RuleRequest {
         host: &ctx.host,
         method: &method,
@@ -229,6 +251,9 @@ async fn gate(app: &Arc<App>, mut req: Request<Incoming>, ctx: Ctx) -> Result<An
     let (decision, identity) = judge(app, req.headers(), &target, ctx.now).await?;
     match decision {
         Decision::Allow => {
+            // Forwarded as judged: this method (the request's own), the
+            // judged host (with the port sent), the judged path.
+            let host = forwarded_host(&ctx.raw_host, &ctx.host);
             let path_and_query = match &ctx.query {
                 Some(q) => format!("{}?{q}", ctx.path),
                 None => ctx.path.clone(),
@@ -249,7 +274,7 @@ async fn gate(app: &Arc<App>, mut req: Request<Incoming>, ctx: Ctx) -> Result<An
                 peer_ip: ctx.client.peer,
                 prior_forwarded_for: ctx.client.prior_forwarded_for.as_deref(),
                 proto: ctx.client.proto,
-                host: &ctx.raw_host,
+                host: &host,
                 path_and_query: &path_and_query,
                 identity: who,
                 assertion: assertion.as_deref(),

@@ -11,14 +11,15 @@ use std::net::{IpAddr, SocketAddr};
 
 use bytes::Bytes;
 use http::header::{ACCEPT, COOKIE, HOST, ORIGIN, REFERER};
-use http::{HeaderMap, Request};
+use http::{HeaderMap, Method, Request};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use ipnet::IpNet;
 
 use crate::error::GateError;
 use crate::forwarded::{self, Forwarded, ForwardedError};
-use crate::path::normalize_host;
+use crate::path::{normalize_host, split_host_port};
+use crate::rules::KNOWN_METHODS;
 
 /// The client as latchkey believes it to be.
 #[derive(Debug, Clone)]
@@ -104,10 +105,53 @@ pub fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// The Host the client asked for, as sent (may carry a port): the Host
-/// header, or the URI's authority (HTTP/2).
+/// The Host the client asked for, as sent (may carry a port): the target's
+/// authority (HTTP/2's `:authority`, an HTTP/1.1 absolute-form target) or
+/// else the `Host` header. `None`, to be refused with 400, when there is no
+/// host, when `Host` is sent twice (RFC 9112 §3.2), or when a `Host` header
+/// beside an authority names another host (RFC 9112 §3.2.2, RFC 9113
+/// §8.3.1): the request would be judged for one host and could reach the
+/// app as the other.
 pub fn raw_host<B>(req: &Request<B>) -> Option<&str> {
-    header_str(req.headers(), HOST.as_str()).or_else(|| req.uri().authority().map(|a| a.as_str()))
+    let mut hosts = req.headers().get_all(HOST).iter();
+    let header = match (hosts.next(), hosts.next()) {
+        (None, _) => None,
+        (Some(v), None) => Some(v.to_str().ok()?),
+        (Some(_), Some(_)) => return None,
+    };
+    match (req.uri().authority().map(|a| a.as_str()), header) {
+        (Some(authority), Some(h)) if !authority.eq_ignore_ascii_case(h) => None,
+        (Some(authority), _) => Some(authority),
+        (None, header) => header,
+    }
+}
+
+/// The `Host` the app receives: the normalized name that was judged
+/// (`host`), plus the port `raw` carried, if any, as a plain number; so
+/// `App.Example.com.:08080` is judged as `app.example.com` and forwarded as
+/// `app.example.com:8080`.
+pub fn forwarded_host(raw: &str, host: &str) -> String {
+    let port = split_host_port(raw)
+        .and_then(|(_, port)| port)
+        .and_then(|p| p.parse::<u16>().ok());
+    match port {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    }
+}
+
+/// Whether `method` is spelled as the standard methods are: `DELETE`, never
+/// `delete` or `Delete`. Methods are case-sensitive (RFC 9110 §9.1), so a
+/// rule for `DELETE` does not match `delete`, yet apps that upper-case the
+/// method (Werkzeug, ASGI servers) would run their DELETE handler: a case
+/// variant of a method a rule can name is refused, never judged as one
+/// method and run as another. Methods no rule can name (`PURGE`, `purge`)
+/// pass as sent; no decision depends on their case.
+pub fn method_is_canonical(method: &Method) -> bool {
+    let m = method.as_str();
+    !KNOWN_METHODS
+        .iter()
+        .any(|known| known.eq_ignore_ascii_case(m) && *known != m)
 }
 
 /// The normalized host name (no port) of a raw Host value.
@@ -362,6 +406,80 @@ mod tests {
             let got: Vec<&str> = cookies(&h, "s").collect();
             assert_eq!(got, *want, "{lines:?}");
             assert_eq!(cookie(&h, "s"), want.first().copied(), "{lines:?}");
+        }
+    }
+
+    #[test]
+    fn one_host_and_the_authority_wins_only_when_host_agrees() {
+        // (target, Host headers, the host judged)
+        let cases: &[(&str, &[&str], Option<&str>)] = &[
+            ("/x", &["app.test"], Some("app.test")),
+            ("/x", &["App.Test:8080"], Some("App.Test:8080")),
+            ("/x", &[], None),
+            ("/x", &["app.test", "app.test"], None),
+            ("/x", &["app.test", "evil.test"], None),
+            ("/x", &["app.test", ""], None),
+            ("http://app.test/x", &[], Some("app.test")),
+            (
+                "http://app.test:81/x",
+                &["app.test:81"],
+                Some("app.test:81"),
+            ),
+            ("http://APP.test/x", &["app.TEST"], Some("APP.test")),
+            ("http://evil.test/x", &["app.test"], None),
+            ("http://app.test/x", &["evil.test"], None),
+            ("http://app.test/x", &["app.test:80"], None),
+            ("http://app.test/x", &[""], None),
+        ];
+        for (target, hosts, want) in cases {
+            let mut req = Request::builder().uri(*target);
+            for h in *hosts {
+                req = req.header(HOST, *h);
+            }
+            let req = req.body(()).unwrap_or_else(|_| unreachable!());
+            assert_eq!(raw_host(&req), *want, "{target} {hosts:?}");
+        }
+    }
+
+    #[test]
+    fn the_app_receives_the_judged_host_with_the_port_sent() {
+        let cases: &[(&str, &str)] = &[
+            ("app.test", "app.test"),
+            ("App.Test.", "app.test"),
+            ("APP.test.:8080", "app.test:8080"),
+            ("app.test:08080", "app.test:8080"),
+            ("app.test:", "app.test"),
+            ("[0:0::1]:81", "[::1]:81"),
+            ("127.0.0.1:80", "127.0.0.1:80"),
+        ];
+        for (raw, want) in cases {
+            let host = host_name(raw).unwrap_or_else(|_| unreachable!());
+            assert_eq!(forwarded_host(raw, &host), *want, "{raw}");
+        }
+    }
+
+    #[test]
+    fn case_variants_of_standard_methods_are_not_canonical() {
+        let cases: &[(&str, bool)] = &[
+            ("GET", true),
+            ("DELETE", true),
+            ("PROPFIND", true),
+            ("PURGE", true),
+            ("purge", true),
+            ("X-Custom", true),
+            ("get", false),
+            ("Get", false),
+            ("delete", false),
+            ("dELETE", false),
+            ("pUt", false),
+            ("post", false),
+            ("patch", false),
+            ("options", false),
+            ("propfind", false),
+        ];
+        for (m, want) in cases {
+            let method = Method::from_bytes(m.as_bytes()).unwrap_or_else(|_| unreachable!());
+            assert_eq!(method_is_canonical(&method), *want, "{m}");
         }
     }
 

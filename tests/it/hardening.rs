@@ -1680,7 +1680,6 @@ async fn rate_limits_and_mail_count_the_hop_the_trusted_proxy_appended() {
     }
 }
 
-
 // --- issue 11: limits, links and cookies -----------------------------------------
 //
 // Every counter that limits guessing holds under concurrent fire, against
@@ -2324,6 +2323,477 @@ async fn unreadable_cookie_pairs_do_not_fail_the_sign_in_form() {
                 .map(|l| String::from_utf8_lossy(l).into_owned())
                 .collect();
             failures.push(format!("{shown:?}: {} (expected {want})", got.status));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+// --- issue 11: one request, judged once, forwarded as judged -----------------------
+// Upgrades (finding 1), method case (finding 4), Host (finding 7).
+
+/// Writes `request` byte for byte over a fresh connection and reads one
+/// response: the head, then the body by `Content-Length` or chunks, or up
+/// to the close. A 101 ends at its head (the connection is a tunnel then).
+async fn exchange(addr: SocketAddr, request: &[u8]) -> Resp {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(request).await.expect("write request");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 8192];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
+            let body_len = got.len() - end - 4;
+            if head.starts_with("http/1.1 101") {
+                got.truncate(end + 4);
+                break;
+            }
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok());
+            if length.is_some_and(|n| body_len >= n) || got.ends_with(b"\r\n0\r\n\r\n") {
+                break;
+            }
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            Err(_) => panic!(
+                "no whole answer within 10 s: {:?}",
+                String::from_utf8_lossy(&got)
+            ),
+        }
+    }
+    parse_response(&String::from_utf8_lossy(&got))
+}
+
+/// A request head: `method target`, then `headers` as given (repeats kept),
+/// then `Connection: close` unless a `Connection` header is among them.
+fn head(method: &str, target: &str, headers: &[(&str, &str)]) -> Vec<u8> {
+    let mut req = format!("{method} {target} HTTP/1.1\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("connection"))
+    {
+        req.push_str("Connection: close\r\n");
+    }
+    req.push_str("\r\n");
+    req.into_bytes()
+}
+
+/// (Connection, Upgrade headers, with `HTTP2-Settings`, the app switches):
+/// only an exact WebSocket upgrade reaches the app as one (it answers 101);
+/// anything else reaches it as a plain request with no trace of the upgrade,
+/// so an app server that speaks h2c (Hypercorn) never opens a tunnel.
+const UPGRADES: &[(&str, &[&str], bool, bool)] = &[
+    ("Upgrade, HTTP2-Settings", &["h2c"], true, false),
+    ("Upgrade", &["h2c"], true, false),
+    ("Upgrade", &["h2c"], false, false),
+    ("upgrade", &["H2C"], false, false),
+    ("keep-alive, Upgrade", &["h2c"], true, false),
+    ("Upgrade", &["websocket, h2c"], false, false),
+    ("Upgrade", &["h2c, websocket"], false, false),
+    ("Upgrade", &["websocket", "h2c"], false, false),
+    ("Upgrade", &["h2c", "websocket"], false, false),
+    ("Upgrade", &["websocket,"], false, false),
+    ("Upgrade", &["HTTP/2.0"], false, false),
+    ("Upgrade", &["TLS/1.2"], false, false),
+    ("Upgrade", &["websocket/13"], false, false),
+    ("Upgrade", &[""], false, false),
+    ("", &["websocket"], false, false),
+    ("keep-alive", &["h2c"], true, false),
+    ("keep-alive", &[], true, false),
+    ("Upgrade", &["websocket"], false, true),
+    ("Upgrade", &["WebSocket"], false, true),
+    ("keep-alive, Upgrade", &["websocket"], false, true),
+    ("Upgrade, HTTP2-Settings", &["websocket"], true, true),
+];
+
+#[tokio::test]
+async fn only_websocket_upgrades_reach_the_app() {
+    let stack = Stack::start("").await;
+    let host = stack.host();
+    let mut failures = Vec::new();
+    for (connection, upgrades, settings, switches) in UPGRADES {
+        let mut h: Vec<(&str, &str)> = vec![("Host", &host), ("Accept", "application/json")];
+        if !connection.is_empty() {
+            h.push(("Connection", connection));
+        }
+        for u in *upgrades {
+            h.push(("Upgrade", u));
+        }
+        if *settings {
+            h.push(("HTTP2-Settings", "AAMAAABkAARAAAAAAAIAAAAA"));
+        }
+        h.push(("Sec-WebSocket-Version", "13"));
+        h.push(("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="));
+        let r = exchange(stack.lk.addr, &head("GET", "/public/x", &h)).await;
+        let case = format!("Connection {connection:?}, Upgrade {upgrades:?}, settings {settings}");
+        if *switches {
+            let protocol = r.header("upgrade").unwrap_or("");
+            if r.status != 101 || !protocol.eq_ignore_ascii_case("websocket") {
+                failures.push(format!(
+                    "{case}: expected 101 websocket, got {} {protocol:?}",
+                    r.status
+                ));
+            }
+            continue;
+        }
+        if r.status != 200 {
+            failures.push(format!(
+                "{case}: expected the app's plain answer, got {} {:?}",
+                r.status,
+                r.header("upgrade")
+            ));
+            continue;
+        }
+        let seen = r.json();
+        for name in ["upgrade", "http2-settings", "connection"] {
+            let got = echoed_header(&seen, name);
+            if !got.is_empty() {
+                failures.push(format!("{case}: the app received {name}: {got:?}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// An upstream that answers 101 to anything, with the `Upgrade` header of
+/// `SWITCHES[i]` for a request to `/public/ws/{i}`.
+async fn switching_upstream() -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut got = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let text = String::from_utf8_lossy(&got);
+                let i: usize = text
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|t| t.rsplit('/').next())
+                    .and_then(|i| i.parse().ok())
+                    .unwrap_or(0);
+                let mut resp =
+                    "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n".to_owned();
+                if let Some(Some(p)) = SWITCHES.get(i).map(|c| c.1) {
+                    resp.push_str(&format!("Upgrade: {p}\r\n"));
+                }
+                resp.push_str("\r\n");
+                let _ = s.write_all(resp.as_bytes()).await;
+                // Hold the tunnel open a moment, echoing.
+                let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                    while let Ok(n) = s.read(&mut buf).await {
+                        if n == 0 || s.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                })
+                .await;
+            });
+        }
+    });
+    addr
+}
+
+/// (the request asks for WebSocket, the upstream's 101 says `Upgrade:`,
+/// the client gets): a 101 is passed on only when it switches to exactly
+/// the protocol asked for; any other switch is the upstream's fault (502).
+const SWITCHES: &[(bool, Option<&str>, u16)] = &[
+    (true, Some("websocket"), 101),
+    (true, Some("WebSocket"), 101),
+    (true, Some("h2c"), 502),
+    (true, None, 502),
+    (true, Some("websocket, h2c"), 502),
+    (true, Some("h2c, websocket"), 502),
+    (true, Some("HTTP/2.0"), 502),
+    (true, Some("websocket/13"), 502),
+    (false, Some("websocket"), 502),
+    (false, Some("h2c"), 502),
+];
+
+#[tokio::test]
+async fn a_101_must_switch_to_the_protocol_asked_for() {
+    let up = switching_upstream().await;
+    let stack = Stack::start(&format!(
+        "[[apps]]\nhost = \"switch.test\"\nupstream = \"http://{up}\"\n"
+    ))
+    .await;
+    let host = format!("switch.test:{}", stack.lk.port);
+    let mut failures = Vec::new();
+    for (i, (asks, answer, want)) in SWITCHES.iter().enumerate() {
+        let mut h: Vec<(&str, &str)> = vec![("Host", &host), ("Accept", "application/json")];
+        if *asks {
+            h.push(("Connection", "Upgrade"));
+            h.push(("Upgrade", "websocket"));
+            h.push(("Sec-WebSocket-Version", "13"));
+            h.push(("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="));
+        }
+        let r = exchange(stack.lk.addr, &head("GET", &format!("/public/ws/{i}"), &h)).await;
+        if r.status != *want {
+            failures.push(format!(
+                "asks {asks}, upstream switches to {answer:?}: expected {want}, got {} (Upgrade {:?})",
+                r.status,
+                r.header("upgrade")
+            ));
+        } else if r.status == 101
+            && r.header("upgrade") != Some("websocket")
+            && r.header("upgrade") != *answer
+        {
+            failures.push(format!(
+                "{answer:?}: 101 with Upgrade {:?}",
+                r.header("upgrade")
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// (method, in proxy mode, as Traefik's `X-Forwarded-Method`, as Nginx's
+/// `X-Original-Method`): what bob (member) gets for `/items/x`, where
+/// DELETE, PUT and POST are for admins. Methods are case-sensitive on the
+/// wire and apps that upper-case them (Werkzeug, ASGI servers) would run
+/// the admin handler, so a case variant of a standard method is refused
+/// (Nginx's endpoint answers refusals with 403), never judged as another
+/// method than the app will run.
+const METHODS: &[(&str, u16, u16, u16)] = &[
+    ("GET", 200, 200, 200),
+    ("DELETE", 403, 403, 403),
+    ("PUT", 403, 403, 403),
+    ("POST", 403, 403, 403),
+    ("delete", 400, 400, 403),
+    ("Delete", 400, 400, 403),
+    ("dELETE", 400, 400, 403),
+    ("put", 400, 400, 403),
+    ("pUt", 400, 400, 403),
+    ("post", 400, 400, 403),
+    ("Post", 400, 400, 403),
+    ("get", 400, 400, 403),
+    ("Get", 400, 400, 403),
+    ("patch", 400, 400, 403),
+    ("options", 400, 400, 403),
+    ("mkcol", 400, 400, 403),
+    ("PATCH", 200, 200, 200),
+    ("MKCOL", 200, 200, 200),
+    // Not a standard method: no rule can name it, so it is judged and
+    // forwarded as sent.
+    ("PURGE", 200, 200, 200),
+    // No tunnels through the proxy; a front proxy asking about one is
+    // answered as for any method.
+    ("CONNECT", 405, 200, 200),
+];
+
+#[tokio::test]
+async fn method_case_variants_are_refused_never_judged_as_another_method() {
+    let stack = Stack::start(
+        "[[rules]]\npath = \"/items/**\"\nmethods = [\"DELETE\", \"PUT\", \"POST\"]\n\
+         policy = \"roles\"\nroles = [\"admin\"]\n",
+    )
+    .await;
+    let bob = stack.browser();
+    sign_in(&stack, &bob, "bob@example.com").await;
+    let session = format!(
+        "latchkey_session={}",
+        bob.cookie("latchkey_session").expect("session")
+    );
+    let host = stack.host();
+    let mut failures = Vec::new();
+    for (method, proxy, traefik, nginx) in METHODS {
+        let base: Vec<(&str, &str)> = vec![
+            ("Accept", "application/json"),
+            ("Cookie", &session),
+            ("Content-Length", "0"),
+        ];
+        let mut h = base.clone();
+        h.push(("Host", &host));
+        let r = exchange(stack.lk.addr, &head(method, "/items/x", &h)).await;
+        if r.status != *proxy {
+            failures.push(format!(
+                "proxy {method}: expected {proxy}, got {}",
+                r.status
+            ));
+        } else if r.status == 200 && r.json()["method"] != *method {
+            failures.push(format!(
+                "proxy {method}: the app ran {}",
+                r.json()["method"]
+            ));
+        }
+        let mut h = base.clone();
+        h.extend([
+            ("Host", host.as_str()),
+            ("X-Forwarded-Method", method),
+            ("X-Forwarded-Proto", "http"),
+            ("X-Forwarded-Host", "app.test"),
+            ("X-Forwarded-Uri", "/items/x"),
+        ]);
+        let r = exchange(stack.lk.addr, &head("GET", "/.latchkey/auth", &h)).await;
+        if r.status != *traefik {
+            failures.push(format!(
+                "traefik {method}: expected {traefik}, got {}",
+                r.status
+            ));
+        }
+        let mut h = base.clone();
+        h.extend([
+            ("Host", "auth.test"),
+            ("X-Original-Method", method),
+            ("X-Original-URL", "http://app.test/items/x"),
+        ]);
+        let r = exchange(stack.lk.addr, &head("GET", "/.latchkey/auth/request", &h)).await;
+        if r.status != *nginx {
+            failures.push(format!(
+                "nginx {method}: expected {nginx}, got {}",
+                r.status
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// (request target, `Host` headers, status, the `Host` the app receives);
+/// `{p}` is latchkey's port. One `Host` (RFC 9112 §3.2); an absolute-form
+/// target's authority is the host, and a `Host` header beside it must say
+/// the same; the app receives the host that was judged, normalized.
+const HOSTS: &[(&str, &[&str], u16, &str)] = &[
+    ("/public/x", &["app.test:{p}"], 200, "app.test:{p}"),
+    ("/public/x", &["app.test:{p}", "app.test:{p}"], 400, ""),
+    ("/public/x", &["app.test:{p}", "auth.test:{p}"], 400, ""),
+    ("/public/x", &["auth.test:{p}", "app.test:{p}"], 400, ""),
+    ("/public/x", &["app.test:{p}", ""], 400, ""),
+    ("/public/x", &["APP.Test:{p}"], 200, "app.test:{p}"),
+    ("/public/x", &["app.test.:{p}"], 200, "app.test:{p}"),
+    ("/public/x", &["app.test"], 200, "app.test"),
+    ("/public/x", &["app.test:"], 200, "app.test"),
+    (
+        "http://app.test:{p}/public/x",
+        &["app.test:{p}"],
+        200,
+        "app.test:{p}",
+    ),
+    ("http://app.test:{p}/public/x", &[], 200, "app.test:{p}"),
+    (
+        "http://APP.TEST:{p}/public/x",
+        &["app.test:{p}"],
+        200,
+        "app.test:{p}",
+    ),
+    ("http://evil.test/public/x", &["app.test:{p}"], 400, ""),
+    ("http://app.test:{p}/public/x", &["evil.test"], 400, ""),
+    ("http://app.test:{p}/public/x", &["app.test:1"], 400, ""),
+    (
+        "http://app.test:{p}/public/x",
+        &["app.test:{p}", "app.test:{p}"],
+        400,
+        "",
+    ),
+    ("http://auth.test:{p}/public/x", &["app.test:{p}"], 400, ""),
+];
+
+#[tokio::test]
+async fn one_host_and_the_app_receives_the_one_judged() {
+    let stack = Stack::start("").await;
+    let p = stack.lk.port.to_string();
+    let mut failures = Vec::new();
+    for (target, hosts, want, forwarded) in HOSTS {
+        let target = target.replace("{p}", &p);
+        let hosts: Vec<String> = hosts.iter().map(|h| h.replace("{p}", &p)).collect();
+        let mut h: Vec<(&str, &str)> = vec![("Accept", "application/json")];
+        h.extend(hosts.iter().map(|v| ("Host", v.as_str())));
+        let r = exchange(stack.lk.addr, &head("GET", &target, &h)).await;
+        let case = format!("{target} Host {hosts:?}");
+        if r.status != *want {
+            failures.push(format!("{case}: expected {want}, got {}", r.status));
+            continue;
+        }
+        if r.status == 200 {
+            let seen = r.json();
+            let forwarded = forwarded.replace("{p}", &p);
+            for name in ["host", "x-forwarded-host"] {
+                let got = echoed_header(&seen, name);
+                if got != [forwarded.clone()] {
+                    failures.push(format!(
+                        "{case}: the app received {name} {got:?}, expected {forwarded:?}"
+                    ));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// (`:authority`, `Host` header, status, the `Host` the app receives) over
+/// HTTP/2 in the clear: `:authority` and a `Host` beside it must agree
+/// (RFC 9113 §8.3.1).
+const H2_HOSTS: &[(&str, Option<&str>, u16, &str)] = &[
+    ("app.test:{p}", None, 200, "app.test:{p}"),
+    ("app.test:{p}", Some("app.test:{p}"), 200, "app.test:{p}"),
+    ("APP.test.:{p}", None, 200, "app.test:{p}"),
+    ("app.test:{p}", Some("evil.test"), 400, ""),
+    ("auth.test:{p}", Some("app.test:{p}"), 400, ""),
+    ("evil.test", Some("app.test:{p}"), 400, ""),
+];
+
+#[tokio::test]
+async fn over_http2_authority_and_host_must_agree() {
+    use http_body_util::{BodyExt, Empty};
+    let stack = Stack::start("").await;
+    let p = stack.lk.port.to_string();
+    let mut failures = Vec::new();
+    for (authority, host, want, forwarded) in H2_HOSTS {
+        let authority = authority.replace("{p}", &p);
+        let stream = tokio::net::TcpStream::connect(stack.lk.addr)
+            .await
+            .expect("connect");
+        let (mut sender, conn) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            hyper_util::rt::TokioIo::new(stream),
+        )
+        .await
+        .expect("h2 handshake");
+        tokio::spawn(conn);
+        let mut req = http::Request::get(format!("http://{authority}/public/x"))
+            .header("accept", "application/json")
+            .body(Empty::<bytes::Bytes>::new())
+            .expect("request");
+        if let Some(h) = host {
+            req.headers_mut().insert(
+                "host",
+                HeaderValue::from_str(&h.replace("{p}", &p)).expect("host"),
+            );
+        }
+        let resp = sender.send_request(req).await.expect("h2 request");
+        let status = resp.status().as_u16();
+        let body = resp.into_body().collect().await.expect("body").to_bytes();
+        let case = format!(":authority {authority} Host {host:?}");
+        if status != *want {
+            failures.push(format!("{case}: expected {want}, got {status}"));
+            continue;
+        }
+        if status == 200 {
+            let seen: serde_json::Value = serde_json::from_slice(&body).expect("json");
+            let forwarded = forwarded.replace("{p}", &p);
+            let got = echoed_header(&seen, "host");
+            if got != [forwarded.clone()] {
+                failures.push(format!(
+                    "{case}: the app received Host {got:?}, expected {forwarded:?}"
+                ));
+            }
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
