@@ -9,6 +9,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use latchkey::gate::forward_auth::{Flavor, Target};
 use latchkey::policy::path::{normalize_host, normalize_path};
 use latchkey::http::request::{Client, Ctx};
+use latchkey::app::settings::NginxTarget;
 
 const NAMES: &[&str] = &[
     "x-forwarded-method",
@@ -27,6 +28,7 @@ pub fn check(data: &[u8]) {
         return;
     };
     let flavor = if flags & 1 == 0 { Flavor::Traefik } else { Flavor::Nginx };
+    let nginx = if flags & 2 == 0 { NginxTarget::Url } else { NginxTarget::Uri };
     let mut headers = HeaderMap::new();
     // Each line: one byte choosing the header, then its value.
     for line in rest.split(|&b| b == b'\n') {
@@ -41,6 +43,7 @@ pub fn check(data: &[u8]) {
     let ctx = Ctx {
         client: Client {
             ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            peer: IpAddr::V4(Ipv4Addr::LOCALHOST),
             via_trusted_proxy: true,
             prior_forwarded_for: None,
             proto: "http",
@@ -55,7 +58,7 @@ pub fn check(data: &[u8]) {
         user_agent: String::new(),
         request_id: String::new(),
     };
-    let Ok(t) = Target::read(flavor, &headers, &ctx, &Method::GET) else {
+    let Ok(t) = Target::read(flavor, nginx, &headers, &ctx, &Method::GET) else {
         return;
     };
     assert_eq!(normalize_path(&t.path).as_deref(), Ok(t.path.as_str()));

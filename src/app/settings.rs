@@ -40,6 +40,18 @@ pub enum Signup {
     Open,
 }
 
+/// Which header nginx names the original request with
+/// (`server.nginx_target_header`); the other form is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NginxTarget {
+    /// `X-Original-URL: scheme://host/path?query` (examples/nginx,
+    /// ingress-nginx). An `X-Original-URI` beside it must be its path and query.
+    Url,
+    /// `X-Original-URI: /path?query`, the host from `Host`, the scheme from
+    /// `X-Forwarded-Proto`. An `X-Original-URL` beside it is refused.
+    Uri,
+}
+
 pub struct Settings {
     pub listen: SocketAddr,
     pub public_url: Url,
@@ -48,6 +60,7 @@ pub struct Settings {
     /// public_url is https: cookies get `Secure` (and `__Host-` when host-only).
     pub secure: bool,
     pub trusted_proxies: Vec<IpNet>,
+    pub nginx_target: NginxTarget,
     pub admin_listen: Option<SocketAddr>,
     pub upstream_timeout: Duration,
     /// `[server.tls]`: the certificate `listen` serves HTTPS with, read and
@@ -125,6 +138,9 @@ pub struct Limits {
     /// Bearer tokens one user may get from `POST /.latchkey/token` per window.
     pub tokens_per_user: u64,
     pub token_window: Duration,
+    /// Per-IP limits count an IPv6 client by its first this many bits (1 to
+    /// 128): one /64 is one site, as one IPv4 address is.
+    pub ipv6_prefix: u8,
 }
 
 pub struct AppSettings {
@@ -242,6 +258,18 @@ impl Settings {
                 )),
             }
         }
+        let nginx_target = match s.nginx_target_header.to_ascii_lowercase().as_str() {
+            "x-original-url" => NginxTarget::Url,
+            "x-original-uri" => NginxTarget::Uri,
+            _ => {
+                p.add(format!(
+                    "server.nginx_target_header: {:?} is not a header nginx names the request with; \
+                     expected \"X-Original-URL\" or \"X-Original-URI\"",
+                    s.nginx_target_header
+                ));
+                NginxTarget::Url
+            }
+        };
         let upstream_timeout = p.duration("server.upstream_timeout", &s.upstream_timeout);
         let tls = s.tls.as_ref().and_then(|t| {
             let files = CertFiles {
@@ -307,9 +335,19 @@ impl Settings {
             form_body_bytes: l.form_body_bytes as usize,
             tokens_per_user: u64::from(l.tokens_per_user),
             token_window: p.duration("limits.token_window", &l.token_window),
+            ipv6_prefix: u8::try_from(l.ipv6_prefix)
+                .ok()
+                .filter(|b| (1..=128).contains(b))
+                .unwrap_or(64),
         };
         if l.code_attempts == 0 {
             p.add("limits.code_attempts: 0 would void every code; expected 1 or more".into());
+        }
+        if !(1..=128).contains(&l.ipv6_prefix) {
+            p.add(format!(
+                "limits.ipv6_prefix: {} is out of range; expected 1 to 128 (the leading bits of an IPv6 address counted as one client, like 64)",
+                l.ipv6_prefix
+            ));
         }
 
         let headers = p.take(IdentityHeaders::from_config(&cfg.headers));
@@ -414,6 +452,7 @@ impl Settings {
             public_host,
             secure,
             trusted_proxies,
+            nginx_target,
             admin_listen: admin_listen.flatten(),
             upstream_timeout,
             tls,
@@ -434,6 +473,12 @@ impl Settings {
             pages,
             mailer,
         })
+    }
+
+    /// public_url's host or an `[[apps]]` host: the only hosts forward-auth
+    /// judges.
+    pub fn knows_host(&self, host: &str) -> bool {
+        host == self.public_host || self.apps.contains_key(host)
     }
 
     /// What `latchkey check` prints for a config that compiles.

@@ -40,6 +40,9 @@ pub struct ServerConfig {
     pub listen: String,
     pub public_url: String,
     pub trusted_proxies: Vec<String>,
+    /// How nginx's `auth_request` names the original request to
+    /// `/.latchkey/auth/request`: "X-Original-URL" or "X-Original-URI".
+    pub nginx_target_header: String,
     pub admin_listen: Option<String>,
     /// How long a proxied request may wait for the upstream's response head.
     pub upstream_timeout: String,
@@ -79,6 +82,7 @@ impl Default for ServerConfig {
             listen: "0.0.0.0:8080".into(),
             public_url: "http://localhost:8080".into(),
             trusted_proxies: Vec::new(),
+            nginx_target_header: "X-Original-URL".into(),
             admin_listen: None,
             upstream_timeout: "60s".into(),
             tls: None,
@@ -286,6 +290,8 @@ pub struct LimitsConfig {
     pub form_body_bytes: u32,
     pub tokens_per_user: u32,
     pub token_window: String,
+    /// Leading bits of an IPv6 address that per-IP limits count as one client.
+    pub ipv6_prefix: u32,
 }
 
 impl Default for LimitsConfig {
@@ -300,6 +306,7 @@ impl Default for LimitsConfig {
             form_body_bytes: 8192,
             tokens_per_user: 60,
             token_window: "15m".into(),
+            ipv6_prefix: 64,
         }
     }
 }

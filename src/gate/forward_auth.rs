@@ -3,17 +3,22 @@
 //! read the original request and how they say "sign in first":
 //!
 //! - `Flavor::Traefik` (`/.latchkey/auth`, also Caddy's `forward_auth`):
-//!   reads X-Forwarded-Method/Proto/Host/Uri; "sign in first" is a 302/303
-//!   to the sign-in page for a browser, 401 for programs.
+//!   reads X-Forwarded-Method/Host/Uri (and the scheme from
+//!   X-Forwarded-Proto); "sign in first" is a 302/303 to the sign-in page
+//!   for a browser, 401 for programs.
 //! - `Flavor::Nginx` (`/.latchkey/auth/request`, also ingress-nginx's
-//!   `auth-url`): reads X-Original-URL, or X-Original-URI, X-Original-Method
-//!   and Host; "sign in first" is 401 with `Location: <sign-in URL>` (nginx
-//!   turns only 2xx/401/403 into decisions, so refusals are 401 or 403).
+//!   `auth-url`): reads X-Original-URL, or with `server.nginx_target_header =
+//!   "X-Original-URI"` X-Original-URI and Host, plus X-Original-Method;
+//!   "sign in first" is 401 with `Location: <sign-in URL>` (nginx turns only
+//!   2xx/401/403 into decisions, so refusals are 401 or 403).
 //!
 //! Those headers are believed only from `trusted_proxies`; from any other
-//! peer the auth request is judged as itself. A 2xx always carries all three
-//! identity headers and the assertion header, empty for anonymous, so the
-//! front proxy's copy overwrites anything the client forged.
+//! peer the auth request is judged as itself. Each flavor reads only its
+//! proxy's form (nginx passes every client header it does not set itself to
+//! the auth request, so a header of the other form is a client's), and only
+//! public_url's host and `[[apps]]` hosts are judged. A 2xx always carries
+//! all three identity headers and the assertion header, empty for anonymous,
+//! so the front proxy's copy overwrites anything the client forged.
 //!
 //! A bearer request (`Authorization: Bearer`, which front proxies pass on)
 //! is answered the same in both flavors: 401 or 403 with a
@@ -24,9 +29,11 @@ use std::sync::Arc;
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
+use crate::app::settings::NginxTarget;
 use crate::app::App;
 use crate::gate::{forbidden, judge, login_url, sign_in_first, Answer};
 use crate::http::error::GateError;
+use crate::http::forwarded::{self, Forwarded};
 use crate::http::request::{host_name, Ctx};
 use crate::obs::metrics::Outcome;
 use crate::policy::path::{normalize_path, split_target};
@@ -56,9 +63,14 @@ pub struct Target {
 impl Target {
     /// Reads the original request from the front proxy's headers (only
     /// when `ctx.client.via_trusted_proxy`; otherwise the auth request is
-    /// judged as itself).
+    /// judged as itself). Each flavor reads only the form its proxy sends,
+    /// and requires it: Traefik X-Forwarded-Host and -Uri (the scheme is
+    /// `ctx.client.proto`, from X-Forwarded-Proto); Nginx the header that
+    /// `nginx` names, refusing the other form unless it agrees. Headers of
+    /// the other flavor are never read.
     pub fn read(
         flavor: Flavor,
+        nginx: NginxTarget,
         headers: &HeaderMap,
         ctx: &Ctx,
         own_method: &Method,
@@ -73,47 +85,66 @@ impl Target {
                 query: ctx.query.clone(),
             });
         }
-        let h = |name: &str| original_header(headers, name);
+        let h = |which| forwarded::read(headers, which);
+        let refuse = |why| Err(GateError::BadRequest(why));
         let (method, proto, raw_host, uri) = match flavor {
-            Flavor::Traefik => (
-                h("x-forwarded-method")?,
-                h("x-forwarded-proto")?,
-                h("x-forwarded-host")?,
-                h("x-forwarded-uri")?,
-            ),
-            Flavor::Nginx => match h("x-original-url")? {
-                Some(url) => {
-                    let (proto, host, uri) =
-                        split_url(url).ok_or(GateError::BadRequest("bad X-Original-URL"))?;
-                    (h("x-original-method")?, Some(proto), Some(host), Some(uri))
+            Flavor::Traefik => {
+                let (Some(host), Some(uri)) = (h(Forwarded::Host)?, h(Forwarded::Uri)?) else {
+                    return refuse("no X-Forwarded-Host or X-Forwarded-Uri");
+                };
+                (h(Forwarded::Method)?, ctx.client.proto, host, uri)
+            }
+            Flavor::Nginx => match (
+                nginx,
+                h(Forwarded::OriginalUrl)?,
+                h(Forwarded::OriginalUri)?,
+            ) {
+                (NginxTarget::Url, Some(url), uri) => {
+                    let Some((proto, host, path)) = split_url(&url) else {
+                        return refuse("bad X-Original-URL");
+                    };
+                    // ingress-nginx sends both (with `auth-method`); a
+                    // client's X-Original-URI passes nginx untouched.
+                    if uri.is_some_and(|u| u != path) {
+                        return refuse("X-Original-URI disagrees with X-Original-URL");
+                    }
+                    let proto = match proto {
+                        p if p.eq_ignore_ascii_case("https") => "https",
+                        p if p.eq_ignore_ascii_case("http") => "http",
+                        _ => return refuse("bad original scheme"),
+                    };
+                    let (host, path) = (host.to_owned().into(), path.to_owned().into());
+                    (h(Forwarded::OriginalMethod)?, proto, host, path)
                 }
-                None => (
-                    h("x-original-method")?,
-                    h("x-forwarded-proto")?,
-                    h("x-forwarded-host")?.or(Some(ctx.raw_host.as_str())),
-                    h("x-original-uri")?,
+                (NginxTarget::Url, None, _) => return refuse("no X-Original-URL"),
+                // nginx set up to send X-Original-URI does not send this
+                // one: a client did, and it passed nginx untouched.
+                (NginxTarget::Uri, Some(_), _) => {
+                    return refuse("X-Original-URL where nginx sends X-Original-URI")
+                }
+                (NginxTarget::Uri, None, Some(uri)) => (
+                    h(Forwarded::OriginalMethod)?,
+                    ctx.client.proto,
+                    ctx.raw_host.as_str().into(),
+                    uri,
                 ),
+                (NginxTarget::Uri, None, None) => return refuse("no X-Original-URI"),
             },
         };
         let method = match method {
             Some(m) => Method::from_bytes(m.as_bytes())
-                .map_err(|_| GateError::BadRequest("bad original method"))?,
+                .ok()
+                .filter(crate::http::request::method_is_canonical)
+                .ok_or(GateError::BadRequest("bad original method"))?,
             None => Method::GET,
         };
-        let proto = match proto {
-            Some(p) if p.eq_ignore_ascii_case("https") => "https",
-            Some(p) if p.eq_ignore_ascii_case("http") => "http",
-            Some(_) => return Err(GateError::BadRequest("bad original scheme")),
-            None => ctx.client.proto,
-        };
-        let raw_host = raw_host.unwrap_or(ctx.raw_host.as_str());
-        let host = host_name(raw_host)?;
-        let (path, query) = split_target(uri.unwrap_or("/"));
+        let host = host_name(&raw_host)?;
+        let (path, query) = split_target(&uri);
         let path = normalize_path(path)?;
         Ok(Target {
             method,
             proto: proto.to_owned(),
-            raw_host: raw_host.to_owned(),
+            raw_host: raw_host.into_owned(),
             host,
             path,
             query: query.map(str::to_owned),
@@ -127,24 +158,6 @@ impl Target {
             None => format!("{}://{}{}", self.proto, self.raw_host, self.path),
         }
     }
-}
-
-/// A header describing the original request: absent or empty is `None`;
-/// sent twice, or not visible ASCII, is refused rather than read as absent
-/// (which would judge `/` instead of the path the front proxy forwards).
-fn original_header<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, GateError> {
-    let mut values = headers.get_all(name).iter();
-    let Some(first) = values.next() else {
-        return Ok(None);
-    };
-    if values.next().is_some() {
-        return Err(GateError::BadRequest("original request header sent twice"));
-    }
-    let v = first
-        .to_str()
-        .map_err(|_| GateError::BadRequest("original request header is not ASCII"))?
-        .trim();
-    Ok((!v.is_empty()).then_some(v))
 }
 
 /// "scheme://host/path?q" → (scheme, host, "/path?q").
@@ -163,13 +176,18 @@ pub async fn handle(
     ctx: &Ctx,
     flavor: Flavor,
 ) -> Result<Answer, GateError> {
-    let target = match Target::read(flavor, req.headers(), ctx, req.method()) {
+    let s = &app.settings;
+    let target = Target::read(flavor, s.nginx_target, req.headers(), ctx, req.method()).and_then(
+        |t| match s.knows_host(&t.host) {
+            true => Ok(t),
+            // Judging a host no rule was written for would let a client
+            // pick the host its request is judged on.
+            false => Err(GateError::UnknownHost),
+        },
+    );
+    let target = match target {
         Ok(t) => t,
-        // nginx treats any answer but 2xx/401/403 as an error (500): refuse with 403.
-        Err(e) if flavor == Flavor::Nginx => {
-            tracing::debug!(error = %e, "forward-auth target refused");
-            return Ok((status_only(StatusCode::FORBIDDEN), Outcome::BadRequest));
-        }
+        Err(e) if flavor == Flavor::Nginx => return Ok(refused(&e)),
         Err(e) => return Err(e),
     };
     let rule_req = RuleRequest {
@@ -178,7 +196,6 @@ pub async fn handle(
         path: &target.path,
     };
     let (decision, identity) = judge(app, req.headers(), &rule_req, ctx.now).await?;
-    let s = &app.settings;
     match decision {
         Decision::Allow => {
             let mut resp = status_only(StatusCode::OK);
@@ -244,6 +261,13 @@ fn login_base(app: &App, target: &Target) -> String {
     } else {
         s.public_url.origin().ascii_serialization()
     }
+}
+
+/// A target the Nginx endpoint refuses: 403, since nginx treats any answer
+/// but 2xx/401/403 as an error (500).
+pub fn refused(e: &GateError) -> Answer {
+    tracing::debug!(error = %e, "forward-auth target refused");
+    (status_only(StatusCode::FORBIDDEN), Outcome::BadRequest)
 }
 
 fn status_only(status: StatusCode) -> Response<Body> {

@@ -20,8 +20,11 @@ use tracing::Instrument as _;
 use crate::app::App;
 use crate::http::cookies;
 use crate::http::error::{json, Fault, GateError};
+
 use crate::http::pages::Page;
-use crate::http::request::{header_str, host_name, raw_host, wants_html, Client, Ctx};
+use crate::http::request::{
+    forwarded_host, header_str, host_name, method_is_canonical, raw_host, wants_html, Client, Ctx,
+};
 use crate::identity::session::Identity;
 use crate::identity::tokens;
 use crate::obs::metrics::{Outcome, Route};
@@ -121,7 +124,12 @@ fn context(
     id: &RequestId,
 ) -> Result<Ctx, GateError> {
     let headers = req.headers();
-    let client = Client::resolve(peer, tls, headers, &app.settings.trusted_proxies);
+    let client = Client::resolve(peer, tls, headers, &app.settings.trusted_proxies)?;
+    if !method_is_canonical(req.method()) {
+        return Err(GateError::BadRequest(
+            "methods are case-sensitive: GET, POST, DELETE... in capitals",
+        ));
+    }
     let raw = raw_host(req).ok_or(GateError::BadHost)?;
     let host = host_name(raw)?;
     let path = normalize_path(req.uri().path())?;
@@ -156,7 +164,13 @@ async fn route(
 ) -> (Route, Result<Answer, GateError>) {
     let ctx = match context(app, &req, peer, tls, html, id) {
         Ok(ctx) => ctx,
-        Err(e) => return (route_of(req.uri().path()), Err(e)),
+        Err(e) => {
+            let route = route_of(req.uri().path());
+            if route == Route::Nginx {
+                return (route, Ok(forward_auth::refused(&e)));
+            }
+            return (route, Err(e));
+        }
     };
     let route = route_of(&ctx.path);
     let result = match route {
@@ -183,6 +197,16 @@ pub async fn judge(
     let started = Instant::now();
     let decided = decide(app, headers, target, now).await;
     app.metrics.decision.observe(started.elapsed());
+    // Once per decision, with exactly what the rules saw (never the query:
+    // it can carry tokens). The property test in tests/it/as_judged.rs
+    // compares it with what the app received.
+    tracing::debug!(
+        method = %target.method,
+        host = target.host,
+        path = log_path(target.path),
+        decision = decided.as_ref().map_or("store_error", |(d, _)| d.label()),
+        "judged"
+    );
     decided
 }
 
@@ -217,6 +241,11 @@ async fn gate(app: &Arc<App>, mut req: Request<Incoming>, ctx: Ctx) -> Result<An
         .and_then(|a| a.upstream.as_ref())
         .ok_or(GateError::UnknownHost)?;
     let method = req.method().clone();
+    // latchkey is no forward proxy: a CONNECT asks for a tunnel that no
+    // rule could look into (and an upstream's 2xx would open one).
+    if method == Method::CONNECT {
+        return Err(GateError::MethodNotAllowed);
+    }
     let target = RuleRequest {
         host: &ctx.host,
         method: &method,
@@ -225,6 +254,9 @@ async fn gate(app: &Arc<App>, mut req: Request<Incoming>, ctx: Ctx) -> Result<An
     let (decision, identity) = judge(app, req.headers(), &target, ctx.now).await?;
     match decision {
         Decision::Allow => {
+            // Forwarded as judged: this method (the request's own), the
+            // judged host (with the port sent), the judged path.
+            let host = forwarded_host(&ctx.raw_host, &ctx.host);
             let path_and_query = match &ctx.query {
                 Some(q) => format!("{}?{q}", ctx.path),
                 None => ctx.path.clone(),
@@ -242,9 +274,10 @@ async fn gate(app: &Arc<App>, mut req: Request<Incoming>, ctx: Ctx) -> Result<An
             tokens::strip_own_bearer(s, req.headers_mut());
             let fwd = Forward {
                 client_ip: ctx.client.ip,
+                peer_ip: ctx.client.peer,
                 prior_forwarded_for: ctx.client.prior_forwarded_for.as_deref(),
                 proto: ctx.client.proto,
-                host: &ctx.raw_host,
+                host: &host,
                 path_and_query: &path_and_query,
                 identity: who,
                 assertion: assertion.as_deref(),

@@ -2,14 +2,33 @@
 //! the session cookie (`HttpOnly; SameSite=Lax; Path=/`, `Secure` on https,
 //! `Domain` only with cookie_domain), the CSRF cookie of its forms, and the
 //! sign-in attempt cookie that binds a magic link to the browser that asked.
+//! Reading them back: [`secrets`].
 
 use std::time::Duration;
 
 use cookie::{Cookie, SameSite};
-use http::{header::SET_COOKIE, HeaderValue, Response};
+use http::{header::SET_COOKIE, HeaderMap, HeaderValue, Response};
 
 use crate::app::settings::Settings;
+use crate::http::request::cookies;
+use crate::identity::secret::Secret;
 use crate::Body;
+
+/// How many cookies of one name are considered. A browser can hold more
+/// than one: a host-only one and a `Domain` one (after cookie_domain was
+/// set), or one another app under cookie_domain set with a longer Path,
+/// which the browser sends first. Bounded, so a request cannot make
+/// latchkey look up tokens without end.
+pub const SAME_NAME_AT_MOST: usize = 3;
+
+/// The values of cookie `name` that have a token's shape, in the order
+/// sent (the first [`SAME_NAME_AT_MOST`]). Callers take the first that
+/// holds: a stray value set beside latchkey's own does not hide it.
+pub fn secrets<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item = Secret> + 'a {
+    cookies(headers, name)
+        .filter_map(Secret::parse)
+        .take(SAME_NAME_AT_MOST)
+}
 
 /// The CSRF cookie's name (`__Host-` prefixed on https).
 pub fn csrf_name(s: &Settings) -> &'static str {

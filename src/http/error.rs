@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use http::{header, HeaderValue, Response, StatusCode};
 
+use crate::http::forwarded::ForwardedError;
 use crate::http::pages::{Page, Pages};
 use crate::identity::keys::SignError;
 use crate::policy::path::PathError;
@@ -22,6 +23,8 @@ pub enum GateError {
     BadHost,
     #[error("bad request: {0}")]
     BadRequest(&'static str),
+    #[error("forwarded headers refused: {0}")]
+    Forwarded(#[from] ForwardedError),
     #[error("no app is configured for this host")]
     UnknownHost,
     #[error("not found")]
@@ -53,9 +56,10 @@ pub enum Fault {
 impl GateError {
     pub fn status(&self) -> StatusCode {
         match self {
-            GateError::BadPath(_) | GateError::BadHost | GateError::BadRequest(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            GateError::BadPath(_)
+            | GateError::BadHost
+            | GateError::BadRequest(_)
+            | GateError::Forwarded(_) => StatusCode::BAD_REQUEST,
             GateError::UnknownHost | GateError::NotFound => StatusCode::NOT_FOUND,
             GateError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             GateError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -80,6 +84,7 @@ impl GateError {
             GateError::BadPath(_) => ("Bad request", "This address is malformed or ambiguous, so it was refused."),
             GateError::BadHost => ("Bad request", "The request did not say which site it is for."),
             GateError::BadRequest(why) => ("Bad request", why),
+            GateError::Forwarded(_) => ("Bad request", "The proxy in front described this request in a way that cannot be read."),
             GateError::UnknownHost => ("Not found", "No application is configured for this address."),
             GateError::NotFound => ("Not found", "There is nothing at this address."),
             GateError::MethodNotAllowed => ("Not allowed", "This page does not accept that kind of request."),

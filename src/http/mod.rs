@@ -2,5 +2,6 @@
 
 pub mod cookies;
 pub mod error;
+pub mod forwarded;
 pub mod pages;
 pub mod request;

@@ -5,7 +5,10 @@
 //! with the user's current record. Users from `[[users]]` win over stored
 //! ones; a session or token whose user no longer exists is no identity at
 //! all, so removing a user or changing their roles takes effect on the very
-//! next request.
+//! next request. A browser may send several session cookies (a host-only
+//! and a `Domain` one, or one another app under cookie_domain set): the
+//! first of them (at most `cookies::SAME_NAME_AT_MOST`) that is a live
+//! session is the identity.
 //!
 //! A bearer token that latchkey did not make (another key id, or not a JWT)
 //! is the app's business: it is ignored here and the cookie decides. One
@@ -17,10 +20,10 @@ use std::sync::Arc;
 use http::HeaderMap;
 
 use crate::app::App;
-use crate::http::request::cookie;
-use crate::identity::secret::Secret;
+use crate::http::cookies;
 use crate::identity::session::{Identity, SessionRef};
 use crate::identity::tokens::bearer_token;
+use crate::store::records::TokenHash;
 use crate::store::{Store, StoreResult};
 
 impl App {
@@ -31,10 +34,19 @@ impl App {
         if let Some(bearer) = bearer_token(headers).filter(|t| s.keys.holds(t)) {
             return self.identify_bearer(bearer, now).await;
         }
-        let Some(token) = cookie(headers, &s.session.cookie_name).and_then(Secret::parse) else {
-            return Ok(None);
-        };
-        let hash = token.hash();
+        // Of several session cookies (see `cookies::secrets`), the first
+        // that is a live session wins.
+        for token in cookies::secrets(headers, &s.session.cookie_name) {
+            if let Some(identity) = self.identify_session(token.hash(), now).await? {
+                return Ok(Some(identity));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The live session under `hash`, joined with its user.
+    async fn identify_session(&self, hash: TokenHash, now: u64) -> StoreResult<Option<Identity>> {
+        let s = &self.settings;
         let cached = self.session_cache.as_ref().and_then(|c| c.get(&hash, now));
         let lookup = match cached {
             Some(hit) => hit,

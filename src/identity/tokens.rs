@@ -28,7 +28,7 @@ use crate::app::settings::Settings;
 use crate::app::App;
 use crate::http::cookies;
 use crate::http::error::{json, GateError};
-use crate::http::request::{cookie, header_str, Ctx, Form};
+use crate::http::request::{header_str, Ctx, Form};
 use crate::identity::keys::{SignError, Typ};
 use crate::identity::secret::Secret;
 use crate::identity::session::Identity;
@@ -283,11 +283,11 @@ pub async fn exchange(
         None
     };
     let custom_header = headers.contains_key("x-requested-with");
-    let csrf_cookie = cookie(&headers, cookies::csrf_name(s)).and_then(Secret::parse);
+    let csrf_cookies: Vec<Secret> = cookies::secrets(&headers, cookies::csrf_name(s)).collect();
     let csrf_given = header_str(&headers, "x-csrf-token")
         .or(form.as_ref().map(|f| f.get("csrf")))
         .and_then(Secret::parse);
-    let csrf_ok = matches!((csrf_cookie, csrf_given), (Some(c), Some(g)) if c == g);
+    let csrf_ok = csrf_given.is_some_and(|g| csrf_cookies.contains(&g));
     if !(custom_header || csrf_ok) {
         return Err(GateError::Csrf(
             "token request without X-Requested-With or CSRF token",

@@ -18,8 +18,8 @@
 //! anywhere, other schemes (`javascript:`, `data:`, ...), scheme-relative
 //! `//host`, `https:host` and `https:///host`. Hosts are compared in the
 //! `url` crate's ASCII serialization (IDNA to punycode, lower case, canonical
-//! IP literals) with one trailing dot ignored. Which host a sign-in link may
-//! point at is `is_own_host`; choosing the page to land on is `login.rs`'s job.
+//! IP literals) with one trailing dot ignored. Building sign-in links (from
+//! the configured hosts) and choosing the page to land on are `login.rs`'s job.
 
 use url::{Host, Position, Url};
 
@@ -93,7 +93,7 @@ impl ReturnPolicy {
     }
 
     /// true if `host` (normalized) is public_url's host or an app host, not
-    /// merely inside cookie_domain: the hosts a sign-in link may point at.
+    /// merely inside cookie_domain.
     pub fn is_own_host(&self, host: &str) -> bool {
         let host = host.strip_suffix('.').unwrap_or(host);
         self.public_host

@@ -56,6 +56,17 @@ pub enum Decision {
     Forbid,
 }
 
+impl Decision {
+    /// For logs: `allow`, `sign_in`, `forbid`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Decision::Allow => "allow",
+            Decision::SignIn => "sign_in",
+            Decision::Forbid => "forbid",
+        }
+    }
+}
+
 /// A decision and what made it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Verdict {
@@ -129,7 +140,7 @@ const POLICIES: &str = "public, authenticated, roles, deny";
 
 /// Methods a rule may name. `http::Method` accepts any token, which would let
 /// a typo such as "GETT" silently never match.
-const KNOWN_METHODS: &[&str] = &[
+pub(crate) const KNOWN_METHODS: &[&str] = &[
     "GET",
     "HEAD",
     "POST",

@@ -11,15 +11,19 @@
 //!   that asked (`login.same_browser`); elsewhere it says where to open it and
 //!   uses nothing up.
 //! - `POST code` signs in with the short code from the same email, typed into
-//!   the browser that asked; `limits.code_attempts` wrong codes void it.
+//!   the browser that asked; `limits.code_attempts` wrong codes void it. The
+//!   store compares, counts and uses up in one atomic step
+//!   (`Store::check_code`), so codes fired at once buy no extra guesses.
 //! - Every form carries a CSRF token (double-submit cookie) and is refused
 //!   when its Origin/Referer names another site.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
+use ipnet::Ipv6Net;
 use tracing::Instrument as _;
 
 use crate::app::settings::{Signup, CODE_DIGITS};
@@ -27,7 +31,7 @@ use crate::app::App;
 use crate::http::cookies;
 use crate::http::error::{json, GateError};
 use crate::http::pages::{LinkEmail, Page};
-use crate::http::request::{cookie, form_origin, query_param, Ctx, Form};
+use crate::http::request::{form_origin, query_param, Ctx, Form};
 use crate::identity::secret::Secret;
 use crate::identity::session::Identity;
 use crate::identity::tokens;
@@ -37,7 +41,7 @@ use crate::signin::mail::Email;
 use crate::store::records::{
     normalize_email, user_id, AttemptRecord, LinkRecord, SessionRecord, TokenHash, User,
 };
-use crate::store::Store;
+use crate::store::{CodeCheck, Store};
 use crate::Body;
 
 /// Serves one of latchkey's own sign-in URLs (`ctx.path` starts with `/.latchkey/`).
@@ -88,7 +92,7 @@ pub async fn handle(
 
 /// The browser's CSRF token, or a fresh one (`true`: it must be set).
 fn csrf_token(app: &App, headers: &HeaderMap) -> (Secret, bool) {
-    match cookie(headers, cookies::csrf_name(&app.settings)).and_then(Secret::parse) {
+    match cookies::secrets(headers, cookies::csrf_name(&app.settings)).next() {
         Some(t) => (t, false),
         None => (Secret::generate(&mut rand::rng()), true),
     }
@@ -100,15 +104,17 @@ fn set_csrf(app: &App, resp: &mut Response<Body>, token: &Secret, set: bool) {
     }
 }
 
-/// The form's token must match the cookie, and a stated origin (Origin,
-/// else Referer; `Origin: null` states none) must be this host or
-/// public_url's.
+/// The form's token must match the cookie (one of them, when the browser
+/// sends more than one of that name), and a stated origin (Origin, else
+/// Referer; `Origin: null` states none) must be this host or public_url's.
 fn check_csrf(app: &App, headers: &HeaderMap, form: &Form, ctx: &Ctx) -> Result<(), GateError> {
-    let cookie_token = cookie(headers, cookies::csrf_name(&app.settings))
-        .and_then(Secret::parse)
-        .ok_or(GateError::Csrf("no CSRF cookie"))?;
+    let cookie_tokens: Vec<Secret> =
+        cookies::secrets(headers, cookies::csrf_name(&app.settings)).collect();
+    if cookie_tokens.is_empty() {
+        return Err(GateError::Csrf("no CSRF cookie"));
+    }
     let form_token = Secret::parse(form.get("csrf")).ok_or(GateError::Csrf("no CSRF field"))?;
-    if cookie_token != form_token {
+    if !cookie_tokens.contains(&form_token) {
         return Err(GateError::Csrf("CSRF token mismatch"));
     }
     if !same_origin(app, headers, ctx) {
@@ -147,7 +153,24 @@ async fn limit(app: &App, ctx: &Ctx, which: PerIp) -> Result<(), GateError> {
         PerIp::Links => ("link-ip", l.links_per_ip, l.link_window),
         PerIp::Redemptions => ("verify-ip", l.verify_per_ip, l.verify_window),
     };
-    within_limit(app, &format!("{key}:{}", ctx.client.ip), max, window).await
+    let client = client_key(ctx.client.ip, l.ipv6_prefix);
+    within_limit(app, &format!("{key}:{client}"), max, window).await
+}
+
+/// The client as per-IP limits count it: an IPv4 address (IPv4-mapped IPv6
+/// too) by itself, an IPv6 address by its network of `v6_prefix` bits
+/// (`2001:db8:1:2::/64`), since one site holds a whole /64 and could
+/// otherwise take a fresh address for every request.
+fn client_key(ip: IpAddr, v6_prefix: u8) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => Ipv6Net::new(v6, v6_prefix.min(128))
+                .map(|n| n.trunc().to_string())
+                .unwrap_or_else(|_| v6.to_string()),
+        },
+    }
 }
 
 /// Counts one hit on the store's counter `key` (shared by every instance);
@@ -235,8 +258,8 @@ async fn request_link(
 
     // Reuse this browser's attempt cookie if it has one, so an earlier
     // email's link keeps working here.
-    let attempt = cookie(&headers, cookies::attempt_name(s))
-        .and_then(Secret::parse)
+    let attempt = cookies::secrets(&headers, cookies::attempt_name(s))
+        .next()
         .unwrap_or_else(|| Secret::generate(&mut rand::rng()));
     let retry = retry_url(&rd);
     let pending = PendingLink {
@@ -271,13 +294,20 @@ async fn request_link(
 }
 
 /// Where links in emails point: the host where sign-in started when it is
-/// public_url's or an app's, else public_url. A forged Host cannot steer it.
+/// public_url's or an app's, else public_url. Only configured parts go in:
+/// public_url's origin for its own host; for an app host (apps have no
+/// scheme or port of their own) public_url's scheme and port, since
+/// latchkey answers every host at the address public_url names. Nothing of
+/// the Host header (its port, its case, a trailing dot) reaches the link.
 fn link_base(app: &App, ctx: &Ctx) -> String {
     let s = &app.settings;
-    if s.return_policy.is_own_host(&ctx.host) {
-        format!("{}://{}", s.public_url.scheme(), ctx.raw_host)
-    } else {
-        s.public_url.origin().ascii_serialization()
+    let public = &s.public_url;
+    match s.apps.get(&ctx.host) {
+        Some(a) if a.host != s.public_host => {
+            let port = public.port().map(|p| format!(":{p}")).unwrap_or_default();
+            format!("{}://{}{port}", public.scheme(), a.host)
+        }
+        _ => public.origin().ascii_serialization(),
     }
 }
 
@@ -440,11 +470,9 @@ async fn verify(
     let Some(link) = app.store.peek_link(&hash).await? else {
         return Ok(invalid());
     };
-    let attempt = cookie(&headers, cookies::attempt_name(s)).and_then(Secret::parse);
-    let same_browser = attempt
-        .as_ref()
-        .and_then(|a| TokenHash::from_hex(&link.attempt).map(|h| h == a.hash()))
-        .unwrap_or(false);
+    let attempts: Vec<Secret> = cookies::secrets(&headers, cookies::attempt_name(s)).collect();
+    let same_browser = TokenHash::from_hex(&link.attempt)
+        .is_some_and(|want| attempts.iter().any(|a| a.hash() == want));
     if s.login.same_browser && !same_browser {
         // Nothing used up: the link still works in the browser that asked.
         refused(app, ctx, &user_id(&link.email), SignInFailure::WrongBrowser);
@@ -460,7 +488,7 @@ async fn verify(
     let Some(link) = app.store.take_link(&hash).await? else {
         return Ok(invalid());
     };
-    if let Some(a) = attempt {
+    for a in &attempts {
         app.store.delete_attempt(&a.hash()).await?;
     }
     sign_in(app, &headers, ctx, &link).await
@@ -475,57 +503,59 @@ async fn redeem_code(
     let (headers, form) = checked_form(app, req, ctx).await?;
     limit(app, ctx, PerIp::Redemptions).await?;
     let invalid = || link_invalid(app, ctx);
-    let Some(attempt_hash) = cookie(&headers, cookies::attempt_name(s))
-        .and_then(Secret::parse)
-        .map(|a| a.hash())
-    else {
-        return Ok(invalid());
-    };
-    let Some(attempt) = app.store.get_attempt(&attempt_hash).await? else {
-        return Ok(invalid());
-    };
-    let right = Secret::parse_code(form.get("code"), CODE_DIGITS)
-        .zip(TokenHash::from_hex(&attempt.code))
-        .is_some_and(|(typed, stored)| typed.hash() == stored);
-    let link_hash = TokenHash::from_hex(&attempt.link);
-    if !right {
-        let failures = app.store.fail_attempt(&attempt_hash).await?;
-        if failures >= s.limits.code_attempts || failures == 0 {
-            app.store.delete_attempt(&attempt_hash).await?;
-            if let Some(h) = link_hash {
+    // Compared, counted and used up in one atomic store step: concurrent
+    // guesses get no more than `code_attempts` judgements between them.
+    // The first of the browser's attempt cookies that names an attempt is
+    // the one judged.
+    let typed = Secret::parse_code(form.get("code"), CODE_DIGITS).map(|c| c.hash());
+    let mut verdict = CodeCheck::Missing;
+    for a in cookies::secrets(&headers, cookies::attempt_name(s)) {
+        verdict = app
+            .store
+            .check_code(&a.hash(), typed.as_ref(), s.limits.code_attempts)
+            .await?;
+        if verdict != CodeCheck::Missing {
+            break;
+        }
+    }
+    let attempt = match verdict {
+        CodeCheck::Match(attempt) => attempt,
+        CodeCheck::Missing => return Ok(invalid()),
+        CodeCheck::Voided(attempt) => {
+            if let Some(h) = TokenHash::from_hex(&attempt.link) {
                 app.store.take_link(&h).await?;
             }
             refused(app, ctx, "", SignInFailure::CodeVoided);
             return Ok(s.pages.respond(StatusCode::GONE, &Page::LinkInvalid));
         }
-        let left = s.limits.code_attempts - failures;
-        let error = format!(
-            "That code is not right. {left} {} left.",
-            if left == 1 { "try" } else { "tries" }
-        );
-        let (csrf, set) = csrf_token(app, &headers);
-        let expires_in = human_duration(s.login.link_ttl);
-        let mut resp = s.pages.respond(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &Page::CheckEmail {
-                csrf: csrf.expose(),
-                code_digits: CODE_DIGITS,
-                expires_in: &expires_in,
-                error: Some(&error),
-                mail_down: app.mail_stats.transport_down(),
-                retry_url: "/.latchkey/login",
-            },
-        );
-        set_csrf(app, &mut resp, &csrf, set);
-        return Ok(resp);
-    }
-    let Some(link) = (match link_hash {
+        CodeCheck::Wrong { left } => {
+            let error = format!(
+                "That code is not right. {left} {} left.",
+                if left == 1 { "try" } else { "tries" }
+            );
+            let (csrf, set) = csrf_token(app, &headers);
+            let expires_in = human_duration(s.login.link_ttl);
+            let mut resp = s.pages.respond(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &Page::CheckEmail {
+                    csrf: csrf.expose(),
+                    code_digits: CODE_DIGITS,
+                    expires_in: &expires_in,
+                    error: Some(&error),
+                    mail_down: app.mail_stats.transport_down(),
+                    retry_url: "/.latchkey/login",
+                },
+            );
+            set_csrf(app, &mut resp, &csrf, set);
+            return Ok(resp);
+        }
+    };
+    let Some(link) = (match TokenHash::from_hex(&attempt.link) {
         Some(h) => app.store.take_link(&h).await?,
         None => None,
     }) else {
         return Ok(invalid());
     };
-    app.store.delete_attempt(&attempt_hash).await?;
     sign_in(app, &headers, ctx, &link).await
 }
 
@@ -542,7 +572,7 @@ async fn sign_in(
         refused(app, ctx, &user_id(&link.email), SignInFailure::Refused);
         return Ok(s.pages.respond(StatusCode::GONE, &Page::LinkInvalid));
     };
-    if let Some(old) = cookie(headers, &s.session.cookie_name).and_then(Secret::parse) {
+    for old in cookies::secrets(headers, &s.session.cookie_name) {
         if let Some(cache) = &app.session_cache {
             cache.forget(&old.hash());
         }
@@ -624,17 +654,23 @@ pub fn landing(app: &App, user: &User) -> String {
 async fn logout(app: &App, req: Request<Incoming>, ctx: &Ctx) -> Result<Response<Body>, GateError> {
     let s = &app.settings;
     let (headers, form) = checked_form(app, req, ctx).await?;
-    if let Some(token) = cookie(&headers, &s.session.cookie_name).and_then(Secret::parse) {
+    // Every session cookie the browser sent ends: it is cleared below.
+    let tokens: Vec<Secret> = cookies::secrets(&headers, &s.session.cookie_name).collect();
+    if !tokens.is_empty() {
         // Whose session it was, for the audit trail.
         let id = app
             .identify(&headers, ctx.now)
             .await?
             .map(|i| i.user.id)
             .unwrap_or_default();
-        if let Some(cache) = &app.session_cache {
-            cache.forget(&token.hash());
+        let mut ended = false;
+        for token in &tokens {
+            if let Some(cache) = &app.session_cache {
+                cache.forget(&token.hash());
+            }
+            ended |= app.store.revoke_session(&token.hash()).await?;
         }
-        if app.store.revoke_session(&token.hash()).await? {
+        if ended {
             audit_event(app, ctx, &id, AuditEvent::SignedOut);
         }
     }
@@ -739,6 +775,24 @@ pub fn now_ms() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_clients_are_counted_per_network() {
+        let key = |ip: &str, bits| client_key(ip.parse().unwrap_or_else(|_| unreachable!()), bits);
+        let cases: &[(&str, u8, &str)] = &[
+            ("2001:db8:1:2::1", 64, "2001:db8:1:2::/64"),
+            ("2001:db8:1:2:ffff:ffff:ffff:ffff", 64, "2001:db8:1:2::/64"),
+            ("2001:db8:1:2::1", 128, "2001:db8:1:2::1/128"),
+            ("2001:db8:1:2::1", 48, "2001:db8:1::/48"),
+            ("2001:db8:1:2::1", 1, "::/1"),
+            ("::ffff:192.0.2.1", 64, "192.0.2.1"),
+            ("192.0.2.1", 64, "192.0.2.1"),
+            ("::1", 64, "::/64"),
+        ];
+        for (ip, bits, want) in cases {
+            assert_eq!(key(ip, *bits), *want, "{ip} /{bits}");
+        }
+    }
 
     #[test]
     fn durations_read_like_a_person_wrote_them() {

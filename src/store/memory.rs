@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::{Store, StoreResult};
+use super::{CodeCheck, Store, StoreResult};
 use crate::store::records::{
     AttemptRecord, LinkRecord, SessionInfo, SessionRecord, TokenHash, TokenRecord, User,
 };
@@ -292,15 +292,34 @@ impl Store for MemoryStore {
         Ok(live(&mut inner.attempts, &hash.0).map(|a| a.clone()))
     }
 
-    async fn fail_attempt(&self, hash: &TokenHash) -> StoreResult<u32> {
+    async fn check_code(
+        &self,
+        hash: &TokenHash,
+        code: Option<&TokenHash>,
+        max: u32,
+    ) -> StoreResult<CodeCheck> {
         let mut inner = self.lock();
-        Ok(match live(&mut inner.attempts, &hash.0) {
-            Some(attempt) => {
-                attempt.failures = attempt.failures.saturating_add(1);
-                attempt.failures
+        let Some(attempt) = live(&mut inner.attempts, &hash.0) else {
+            return Ok(CodeCheck::Missing);
+        };
+        // `TokenHash` compares in constant time.
+        let right = code
+            .zip(TokenHash::from_hex(&attempt.code))
+            .is_some_and(|(typed, stored)| *typed == stored);
+        let verdict: fn(AttemptRecord) -> CodeCheck = if attempt.failures < max && right {
+            CodeCheck::Match
+        } else {
+            if attempt.failures < max {
+                attempt.failures += 1;
+                if attempt.failures < max {
+                    let left = max - attempt.failures;
+                    return Ok(CodeCheck::Wrong { left });
+                }
             }
-            None => 0,
-        })
+            CodeCheck::Voided
+        };
+        let taken = inner.attempts.remove(&hash.0);
+        Ok(taken.map_or(CodeCheck::Missing, |e| verdict(e.value)))
     }
 
     async fn delete_attempt(&self, hash: &TokenHash) -> StoreResult<()> {
@@ -491,7 +510,10 @@ mod tests {
             .put_attempt(&hash(3), &attempt, Duration::ZERO)
             .await
             .ok();
-        assert!(matches!(store.fail_attempt(&hash(3)).await, Ok(0)));
+        assert!(matches!(
+            store.check_code(&hash(3), None, 3).await,
+            Ok(CodeCheck::Missing)
+        ));
         assert!(matches!(store.get_attempt(&hash(3)).await, Ok(None)));
     }
 }

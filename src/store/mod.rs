@@ -32,6 +32,21 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// What [`Store::check_code`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeCheck {
+    /// The right code, within the limit: the attempt is used up (deleted)
+    /// and returned, so its link can be taken.
+    Match(AttemptRecord),
+    /// A wrong code, counted; `left` more may be tried.
+    Wrong { left: u32 },
+    /// The limit is reached: the attempt is deleted (and returned, so its
+    /// link can be voided too). The code was not accepted, right or not.
+    Voided(AttemptRecord),
+    /// No such attempt: never made, expired, used, or voided.
+    Missing,
+}
+
 /// How far a session's idle end must move before a touch writes it: 1% of
 /// the idle timeout, at most a minute. A session then ends at most that
 /// much earlier than `idle` after its last request (9 s of 15 min), and a
@@ -116,9 +131,20 @@ pub trait Store: Send + Sync {
         hash: &TokenHash,
     ) -> impl Future<Output = StoreResult<Option<AttemptRecord>>> + Send;
 
-    /// Counts one wrong code; returns the new failure count (0 if the
-    /// attempt no longer exists). Keeps the attempt's remaining TTL.
-    fn fail_attempt(&self, hash: &TokenHash) -> impl Future<Output = StoreResult<u32>> + Send;
+    /// Judges one typed code against the attempt, in one atomic step:
+    /// compares it (constant time) with the stored code hash, and either
+    /// uses the attempt up (right code), counts the failure (wrong code,
+    /// keeping the attempt's remaining TTL) or deletes the attempt (the
+    /// wrong code that reaches `max` failures, or any code once `max` is
+    /// reached). `code` is `None` for input that is no code at all: it
+    /// counts as wrong. Of any number of concurrent calls, at most `max`
+    /// are judged; the rest find the attempt gone.
+    fn check_code(
+        &self,
+        hash: &TokenHash,
+        code: Option<&TokenHash>,
+        max: u32,
+    ) -> impl Future<Output = StoreResult<CodeCheck>> + Send;
 
     fn delete_attempt(&self, hash: &TokenHash) -> impl Future<Output = StoreResult<()>> + Send;
 
@@ -164,7 +190,8 @@ pub trait Store: Send + Sync {
 
     /// Counts one hit on `key` in a fixed window of `window` starting at
     /// the first hit; returns the count so far and the time left in the
-    /// window.
+    /// window. Atomic: of `n` concurrent hits in one window each gets its
+    /// own count, 1 to `n`, so a cap compared against it holds.
     fn hit(
         &self,
         key: &str,
@@ -242,8 +269,13 @@ impl Store for Backend {
     async fn get_attempt(&self, hash: &TokenHash) -> StoreResult<Option<AttemptRecord>> {
         delegate!(self.get_attempt(hash))
     }
-    async fn fail_attempt(&self, hash: &TokenHash) -> StoreResult<u32> {
-        delegate!(self.fail_attempt(hash))
+    async fn check_code(
+        &self,
+        hash: &TokenHash,
+        code: Option<&TokenHash>,
+        max: u32,
+    ) -> StoreResult<CodeCheck> {
+        delegate!(self.check_code(hash, code, max))
     }
     async fn delete_attempt(&self, hash: &TokenHash) -> StoreResult<()> {
         delegate!(self.delete_attempt(hash))

@@ -28,7 +28,7 @@
 //! | `{p}u:{user_id}` | user JSON | none |
 //! | `{p}users` | set of user ids | none |
 //! | `{p}l:{hash}` | link JSON | link TTL |
-//! | `{p}a:{hash}` | attempt JSON (failures counted in place) | attempt TTL, kept on failures |
+//! | `{p}a:{hash}` | attempt JSON (failures counted in place by `CHECK_CODE`) | attempt TTL, kept on failures |
 //! | `{p}rl:{key}` | hit counter | the window, from its first hit |
 //! | `{p}t:{jti}` | bearer token JSON (no token, only its record) | the token's `exp` |
 //! | `{p}tokens` | set of token jtis | latest `exp` among them |
@@ -71,7 +71,7 @@ use redis::{
     RedisFuture, Script, ServerErrorKind, TlsCertificates, TlsMode, Value,
 };
 
-use super::{Store, StoreResult};
+use super::{CodeCheck, Store, StoreResult};
 use crate::store::records::{
     AttemptRecord, LinkRecord, SessionInfo, SessionRecord, TokenHash, TokenRecord, User,
 };
@@ -232,7 +232,7 @@ struct Scripts {
     revoke_session: Script,
     list_sessions: Script,
     revoke_user_sessions: Script,
-    fail_attempt: Script,
+    check_code: Script,
     hit: Script,
     get_token: Script,
     revoke_token: Script,
@@ -306,17 +306,46 @@ redis.call('DEL', KEYS[1])
 return n
 ";
 
-/// KEYS[1] attempt. Returns the new failure count, 0 if gone; KEEPTTL
-/// keeps the attempt's remaining lifetime. The record is rewritten by
-/// cjson, which keeps 14 significant digits of numbers: fine for its
-/// fields (strings and a small count), worth knowing before adding more.
-const FAIL_ATTEMPT: &str = r"
+/// KEYS[1] attempt; ARGV: the typed code's hash (hex, "" for no code),
+/// the most failures allowed. Compares, counts and deletes in one atomic
+/// step (one key, so a cluster runs it too). Returns {verdict, tries left,
+/// attempt JSON or false}: 0 no attempt, 1 right (deleted), 2 wrong
+/// (counted, KEEPTTL keeps the attempt's remaining lifetime), 3 voided
+/// (deleted: the limit is reached). The comparison reads every byte of the
+/// typed hash whatever matches (constant time, like `TokenHash`'s). The
+/// record is rewritten by cjson, which keeps 14 significant digits of
+/// numbers: fine for its fields (strings and a small count), worth knowing
+/// before adding more.
+const CHECK_CODE: &str = r"
 local raw = redis.call('GET', KEYS[1])
-if not raw then return 0 end
+if not raw then return {0, 0, false} end
 local rec = cjson.decode(raw)
-rec.failures = (tonumber(rec.failures) or 0) + 1
+local max = tonumber(ARGV[2])
+local failures = tonumber(rec.failures) or 0
+if failures >= max then
+  redis.call('DEL', KEYS[1])
+  return {3, 0, raw}
+end
+local typed = ARGV[1]
+local stored = type(rec.code) == 'string' and rec.code or ''
+local diff = 0
+if #typed ~= #stored or #typed == 0 then diff = 1 end
+for i = 1, #typed do
+  diff = bit.bor(diff, bit.bxor(string.byte(typed, i), string.byte(stored, i) or 0))
+end
+if diff == 0 then
+  redis.call('DEL', KEYS[1])
+  return {1, 0, raw}
+end
+failures = failures + 1
+if failures >= max then
+  redis.call('DEL', KEYS[1])
+  rec.failures = failures
+  return {3, 0, cjson.encode(rec)}
+end
+rec.failures = failures
 redis.call('SET', KEYS[1], cjson.encode(rec), 'KEEPTTL')
-return rec.failures
+return {2, max - failures, false}
 ";
 
 /// KEYS[1] token; ARGV: user key prefix. Returns nil, or {token JSON, user
@@ -472,7 +501,7 @@ impl RedisStore {
                 revoke_session: Script::new(REVOKE_SESSION),
                 list_sessions: Script::new(LIST_SESSIONS),
                 revoke_user_sessions: Script::new(REVOKE_USER_SESSIONS),
-                fail_attempt: Script::new(FAIL_ATTEMPT),
+                check_code: Script::new(CHECK_CODE),
                 hit: Script::new(HIT),
                 get_token: Script::new(GET_TOKEN),
                 revoke_token: Script::new(REVOKE_TOKEN),
@@ -866,14 +895,31 @@ impl Store for RedisStore {
         self.get_json(self.attempt_key(hash)).await
     }
 
-    async fn fail_attempt(&self, hash: &TokenHash) -> StoreResult<u32> {
+    async fn check_code(
+        &self,
+        hash: &TokenHash,
+        code: Option<&TokenHash>,
+        max: u32,
+    ) -> StoreResult<CodeCheck> {
         let mut con = self.conn().await?;
-        Ok(self
+        let (verdict, left, raw): (u8, u32, Option<String>) = self
             .scripts
-            .fail_attempt
+            .check_code
             .key(self.attempt_key(hash))
+            .arg(code.map(TokenHash::to_hex).unwrap_or_default())
+            .arg(max)
             .invoke_async(&mut con)
-            .await?)
+            .await?;
+        let record = || -> StoreResult<AttemptRecord> {
+            let raw = raw.as_deref().unwrap_or("");
+            Ok(serde_json::from_str(raw)?)
+        };
+        Ok(match verdict {
+            1 => CodeCheck::Match(record()?),
+            2 => CodeCheck::Wrong { left },
+            3 => CodeCheck::Voided(record()?),
+            _ => CodeCheck::Missing,
+        })
     }
 
     async fn delete_attempt(&self, hash: &TokenHash) -> StoreResult<()> {

@@ -10,10 +10,13 @@
 //! arguments. It returns errors that know their status; the caller logs and
 //! renders them.
 //!
-//! `Host` is forwarded as the client sent it, like nginx's
+//! `Host` is the host the client asked for, like nginx's
 //! `proxy_set_header Host $host`: apps build their absolute links from it, and
 //! the upstream's own address (often `127.0.0.1:3000`) means nothing to a
-//! browser. The original value is also in `X-Forwarded-Host`.
+//! browser. It is the host that was judged, in its normalized spelling
+//! (`App.Example.com.:443` arrives as `app.example.com:443`), so an app that
+//! routes by name sees the name the rules saw. The same value is in
+//! `X-Forwarded-Host`.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -42,13 +45,22 @@ const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host")
 const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+const HTTP2_SETTINGS: HeaderName = HeaderName::from_static("http2-settings");
+
+/// The one protocol a request may switch to through latchkey (RFC 6455's
+/// token, compared without regard to case). h2c in particular never passes:
+/// an app that switched to it would serve every request inside the tunnel
+/// unjudged (and RFC 9113 §3.1 retires that upgrade anyway).
+const WEBSOCKET: &[u8] = b"websocket";
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1, plus the legacy `Keep-Alive` and
-/// `Proxy-Connection`): they describe one connection and are never forwarded.
-const HOP_BY_HOP: [HeaderName; 9] = [
+/// `Proxy-Connection`, and h2c's `HTTP2-Settings`, RFC 7540 §3.2.1): they
+/// describe one connection and are never forwarded.
+const HOP_BY_HOP: [HeaderName; 10] = [
     CONNECTION,
     KEEP_ALIVE,
     PROXY_CONNECTION,
+    HTTP2_SETTINGS,
     TE,
     TRAILER,
     TRANSFER_ENCODING,
@@ -234,15 +246,26 @@ fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &[u8]> {
         .filter(|t| !t.is_empty())
 }
 
-/// Whether the request asks to switch protocols (`Connection: upgrade` and
-/// an `Upgrade` header), as a WebSocket handshake does.
-fn is_upgrade(headers: &HeaderMap) -> bool {
-    headers.contains_key(UPGRADE)
+/// Whether the request asks to switch to WebSocket and nothing else:
+/// `Connection: upgrade` and exactly one `Upgrade` header that is exactly
+/// `websocket`. Any other upgrade (`h2c`, `websocket, h2c`, two `Upgrade`
+/// headers, `TLS/1.2`) is not one: its headers are removed as hop-by-hop
+/// and the request is forwarded as a plain request.
+fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
+    one_value(headers, &UPGRADE).is_some_and(is_websocket)
         && connection_tokens(headers).any(|t| t.eq_ignore_ascii_case(b"upgrade"))
 }
 
+/// `Upgrade: websocket`, in any case, with nothing else listed.
+fn is_websocket(protocol: &HeaderValue) -> bool {
+    protocol
+        .as_bytes()
+        .trim_ascii()
+        .eq_ignore_ascii_case(WEBSOCKET)
+}
+
 /// Removes hop-by-hop headers (`Connection`, `Keep-Alive`,
-/// `Proxy-Connection`, `TE`, `Trailer`, `Transfer-Encoding`, `Upgrade`,
+/// `Proxy-Connection`, `HTTP2-Settings`, `TE`, `Trailer`, `Transfer-Encoding`, `Upgrade`,
 /// `Proxy-Authenticate`, `Proxy-Authorization`) and every header named in
 /// `Connection`.
 pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
@@ -400,14 +423,19 @@ impl std::fmt::Display for Upstream {
 /// What the caller knows about one allowed request.
 #[derive(Debug, Clone, Copy)]
 pub struct Forward<'a> {
-    /// The real client (already resolved through trusted proxies).
+    /// The real client (already resolved through trusted proxies): sent as
+    /// `X-Real-IP`.
     pub client_ip: IpAddr,
-    /// `X-Forwarded-For` from a trusted peer, to append to; `None` starts
-    /// fresh (an untrusted peer's `X-Forwarded-For` is dropped).
+    /// The TCP peer: appended to `X-Forwarded-For`, as every proxy appends
+    /// the address it was connected from.
+    pub peer_ip: IpAddr,
+    /// `X-Forwarded-For` from a trusted peer (all its lines), to append to;
+    /// `None` starts fresh (an untrusted peer's `X-Forwarded-For` is dropped).
     pub prior_forwarded_for: Option<&'a str>,
     /// `"http"` or `"https"`, as seen by the client.
     pub proto: &'a str,
-    /// `Host` as the client sent it.
+    /// The host that was judged, normalized, with the port the client sent
+    /// (`request::forwarded_host`): sent as `Host` and `X-Forwarded-Host`.
     pub host: &'a str,
     /// The normalized path plus the original query: what the upstream gets.
     pub path_and_query: &'a str,
@@ -438,6 +466,10 @@ pub enum ProxyError {
     /// The upstream answered 101 to a request that did not ask to upgrade.
     #[error("the upstream switched protocols unasked")]
     UnaskedUpgrade,
+    /// The upstream answered 101 with another protocol than `websocket`,
+    /// the one asked for.
+    #[error("the upstream switched to another protocol than the one asked for")]
+    WrongUpgrade,
     /// A value from the client cannot be put in a header (Host, X-Forwarded-For).
     #[error("a forwarded header value is invalid")]
     HeaderValue(#[source] http::header::InvalidHeaderValue),
@@ -450,9 +482,10 @@ impl ProxyError {
     /// The status the client gets.
     pub fn status(&self) -> StatusCode {
         match self {
-            ProxyError::Connect(_) | ProxyError::Upstream(_) | ProxyError::UnaskedUpgrade => {
-                StatusCode::BAD_GATEWAY
-            }
+            ProxyError::Connect(_)
+            | ProxyError::Upstream(_)
+            | ProxyError::UnaskedUpgrade
+            | ProxyError::WrongUpgrade => StatusCode::BAD_GATEWAY,
             ProxyError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::HeaderValue(_) | ProxyError::Target(_) => StatusCode::BAD_REQUEST,
         }
@@ -525,29 +558,26 @@ impl Proxy {
     /// On the way up: removes the client's identity headers and the session
     /// cookie, hop-by-hop headers and those `Connection` names, and
     /// `Forwarded` (not ours, so not to be trusted); sets `X-Forwarded-For`
-    /// (appended to `prior_forwarded_for` when given), `X-Forwarded-Proto`,
-    /// `X-Forwarded-Host`, `X-Real-IP`, `X-Request-Id` and the identity headers; keeps
-    /// `Host` as the client sent it; targets `upstream` + `path_and_query`.
+    /// (`peer_ip` appended to `prior_forwarded_for` when given), `X-Forwarded-Proto`,
+    /// `X-Forwarded-Host`, `X-Real-IP`, `X-Request-Id` and the identity headers; sets
+    /// `Host` to `fwd.host`; targets `upstream` + `path_and_query`.
     /// On the way down: removes hop-by-hop headers.
     ///
-    /// Upgrades (`Connection: upgrade` + `Upgrade`) keep those two headers;
-    /// when the upstream answers 101 both upgraded connections are joined in
-    /// a spawned task. The server must serve connections with upgrades
-    /// enabled for the client side to complete.
+    /// A WebSocket upgrade (`Connection: upgrade` + `Upgrade: websocket`,
+    /// nothing else) is forwarded as `Connection: upgrade` and `Upgrade:
+    /// websocket`; when the upstream answers 101 with `Upgrade: websocket`,
+    /// both upgraded connections are joined in a spawned task. Any other
+    /// upgrade is removed with the hop-by-hop headers, and a 101 that
+    /// switches to anything else, or that nobody asked for, is a 502. The
+    /// server must serve connections with upgrades enabled for the client
+    /// side to complete.
     pub async fn forward(
         &self,
         mut req: Request<Incoming>,
         upstream: &Upstream,
         fwd: Forward<'_>,
     ) -> Result<Response<Body>, ProxyError> {
-        let upgrade = if is_upgrade(req.headers()) {
-            req.headers()
-                .get(UPGRADE)
-                .cloned()
-                .map(|protocol| (protocol, hyper::upgrade::on(&mut req)))
-        } else {
-            None
-        };
+        let upgrade = is_websocket_upgrade(req.headers()).then(|| hyper::upgrade::on(&mut req));
 
         *req.uri_mut() = upstream.uri_for(fwd.path_and_query)?;
         *req.version_mut() = Version::HTTP_11;
@@ -563,8 +593,8 @@ impl Proxy {
         );
         fwd.headers.set(headers, fwd.identity);
         fwd.headers.set_assertion(headers, fwd.assertion);
-        if let Some((protocol, _)) = &upgrade {
-            headers.insert(UPGRADE, protocol.clone());
+        if upgrade.is_some() {
+            headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
             headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
         }
 
@@ -578,14 +608,17 @@ impl Proxy {
         };
 
         let switched = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
-        let up_protocol = resp.headers().get(UPGRADE).cloned();
+        let up_protocol = one_value(resp.headers(), &UPGRADE).cloned();
         remove_hop_by_hop(resp.headers_mut());
         if switched {
-            let Some((_, client_upgrade)) = upgrade else {
+            let Some(client_upgrade) = upgrade else {
                 return Err(ProxyError::UnaskedUpgrade);
             };
-            if let Some(protocol) = up_protocol {
-                resp.headers_mut().insert(UPGRADE, protocol);
+            match up_protocol {
+                Some(protocol) if is_websocket(&protocol) => {
+                    resp.headers_mut().insert(UPGRADE, protocol);
+                }
+                _ => return Err(ProxyError::WrongUpgrade),
             }
             resp.headers_mut()
                 .insert(CONNECTION, HeaderValue::from_static("upgrade"));
@@ -609,15 +642,24 @@ impl Proxy {
     }
 }
 
-/// Sets `X-Forwarded-For`/`-Proto`/`-Host` and `X-Real-IP`, replacing what
-/// the client sent.
+/// A header's value when it is sent exactly once.
+fn one_value<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a HeaderValue> {
+    let mut values = headers.get_all(name).iter();
+    match (values.next(), values.next()) {
+        (Some(v), None) => Some(v),
+        _ => None,
+    }
+}
+
+/// Sets `X-Forwarded-For` (the prior list plus the peer), `-Proto`, `-Host`
+/// and `X-Real-IP` (the client), replacing what the client sent.
 fn set_forwarded(headers: &mut HeaderMap, fwd: &Forward<'_>) -> Result<(), ProxyError> {
     let ip = fwd.client_ip.to_string();
+    let peer = fwd.peer_ip.to_string();
     let xff = match fwd.prior_forwarded_for.map(str::trim) {
-        Some(prior) if !prior.is_empty() => {
-            HeaderValue::from_str(&[prior, ", ", &ip].concat()).map_err(ProxyError::HeaderValue)?
-        }
-        _ => HeaderValue::from_str(&ip).map_err(ProxyError::HeaderValue)?,
+        Some(prior) if !prior.is_empty() => HeaderValue::from_str(&[prior, ", ", &peer].concat())
+            .map_err(ProxyError::HeaderValue)?,
+        _ => HeaderValue::from_str(&peer).map_err(ProxyError::HeaderValue)?,
     };
     let host = HeaderValue::from_str(fwd.host).map_err(ProxyError::HeaderValue)?;
     let proto = match fwd.proto {
@@ -858,12 +900,75 @@ mod tests {
                 &[("x-kept", "3")],
             ),
             (&[("connection", "bad header name, x-a"), ("x-a", "1")], &[]),
+            (
+                &[("http2-settings", "AAMAAABk"), ("x-kept", "3")],
+                &[("x-kept", "3")],
+            ),
             (&[("x-kept", "3")], &[("x-kept", "3")]),
         ];
         for (input, want) in cases {
             let mut h = map(input);
             remove_hop_by_hop(&mut h);
             assert_eq!(pairs(&h), owned(want), "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn only_an_exact_websocket_upgrade_is_one() {
+        let cases: &[(Pairs, bool)] = &[
+            (&[("connection", "Upgrade"), ("upgrade", "websocket")], true),
+            (
+                &[
+                    ("connection", "keep-alive, upgrade"),
+                    ("upgrade", "WebSocket"),
+                ],
+                true,
+            ),
+            (
+                &[
+                    ("connection", "x"),
+                    ("connection", "upgrade"),
+                    ("upgrade", "websocket"),
+                ],
+                true,
+            ),
+            (
+                &[
+                    ("connection", "Upgrade, HTTP2-Settings"),
+                    ("upgrade", "h2c"),
+                ],
+                false,
+            ),
+            (
+                &[("connection", "Upgrade"), ("upgrade", "websocket, h2c")],
+                false,
+            ),
+            (
+                &[("connection", "Upgrade"), ("upgrade", "h2c, websocket")],
+                false,
+            ),
+            (
+                &[
+                    ("connection", "Upgrade"),
+                    ("upgrade", "websocket"),
+                    ("upgrade", "h2c"),
+                ],
+                false,
+            ),
+            (
+                &[("connection", "Upgrade"), ("upgrade", "websocket/13")],
+                false,
+            ),
+            (&[("connection", "Upgrade"), ("upgrade", "")], false),
+            (&[("connection", "Upgrade")], false),
+            (
+                &[("connection", "keep-alive"), ("upgrade", "websocket")],
+                false,
+            ),
+            (&[("upgrade", "websocket")], false),
+        ];
+        for (input, want) in cases {
+            assert_eq!(is_websocket_upgrade(&map(input)), *want, "{input:?}");
         }
     }
 

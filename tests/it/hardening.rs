@@ -14,6 +14,7 @@ use crate::flow::{
 };
 use crate::support::http::{raw, send, Browser, Resp};
 use crate::support::latchkey::Latchkey;
+use crate::support::proxies::FrontProxy;
 
 // --- raw requests -------------------------------------------------------------
 
@@ -1231,4 +1232,1569 @@ async fn pages_send_security_headers_and_the_verify_page_no_referrer() {
         )
         .await;
     assert_eq!(done.status, 303, "{}", done.body);
+}
+
+// --- issue 11: forwarded headers and forward-auth targets (findings 2, 3, 6) ---
+//
+// What latchkey judges must be what the app receives: forwarded headers are
+// read whole (every line), each forward-auth flavor believes only the form
+// its proxy sends, and only hosts latchkey knows are judged. nginx's part
+// runs through real nginx (examples/nginx as shipped, or in the README's
+// X-Original-URI variant).
+
+/// What a case must produce: the app's answer for this path (the front proxy
+/// forwarded it), or this status without reaching the app.
+#[derive(Debug, Clone, Copy)]
+enum Seen {
+    App(&'static str),
+    Status(u16),
+}
+use Seen::{App, Status};
+
+fn check_seen(want: Seen, r: &Resp) -> Result<(), String> {
+    let uri = (r.status == 200)
+        .then(|| serde_json::from_str::<serde_json::Value>(&r.body).ok())
+        .flatten()
+        .and_then(|v| v["uri"].as_str().map(str::to_owned));
+    match (want, uri) {
+        (Status(s), None) if r.status == s => Ok(()),
+        (App(path), Some(u)) if u == path => Ok(()),
+        (Status(s), _) => Err(format!("expected {s}, got {}: {}", r.status, r.body)),
+        (App(path), _) => Err(format!(
+            "expected the app to serve {path}, got {}: {}",
+            r.status, r.body
+        )),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum As {
+    Anon,
+    Bob,
+    Alice,
+}
+use As::{Alice, Anon, Bob};
+
+/// The latchkey stack plus `app.example.com` as a forward-auth app whose
+/// `/ops/**` is for admins (a host-scoped rule), with bob's (member) and
+/// alice's (admin) session cookies.
+struct Signed {
+    stack: Stack,
+    bob: String,
+    alice: String,
+}
+
+const FORWARD_AUTH_APP: &str = r#"
+[[apps]]
+host = "app.example.com"
+
+[[rules]]
+host = "app.example.com"
+path = "/ops/**"
+policy = "roles"
+roles = ["admin"]
+"#;
+
+async fn signed_stack(env: &[(&str, &str)]) -> Signed {
+    let stack = Stack::start_opts(crate::flow::Opts {
+        extra: FORWARD_AUTH_APP,
+        env,
+        ..Default::default()
+    })
+    .await;
+    let mut cookies = Vec::new();
+    for email in ["bob@example.com", "alice@example.com"] {
+        let b = stack.browser();
+        sign_in(&stack, &b, email).await;
+        let token = b.cookie("latchkey_session").expect("session");
+        cookies.push(format!("latchkey_session={token}"));
+    }
+    let alice = cookies.pop().unwrap_or_default();
+    let bob = cookies.pop().unwrap_or_default();
+    Signed { stack, bob, alice }
+}
+
+/// `GET target` to `addr` as `who`, byte for byte, with `Host: host`, a
+/// program's Accept (so "sign in first" stays 401) and `extra` lines.
+async fn get_as(
+    addr: SocketAddr,
+    s: &Signed,
+    who: As,
+    target: &str,
+    host: &str,
+    extra: &[(&str, &str)],
+) -> Resp {
+    let mut h: Vec<(&str, &[u8])> =
+        vec![("Host", host.as_bytes()), ("Accept", b"application/json")];
+    match who {
+        Anon => {}
+        Bob => h.push(("Cookie", s.bob.as_bytes())),
+        Alice => h.push(("Cookie", s.alice.as_bytes())),
+    }
+    h.extend(extra.iter().map(|(k, v)| (*k, v.as_bytes())));
+    raw_get(addr, target.as_bytes(), &h).await
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum NginxSends {
+    /// examples/nginx as shipped: X-Original-URL.
+    Url,
+    /// The README's alternative: X-Original-URI (and Host).
+    Uri,
+}
+
+/// examples/nginx changed to the README's alternative: X-Original-URI
+/// instead of X-Original-URL (whatever the shipped line builds it from).
+fn sends_original_uri(site: String) -> String {
+    let line = site
+        .lines()
+        .find(|l| {
+            l.trim_start()
+                .starts_with("proxy_set_header X-Original-URL ")
+        })
+        .expect("examples/nginx sets X-Original-URL")
+        .to_owned();
+    site.replace(
+        &line,
+        "        proxy_set_header X-Original-URI $request_uri;",
+    )
+}
+
+/// latchkey's `server.nginx_target_header` (`DEFAULT`: unset, X-Original-URL).
+const DEFAULT: Option<&str> = None;
+const URI_KEY: Option<&str> = Some("X-Original-URI");
+
+type H = &'static [(&'static str, &'static str)];
+
+type FormCase = (NginxSends, Option<&'static str>, As, &'static str, H, Seen);
+
+/// Finding 2, through real nginx with Host `app.example.com`: (what nginx
+/// sends, latchkey's key, who, target, headers the client adds, outcome).
+#[rustfmt::skip]
+const NGINX_FORMS: &[FormCase] = &[
+    // The finding: nginx sends X-Original-URI, the client adds a URL.
+    (NginxSends::Uri, DEFAULT, Anon, "/admin/secret", &[("X-Original-URL", "http://app.example.com/public/x")], Status(403)),
+    (NginxSends::Uri, URI_KEY, Anon, "/admin/secret", &[("X-Original-URL", "http://app.example.com/public/x")], Status(403)),
+    // ...even one that agrees: in this setup it is always a client's.
+    (NginxSends::Uri, URI_KEY, Anon, "/public/x", &[("X-Original-URL", "http://app.example.com/public/x")], Status(403)),
+    (NginxSends::Uri, URI_KEY, Bob, "/ops/x", &[("X-Original-URL", "http://auth.test/ops/x")], Status(403)),
+    // nginx's X-Original-URI setup without the key: nothing is judged.
+    (NginxSends::Uri, DEFAULT, Anon, "/public/x", &[], Status(403)),
+    // The Traefik form is never read here (the host used to come from a
+    // client's X-Forwarded-Host).
+    (NginxSends::Uri, DEFAULT, Bob, "/ops/x", &[("X-Forwarded-Host", "auth.test")], Status(403)),
+    (NginxSends::Uri, URI_KEY, Bob, "/ops/x", &[("X-Forwarded-Host", "auth.test")], Status(403)),
+    (NginxSends::Uri, URI_KEY, Anon, "/admin/secret", &[("X-Forwarded-Uri", "/public/x")], Status(401)),
+    // The setup working as it should.
+    (NginxSends::Uri, URI_KEY, Anon, "/public/x?q=1", &[], App("/public/x?q=1")),
+    (NginxSends::Uri, URI_KEY, Anon, "/admin/secret", &[], Status(401)),
+    (NginxSends::Uri, URI_KEY, Bob, "/ops/x", &[], Status(403)),
+    (NginxSends::Uri, URI_KEY, Alice, "/ops/x", &[], App("/ops/x")),
+    // The shipped X-Original-URL setup: a client's X-Original-URI must agree
+    // (ingress-nginx with auth-method sends both, from $request_uri).
+    (NginxSends::Url, DEFAULT, Anon, "/admin/secret", &[("X-Original-URI", "/public/x")], Status(403)),
+    (NginxSends::Url, DEFAULT, Anon, "/public/x?a=1", &[("X-Original-URI", "/public/x")], Status(403)),
+    (NginxSends::Url, DEFAULT, Anon, "/public/x", &[("X-Original-URI", "/public/x")], App("/public/x")),
+    (NginxSends::Url, DEFAULT, Anon, "/admin/secret", &[("X-Original-URL", "http://app.example.com/public/x")], Status(401)),
+    (NginxSends::Url, DEFAULT, Anon, "/admin/secret", &[("X-Forwarded-Uri", "/public/x"), ("X-Forwarded-Host", "app.example.com")], Status(401)),
+    (NginxSends::Url, DEFAULT, Bob, "/ops/x", &[], Status(403)),
+    (NginxSends::Url, DEFAULT, Alice, "/ops/x", &[], App("/ops/x")),
+    // The key naming the form nginx does not send: refused, not guessed.
+    (NginxSends::Url, URI_KEY, Anon, "/public/x", &[], Status(403)),
+];
+
+#[tokio::test]
+async fn nginx_endpoint_believes_only_the_form_nginx_is_set_up_to_send() {
+    let mut failures = Vec::new();
+    for sends in [NginxSends::Url, NginxSends::Uri] {
+        for key in [DEFAULT, URI_KEY] {
+            let cases: Vec<_> = NGINX_FORMS
+                .iter()
+                .filter(|c| c.0 == sends && c.1 == key)
+                .collect();
+            if cases.is_empty() {
+                continue;
+            }
+            let env: Vec<(&str, &str)> = key
+                .map(|k| ("LATCHKEY_SERVER__NGINX_TARGET_HEADER", k))
+                .into_iter()
+                .collect();
+            let s = signed_stack(&env).await;
+            let port = crate::support::free_port();
+            let nginx =
+                FrontProxy::nginx_with(port, s.stack.lk.addr, s.stack._echo, |site| match sends {
+                    NginxSends::Url => site,
+                    NginxSends::Uri => sends_original_uri(site),
+                });
+            let host = format!("app.example.com:{port}");
+            for (_, _, who, target, extra, want) in cases {
+                let r = get_as(nginx.addr, &s, *who, target, &host, extra).await;
+                if let Err(e) = check_seen(*want, &r) {
+                    failures.push(format!(
+                        "nginx sends {sends:?}, key {key:?}, {who:?} {target} {extra:?}: {e}"
+                    ));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Finding 3 through real nginx (examples/nginx as shipped): (who, request
+/// target, Host, headers the client adds, outcome); `{port}` is nginx's.
+#[rustfmt::skip]
+const NGINX_HOSTS: &[(As, &str, &str, H, Seen)] = &[
+    (Bob, "/ops/x", "app.example.com:{port}", &[], Status(403)),
+    // nginx's default server (the app's) catches a Host it does not serve.
+    (Bob, "/ops/x", "other.test", &[], Status(403)),
+    (Bob, "/ops/x", "other.test:{port}", &[], Status(403)),
+    (Anon, "/public/x", "other.test", &[], Status(403)),
+    (Bob, "/ops/x", "127.0.0.1:{port}", &[], Status(403)),
+    // Absolute form: nginx routes by the request line's host while Host
+    // ($http_host) names another, even one latchkey knows.
+    (Bob, "http://app.example.com:{port}/ops/x", "other.test", &[], Status(403)),
+    (Bob, "http://app.example.com:{port}/ops/x", "auth.test", &[], Status(403)),
+    (Bob, "http://app.example.com:{port}/ops/x", "auth.test:{port}", &[], Status(403)),
+    // Spellings of the app's own host are the app's.
+    (Bob, "/ops/x", "APP.example.COM:{port}", &[], Status(403)),
+    (Bob, "/ops/x", "app.example.com.:{port}", &[], Status(403)),
+    (Bob, "/ops/x", "app.example.com:{port}", &[("X-Forwarded-Host", "auth.test")], Status(403)),
+    // Allowed where the rules allow.
+    (Bob, "/reports", "app.example.com:{port}", &[], App("/reports")),
+    (Alice, "/ops/x", "app.example.com:{port}", &[], App("/ops/x")),
+    (Alice, "http://app.example.com:{port}/ops/y", "auth.test", &[], App("/ops/y")),
+];
+
+#[tokio::test]
+async fn nginx_judges_the_host_it_routed_by_and_only_known_hosts() {
+    let s = signed_stack(&[]).await;
+    let port = crate::support::free_port();
+    let nginx = FrontProxy::nginx(port, s.stack.lk.addr, s.stack._echo);
+    let p = port.to_string();
+    let mut failures = Vec::new();
+    for (who, target, host, extra, want) in NGINX_HOSTS {
+        let (target, host) = (target.replace("{port}", &p), host.replace("{port}", &p));
+        let r = get_as(nginx.addr, &s, *who, &target, &host, extra).await;
+        if let Err(e) = check_seen(*want, &r) {
+            failures.push(format!("{who:?} {target} Host {host} {extra:?}: {e}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{}\n--- nginx log ---\n{}",
+        failures.join("\n"),
+        nginx.log()
+    );
+}
+
+/// Finding 3 at both endpoints directly (the test's loopback peer is a
+/// trusted proxy): (endpoint, forwarded headers, who, status).
+#[rustfmt::skip]
+const TARGET_HOSTS: &[(&str, H, As, u16)] = &[
+    ("/.latchkey/auth", &[("X-Forwarded-Host", "other.test"), ("X-Forwarded-Uri", "/ops/x")], Bob, 404),
+    ("/.latchkey/auth", &[("X-Forwarded-Host", "other.test"), ("X-Forwarded-Uri", "/public/x")], Anon, 404),
+    ("/.latchkey/auth", &[("X-Forwarded-Host", "[::1]"), ("X-Forwarded-Uri", "/ops/x")], Bob, 404),
+    ("/.latchkey/auth", &[("X-Forwarded-Host", "app.example.com"), ("X-Forwarded-Uri", "/ops/x")], Bob, 403),
+    ("/.latchkey/auth", &[("X-Forwarded-Host", "App.Example.com:8443"), ("X-Forwarded-Uri", "/ops/x")], Bob, 403),
+    ("/.latchkey/auth", &[("X-Forwarded-Host", "app.example.com"), ("X-Forwarded-Uri", "/ops/x")], Alice, 200),
+    // public_url's host is known (and no rule is scoped to it).
+    ("/.latchkey/auth", &[("X-Forwarded-Host", "auth.test"), ("X-Forwarded-Uri", "/ops/x")], Bob, 200),
+    // The target is required, not defaulted to "/" on the auth request's host.
+    ("/.latchkey/auth", &[("X-Forwarded-Uri", "/public/x")], Anon, 400),
+    ("/.latchkey/auth", &[("X-Forwarded-Host", "app.example.com")], Anon, 400),
+    ("/.latchkey/auth/request", &[("X-Original-URL", "http://other.test/ops/x")], Bob, 403),
+    ("/.latchkey/auth/request", &[("X-Original-URL", "http://other.test/public/x")], Anon, 403),
+    ("/.latchkey/auth/request", &[("X-Original-URL", "https://10.0.0.1/ops/x")], Bob, 403),
+    ("/.latchkey/auth/request", &[("X-Original-URL", "http://app.example.com/ops/x")], Bob, 403),
+    ("/.latchkey/auth/request", &[("X-Original-URL", "http://app.example.com/ops/x")], Alice, 200),
+    ("/.latchkey/auth/request", &[], Anon, 403),
+];
+
+#[tokio::test]
+async fn forward_auth_judges_only_public_url_and_app_hosts() {
+    let s = signed_stack(&[]).await;
+    let host = s.stack.host();
+    let mut failures = Vec::new();
+    for (endpoint, headers, who, want) in TARGET_HOSTS {
+        let r = get_as(s.stack.lk.addr, &s, *who, endpoint, &host, headers).await;
+        if r.status != *want {
+            failures.push(format!(
+                "{endpoint} {headers:?} {who:?}: expected {want}, got {}: {}",
+                r.status, r.body
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Finding 6, proxy mode; the test's loopback peer is a trusted proxy, like
+/// HAProxy with `option forwardfor` appending its own line after a client's:
+/// (X-Forwarded-For lines, status, the app's X-Real-IP, its X-Forwarded-For).
+#[rustfmt::skip]
+const XFF_LINES: &[(&[&str], u16, &str, &str)] = &[
+    (&["6.6.6.6", "203.0.113.9"], 200, "203.0.113.9", "6.6.6.6, 203.0.113.9, 127.0.0.1"),
+    (&["6.6.6.6, 6.6.6.6", "203.0.113.9"], 200, "203.0.113.9", "6.6.6.6, 6.6.6.6, 203.0.113.9, 127.0.0.1"),
+    (&["203.0.113.9"], 200, "203.0.113.9", "203.0.113.9, 127.0.0.1"),
+    (&[], 200, "127.0.0.1", "127.0.0.1"),
+    // A trusted hop is skipped, on any line.
+    (&["6.6.6.6, 203.0.113.9", "127.0.0.1"], 200, "203.0.113.9", "6.6.6.6, 203.0.113.9, 127.0.0.1, 127.0.0.1"),
+    (&["127.0.0.5"], 200, "127.0.0.5", "127.0.0.5, 127.0.0.1"),
+    // Empty lines and elements are skipped; ports and brackets are read.
+    (&["", "203.0.113.9"], 200, "203.0.113.9", "203.0.113.9, 127.0.0.1"),
+    (&["203.0.113.9,"], 200, "203.0.113.9", "203.0.113.9,, 127.0.0.1"),
+    (&[", ,", "203.0.113.9"], 200, "203.0.113.9", "203.0.113.9, 127.0.0.1"),
+    (&["203.0.113.9:5123"], 200, "203.0.113.9", "203.0.113.9:5123, 127.0.0.1"),
+    (&["[2001:db8::9]:443"], 200, "2001:db8::9", "[2001:db8::9]:443, 127.0.0.1"),
+    (&["::ffff:203.0.113.9"], 200, "203.0.113.9", "::ffff:203.0.113.9, 127.0.0.1"),
+    // Left of the client: the client's business, passed on as it came.
+    (&["not-an-ip, 203.0.113.9"], 200, "203.0.113.9", "not-an-ip, 203.0.113.9, 127.0.0.1"),
+    // Reached past trusted proxies: unreadable, refused.
+    (&["203.0.113.9, unknown"], 400, "", ""),
+    (&["unknown"], 400, "", ""),
+    (&["203.0.113.9", "127.0.0.1, _hidden"], 400, "", ""),
+    (&["203.0.113.9 127.0.0.1"], 400, "", ""),
+];
+
+#[tokio::test]
+async fn every_x_forwarded_for_line_counts_and_the_peer_is_appended() {
+    let stack = Stack::start("").await;
+    let host = stack.host();
+    let mut failures = Vec::new();
+    for (lines, status, real_ip, xff) in XFF_LINES {
+        let mut h: Vec<(&str, &[u8])> =
+            vec![("Host", host.as_bytes()), ("Accept", b"application/json")];
+        h.extend(lines.iter().map(|l| ("X-Forwarded-For", l.as_bytes())));
+        let r = raw_get(stack.lk.addr, b"/public/x", &h).await;
+        if r.status != *status {
+            failures.push(format!(
+                "{lines:?}: expected {status}, got {}: {}",
+                r.status, r.body
+            ));
+            continue;
+        }
+        if *status != 200 {
+            continue;
+        }
+        let seen = r.json();
+        let got = (
+            echoed_header(&seen, "x-real-ip"),
+            echoed_header(&seen, "x-forwarded-for"),
+        );
+        if got != (vec![real_ip.to_string()], vec![xff.to_string()]) {
+            failures.push(format!(
+                "{lines:?}: the app got X-Real-IP {:?}, X-Forwarded-For {:?}",
+                got.0, got.1
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Finding 6, the other forwarded headers from a trusted peer: (endpoint,
+/// header lines, status). A one-value header on two lines is refused: 400,
+/// 403 from the Nginx endpoint. `app.test` is proxied.
+#[rustfmt::skip]
+const REPEATED: &[(&str, H, u16)] = &[
+    ("/public/x", &[("X-Forwarded-Proto", "https"), ("X-Forwarded-Proto", "http")], 400),
+    ("/public/x", &[("X-Forwarded-Proto", "https, http")], 400),
+    ("/public/x", &[("X-Forwarded-Proto", "ftp")], 400),
+    ("/public/x", &[("X-Forwarded-Proto", "https")], 200),
+    ("/.latchkey/auth", &[("X-Forwarded-Host", "app.test"), ("X-Forwarded-Uri", "/public/x")], 200),
+    ("/.latchkey/auth", &[("X-Forwarded-Host", "app.test"), ("X-Forwarded-Uri", "/public/x"), ("X-Forwarded-For", "6.6.6.6"), ("X-Forwarded-For", "203.0.113.9")], 200),
+    ("/.latchkey/auth", &[("X-Forwarded-Host", "app.test"), ("X-Forwarded-Uri", "/public/x"), ("X-Forwarded-For", "unknown")], 400),
+    ("/.latchkey/auth", &[("X-Forwarded-Host", "app.test"), ("X-Forwarded-Host", "auth.test"), ("X-Forwarded-Uri", "/public/x")], 400),
+    ("/.latchkey/auth", &[("X-Forwarded-Host", "app.test"), ("X-Forwarded-Uri", "/public/x"), ("X-Forwarded-Uri", "/admin/x")], 400),
+    ("/.latchkey/auth", &[("X-Forwarded-Host", "app.test"), ("X-Forwarded-Uri", "/public/x"), ("X-Forwarded-Method", "GET"), ("X-Forwarded-Method", "POST")], 400),
+    ("/.latchkey/auth", &[("X-Forwarded-Host", "app.test"), ("X-Forwarded-Uri", "/public/x"), ("X-Forwarded-Proto", "http"), ("X-Forwarded-Proto", "https")], 400),
+    ("/.latchkey/auth/request", &[("X-Original-URL", "http://app.test/public/x")], 200),
+    ("/.latchkey/auth/request", &[("X-Original-URL", "http://app.test/public/x"), ("X-Original-URL", "http://app.test/admin/x")], 403),
+    ("/.latchkey/auth/request", &[("X-Original-URL", "http://app.test/public/x"), ("X-Original-Method", "GET"), ("X-Original-Method", "POST")], 403),
+    ("/.latchkey/auth/request", &[("X-Original-URL", "http://app.test/public/x"), ("X-Original-URI", "/public/x"), ("X-Original-URI", "/public/x")], 403),
+    ("/.latchkey/auth/request", &[("X-Original-URL", "http://app.test/public/x"), ("X-Forwarded-Proto", "https"), ("X-Forwarded-Proto", "http")], 403),
+    ("/.latchkey/auth/request", &[("X-Original-URL", "http://app.test/public/x"), ("X-Forwarded-For", "unknown")], 403),
+];
+
+#[tokio::test]
+async fn repeated_one_value_forwarded_headers_are_refused() {
+    let stack = Stack::start("").await;
+    let host = stack.host();
+    let mut failures = Vec::new();
+    for (endpoint, lines, status) in REPEATED {
+        let mut h: Vec<(&str, &[u8])> =
+            vec![("Host", host.as_bytes()), ("Accept", b"application/json")];
+        h.extend(lines.iter().map(|(k, v)| (*k, v.as_bytes())));
+        let r = raw_get(stack.lk.addr, endpoint.as_bytes(), &h).await;
+        if r.status != *status {
+            failures.push(format!(
+                "{endpoint} {lines:?}: expected {status}, got {}: {}",
+                r.status, r.body
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Finding 6 where it matters: the per-IP limit and the email's "Requested
+/// from IP" follow the trusted proxy's line, not the client's forged one.
+#[tokio::test]
+async fn rate_limits_and_mail_count_the_hop_the_trusted_proxy_appended() {
+    let stack = Stack::start("[limits]\nlinks_per_ip = 2\n").await;
+    type Line = fn(u8) -> String;
+    // (email, the forged line and the proxy's line of attempt i, statuses)
+    let cases: [(&str, Line, Line, [u16; 3]); 2] = [
+        // Varying the forged line does not dodge the limit...
+        (
+            "bob@example.com",
+            |i| format!("198.51.100.{i}"),
+            |_| "203.0.113.50".into(),
+            [200, 200, 429],
+        ),
+        // ...and one forged line does not pool everyone into one bucket.
+        (
+            "alice@example.com",
+            |_| "6.6.6.6".into(),
+            |i| format!("203.0.113.{i}"),
+            [200, 200, 200],
+        ),
+    ];
+    for (email, forged, proxy, want) in cases {
+        let mut statuses = Vec::new();
+        for i in 1..=3 {
+            let b = stack.browser();
+            let page = b.get("/.latchkey/login", &[]).await;
+            let (forged, proxy) = (forged(i), proxy(i));
+            let r = b
+                .post_form(
+                    "/.latchkey/login",
+                    &[("email", email), ("csrf", &csrf_of(&page.body))],
+                    &[("x-forwarded-for", &forged), ("x-forwarded-for", &proxy)],
+                )
+                .await;
+            statuses.push(r.status);
+        }
+        assert_eq!(statuses, want, "{email}");
+        let mail = stack.smtp.wait_for(email, Duration::from_secs(10)).await;
+        let from = format!("Requested from IP {}", proxy(1));
+        assert!(mail.text.contains(&from), "{email}: {}", mail.text);
+        assert!(!mail.text.contains(&forged(1)), "{email}: {}", mail.text);
+    }
+}
+
+// --- issue 11: limits, links and cookies -----------------------------------------
+//
+// Every counter that limits guessing holds under concurrent fire, against
+// the memory store and a real redis-server; IPv6 clients are counted per
+// prefix; links in mail come only from configured origins; a Cookie header
+// with bytes latchkey cannot read keeps the person signed in.
+
+/// Which store a stack runs on.
+#[derive(Debug, Clone, Copy)]
+enum StoreKind {
+    Memory,
+    Redis,
+}
+
+/// A stack on `kind` with `extra` config and an admin listener (for metrics).
+async fn limits_stack(kind: StoreKind, extra: &str) -> (Stack, SocketAddr) {
+    let admin: SocketAddr = format!("127.0.0.1:{}", crate::support::free_port())
+        .parse()
+        .unwrap();
+    let admin_text = admin.to_string();
+    let env = [("LATCHKEY_SERVER__ADMIN_LISTEN", admin_text.as_str())];
+    let stack = Stack::start_opts(crate::flow::Opts {
+        extra,
+        env: &env,
+        redis_toml: match kind {
+            StoreKind::Memory => Some(""),
+            StoreKind::Redis => None,
+        },
+        ..crate::flow::Opts::default()
+    })
+    .await;
+    crate::support::wait_for_port(admin, "latchkey admin listener");
+    (stack, admin)
+}
+
+/// The value of one metric line (`name{labels}`), 0 when absent.
+async fn metric(admin: SocketAddr, line: &str) -> u64 {
+    let r = send(admin, "GET", "/metrics", &[], b"").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body
+        .lines()
+        .find_map(|l| l.strip_prefix(line)?.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
+/// One request of a burst: method, target, headers, body.
+struct Shot {
+    method: &'static str,
+    target: String,
+    headers: Vec<(String, Vec<u8>)>,
+    body: Vec<u8>,
+}
+
+impl Shot {
+    /// A form POST from a browser that holds `cookie`, on `host`.
+    fn form(target: &str, host: &str, cookie: &str, form: &[(&str, &str)]) -> Shot {
+        Shot {
+            method: "POST",
+            target: target.to_owned(),
+            headers: vec![
+                ("host".into(), host.as_bytes().to_vec()),
+                (
+                    "content-type".into(),
+                    b"application/x-www-form-urlencoded".to_vec(),
+                ),
+                ("accept".into(), b"text/html".to_vec()),
+                ("cookie".into(), cookie.as_bytes().to_vec()),
+            ],
+            body: form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(form)
+                .finish()
+                .into_bytes(),
+        }
+    }
+
+    /// The same request as if forwarded by a trusted proxy for `client`.
+    fn from(mut self, client: &str) -> Shot {
+        self.headers
+            .push(("x-forwarded-for".into(), client.as_bytes().to_vec()));
+        self
+    }
+}
+
+/// Opens one connection per shot first, then sends every request at once,
+/// so that they reach latchkey together; answers in the shots' order.
+async fn burst(addr: SocketAddr, shots: Vec<Shot>) -> Vec<Resp> {
+    use http_body_util::{BodyExt, Full};
+    let mut senders = Vec::new();
+    for _ in &shots {
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .unwrap();
+        tokio::spawn(conn);
+        senders.push(sender);
+    }
+    let mut set = tokio::task::JoinSet::new();
+    for (i, (mut sender, shot)) in senders.into_iter().zip(shots).enumerate() {
+        let mut req = http::Request::builder()
+            .method(shot.method)
+            .uri(&shot.target)
+            .body(Full::new(bytes::Bytes::from(shot.body)))
+            .unwrap();
+        for (k, v) in shot.headers {
+            req.headers_mut().append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_bytes(&v).unwrap(),
+            );
+        }
+        set.spawn(async move {
+            let resp = sender.send_request(req).await.unwrap();
+            let (parts, body) = resp.into_parts();
+            let body = body.collect().await.unwrap().to_bytes();
+            let resp = Resp {
+                status: parts.status.as_u16(),
+                headers: parts.headers,
+                body: String::from_utf8_lossy(&body).into_owned(),
+            };
+            (i, resp)
+        });
+    }
+    let mut out = set.join_all().await;
+    out.sort_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, r)| r).collect()
+}
+
+fn count(resps: &[Resp], status: u16) -> usize {
+    resps.iter().filter(|r| r.status == status).count()
+}
+
+fn statuses(resps: &[Resp]) -> Vec<u16> {
+    resps.iter().map(|r| r.status).collect()
+}
+
+/// `name=value; ...` of the browser's cookies named here.
+fn jar(b: &Browser, names: &[&str]) -> String {
+    names
+        .iter()
+        .filter_map(|n| b.cookie(n).map(|v| format!("{n}={v}")))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Finding 5: 24 wrong codes and the right one, fired at once at one
+/// sign-in attempt. At most `code_attempts` (3) of them may be judged:
+/// a "not right, N left" answer, a sign-in, or the one that voids the code.
+/// After the burst the right code fails.
+async fn wrong_codes_at_once(kind: StoreKind) {
+    let (stack, admin) = limits_stack(
+        kind,
+        "[limits]\nverify_per_ip = 10000\nlinks_per_email = 100\nlinks_per_ip = 100\n",
+    )
+    .await;
+    let voided_line = "latchkey_sign_ins_failed_total{reason=\"code_voided\"}";
+    for round in 0..4 {
+        let b = stack.browser();
+        let sent = request_link(&b, "bob@example.com", "").await;
+        assert_eq!(sent.status, 200, "{}", sent.body);
+        let mail = stack
+            .smtp
+            .wait_for("bob@example.com", Duration::from_secs(10))
+            .await;
+        let code = code_of(&mail.text);
+        let csrf = csrf_of(&sent.body);
+        let cookie = jar(&b, &["latchkey_csrf", "latchkey_attempt"]);
+        let wrong: Vec<String> = (0..1_000_000u32)
+            .map(|n| format!("{n:06}"))
+            .filter(|c| *c != code)
+            .take(24)
+            .collect();
+        let mut shots: Vec<Shot> = wrong
+            .iter()
+            .map(|c| {
+                Shot::form(
+                    "/.latchkey/code",
+                    &stack.host(),
+                    &cookie,
+                    &[("code", c), ("csrf", &csrf)],
+                )
+            })
+            .collect();
+        shots.push(Shot::form(
+            "/.latchkey/code",
+            &stack.host(),
+            &cookie,
+            &[("code", &code), ("csrf", &csrf)],
+        ));
+        let before = metric(admin, voided_line).await;
+        let resps = burst(stack.lk.addr, shots).await;
+        let voided = metric(admin, voided_line).await - before;
+        let (tries_left, signed_in) = (count(&resps, 422) as u64, count(&resps, 303) as u64);
+        let judged = tries_left + signed_in + voided;
+        assert!(
+            judged <= 3,
+            "{kind:?} round {round}: {judged} codes judged ({tries_left} \"not right\", \
+             {signed_in} signed in, {voided} voiding); at most code_attempts = 3: {:?}",
+            statuses(&resps)
+        );
+        assert!(
+            signed_in == 0 || voided == 0,
+            "{kind:?} round {round}: signed in on a voided code: {:?}",
+            statuses(&resps)
+        );
+        assert!(
+            resps.iter().all(|r| [303, 410, 422].contains(&r.status)),
+            "{kind:?}: {:?}",
+            statuses(&resps)
+        );
+        let after = b
+            .post_form(
+                "/.latchkey/code",
+                &[("code", &code), ("csrf", &csrf)],
+                &[("cookie", &cookie)],
+            )
+            .await;
+        assert_eq!(
+            after.status, 410,
+            "{kind:?}: the right code after the burst"
+        );
+    }
+
+    // One by one: three wrong codes void it; the right one then fails.
+    let b = stack.browser();
+    let sent = request_link(&b, "bob@example.com", "").await;
+    let mail = stack
+        .smtp
+        .wait_for("bob@example.com", Duration::from_secs(10))
+        .await;
+    let code = code_of(&mail.text);
+    let csrf = csrf_of(&sent.body);
+    let other = if code == "000000" { "111111" } else { "000000" };
+    let mut got = Vec::new();
+    for c in [other, other, other, code.as_str()] {
+        let r = b
+            .post_form("/.latchkey/code", &[("code", c), ("csrf", &csrf)], &[])
+            .await;
+        got.push(r.status);
+    }
+    assert_eq!(got, [422, 422, 410, 410], "{kind:?}");
+}
+
+#[tokio::test]
+async fn wrong_codes_fired_at_once_are_judged_at_most_code_attempts_times_memory() {
+    wrong_codes_at_once(StoreKind::Memory).await;
+}
+
+#[tokio::test]
+async fn wrong_codes_fired_at_once_are_judged_at_most_code_attempts_times_redis() {
+    wrong_codes_at_once(StoreKind::Redis).await;
+}
+
+/// The class: each counter that limits guessing (links per client IP,
+/// links per address, redemptions per IP, bearer tokens per user) lets
+/// exactly its cap through when 20 requests arrive at once.
+async fn every_cap_holds_at_once(kind: StoreKind) {
+    let dir = crate::support::temp_dir();
+    let key = crate::assertion::write_key(dir.path(), "a", latchkey::identity::keys::Alg::Es256);
+    let extra = format!(
+        "{}\n[limits]\nlinks_per_ip = 5\nlinks_per_email = 3\nverify_per_ip = 4\ntokens_per_user = 3\n",
+        crate::assertion::assertion_toml(&[("a", &key)], "")
+    );
+    let (stack, _admin) = limits_stack(kind, &extra).await;
+    let host = stack.host();
+    let b = stack.browser();
+    let page = b.get("/.latchkey/login", &[]).await;
+    let csrf = csrf_of(&page.body);
+    let cookie = jar(&b, &["latchkey_csrf"]);
+    let login = |email: &str| {
+        Shot::form(
+            "/.latchkey/login",
+            &host,
+            &cookie,
+            &[("email", email), ("csrf", &csrf)],
+        )
+    };
+
+    // Links per client IP: 5 of 20 pass, the rest get 429.
+    let shots = (0..20)
+        .map(|i| login(&format!("nobody{i}@example.com")).from("198.51.100.1"))
+        .collect();
+    let r = burst(stack.lk.addr, shots).await;
+    assert_eq!(
+        (count(&r, 200), count(&r, 429)),
+        (5, 15),
+        "{kind:?} links per IP: {:?}",
+        statuses(&r)
+    );
+
+    // Links per address: 20 at once for bob from 20 addresses: 3 mails.
+    let shots = (0..20)
+        .map(|i| login("bob@example.com").from(&format!("198.51.100.{}", 100 + i)))
+        .collect();
+    let r = burst(stack.lk.addr, shots).await;
+    assert_eq!(count(&r, 200), 20, "{kind:?}: {:?}", statuses(&r));
+    for _ in 0..3 {
+        stack
+            .smtp
+            .wait_for("bob@example.com", Duration::from_secs(10))
+            .await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let to_bob = stack
+        .smtp
+        .messages()
+        .iter()
+        .filter(|m| m.to.iter().any(|t| t.contains("bob@")))
+        .count();
+    assert_eq!(to_bob, 3, "{kind:?} links per address");
+
+    // Redemptions per IP (links and codes share it): 4 of 20 are judged.
+    let bogus = "A".repeat(43);
+    let shots = (0..20)
+        .map(|i| {
+            let (target, field, value) = if i % 2 == 0 {
+                ("/.latchkey/verify", "token", bogus.as_str())
+            } else {
+                ("/.latchkey/code", "code", "123456")
+            };
+            Shot::form(target, &host, &cookie, &[(field, value), ("csrf", &csrf)])
+                .from("198.51.100.2")
+        })
+        .collect();
+    let r = burst(stack.lk.addr, shots).await;
+    assert_eq!(
+        (count(&r, 410), count(&r, 429)),
+        (4, 16),
+        "{kind:?} redemptions per IP: {:?}",
+        statuses(&r)
+    );
+
+    // Bearer tokens per user: 3 of 20 exchanges get a token.
+    let alice = stack.browser();
+    sign_in(&stack, &alice, "alice@example.com").await;
+    let session = jar(&alice, &["latchkey_session"]);
+    let shots = (0..20)
+        .map(|_| Shot {
+            method: "POST",
+            target: "/.latchkey/token".into(),
+            headers: vec![
+                ("host".into(), host.as_bytes().to_vec()),
+                ("x-requested-with".into(), b"fetch".to_vec()),
+                ("accept".into(), b"application/json".to_vec()),
+                ("cookie".into(), session.as_bytes().to_vec()),
+            ],
+            body: Vec::new(),
+        })
+        .collect();
+    let r = burst(stack.lk.addr, shots).await;
+    assert_eq!(
+        (count(&r, 200), count(&r, 429)),
+        (3, 17),
+        "{kind:?} tokens per user: {:?}",
+        statuses(&r)
+    );
+}
+
+#[tokio::test]
+async fn every_guess_limit_holds_under_concurrent_fire_memory() {
+    every_cap_holds_at_once(StoreKind::Memory).await;
+}
+
+#[tokio::test]
+async fn every_guess_limit_holds_under_concurrent_fire_redis() {
+    every_cap_holds_at_once(StoreKind::Redis).await;
+}
+
+/// Finding 8. (limits.ipv6_prefix, client of two link requests, client of
+/// a third, the third's status) with links_per_ip = 2. Clients arrive in
+/// X-Forwarded-For from a trusted proxy.
+const IP_PREFIXES: &[(&str, &str, &str, u16)] = &[
+    ("", "2001:db8:1:1::1", "2001:db8:1:1::2", 429),
+    (
+        "",
+        "2001:db8:1:2::1",
+        "2001:db8:1:2:ffff:ffff:ffff:ffff",
+        429,
+    ),
+    ("", "2001:DB8:1:3::1", "2001:db8:1:3:0:0:0:9", 429),
+    ("", "2001:db8:1:4::1", "2001:db8:1:5::1", 200),
+    ("", "2001:db8:1:6::1", "2001:db8:1:6::1", 429),
+    ("", "::ffff:192.0.2.1", "192.0.2.1", 429),
+    ("", "::ffff:192.0.2.2", "::ffff:192.0.2.3", 200),
+    ("", "192.0.2.4", "192.0.2.5", 200),
+    ("", "192.0.2.6", "192.0.2.6", 429),
+    (
+        "ipv6_prefix = 128",
+        "2001:db8:2:1::1",
+        "2001:db8:2:1::2",
+        200,
+    ),
+    (
+        "ipv6_prefix = 128",
+        "2001:db8:2:2::1",
+        "2001:db8:2:2::1",
+        429,
+    ),
+    (
+        "ipv6_prefix = 48",
+        "2001:db8:3:1::1",
+        "2001:db8:3:ffff::1",
+        429,
+    ),
+    (
+        "ipv6_prefix = 48",
+        "2001:db8:4:1::1",
+        "2001:db8:5:1::1",
+        200,
+    ),
+    (
+        "ipv6_prefix = 48",
+        "::ffff:192.0.2.7",
+        "::ffff:192.0.2.8",
+        200,
+    ),
+];
+
+#[tokio::test]
+async fn ipv6_clients_are_counted_per_prefix() {
+    let mut prefixes: Vec<&str> = IP_PREFIXES.iter().map(|c| c.0).collect();
+    prefixes.dedup();
+    for prefix in prefixes {
+        let mut failures = Vec::new();
+        let extra = format!("[limits]\nlinks_per_ip = 2\nlinks_per_email = 100\n{prefix}\n");
+        let (stack, _) = limits_stack(StoreKind::Memory, &extra).await;
+        let b = stack.browser();
+        let page = b.get("/.latchkey/login", &[]).await;
+        let csrf = csrf_of(&page.body);
+        for (i, (_, first, then, want)) in IP_PREFIXES
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.0 == prefix)
+        {
+            let ask = |client: &str| {
+                let email = format!("nobody{i}@example.com");
+                let client = client.to_owned();
+                let csrf = csrf.clone();
+                let b = &b;
+                async move {
+                    b.post_form(
+                        "/.latchkey/login",
+                        &[("email", &email), ("csrf", &csrf)],
+                        &[("x-forwarded-for", &client)],
+                    )
+                    .await
+                    .status
+                }
+            };
+            let got = [ask(first).await, ask(first).await, ask(then).await];
+            if got != [200, 200, *want] {
+                failures.push(format!(
+                    "[{}] 2 x {first} then {then}: expected [200, 200, {want}], got {got:?}",
+                    if prefix.is_empty() { "default" } else { prefix }
+                ));
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+}
+
+/// Finding 9. (Host the sign-in starts on, where the mailed link points);
+/// `{port}` is latchkey's, which public_url (`http://auth.test:{port}`)
+/// names. A Host's port never reaches the link.
+const LINK_HOSTS: &[(&str, &str)] = &[
+    ("app.test:{port}", "http://app.test:{port}"),
+    ("app.test:6666", "http://app.test:{port}"),
+    ("app.test", "http://app.test:{port}"),
+    ("APP.Test:6666", "http://app.test:{port}"),
+    ("app.test.:6666", "http://app.test:{port}"),
+    ("app.test:00080", "http://app.test:{port}"),
+    ("auth.test:{port}", "http://auth.test:{port}"),
+    ("auth.test:6666", "http://auth.test:{port}"),
+    ("auth.test", "http://auth.test:{port}"),
+    ("evil.example:{port}", "http://auth.test:{port}"),
+    ("evil.example:6666", "http://auth.test:{port}"),
+    ("127.0.0.1:{port}", "http://auth.test:{port}"),
+    ("[::1]:6666", "http://auth.test:{port}"),
+];
+
+#[tokio::test]
+async fn mailed_links_point_only_at_configured_origins() {
+    let stack = Stack::start(
+        "[login]\nsignup = \"open\"\n[limits]\nlinks_per_ip = 100\nlinks_per_email = 100\n",
+    )
+    .await;
+    let port = stack.lk.port.to_string();
+    let mut failures = Vec::new();
+    for (i, (host, want)) in LINK_HOSTS.iter().enumerate() {
+        let host = host.replace("{port}", &port);
+        let want = format!("{}/.latchkey/verify?token=", want.replace("{port}", &port));
+        let email = format!("case{i}@example.com");
+        let b = Browser::new(stack.lk.addr).with_host(&host);
+        let sent = request_link(&b, &email, "").await;
+        assert_eq!(sent.status, 200, "Host {host}: {}", sent.body);
+        let mail = stack.smtp.wait_for(&email, Duration::from_secs(10)).await;
+        let links: Vec<&str> = mail
+            .text
+            .split_whitespace()
+            .filter(|w| w.contains("/.latchkey/verify?token="))
+            .collect();
+        if links.is_empty() || !links.iter().all(|l| l.starts_with(&want)) {
+            failures.push(format!("Host {host}: expected {want}..., mailed {links:?}"));
+        }
+        if mail.text.contains("6666") || mail.html.contains("6666") {
+            failures.push(format!("Host {host}: the mail names port 6666"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Finding 10. Cookie header lines (`{s}`: bob's session token) and
+/// whether bob is still signed in. Pairs latchkey cannot read (non-ASCII
+/// bytes) are skipped; of two readable `latchkey_session` pairs the first
+/// live session wins (browsers send the one with the longest Path first).
+const COOKIE_LINES: &[(&[&[u8]], bool)] = &[
+    (&[b"latchkey_session={s}"], true),
+    (&[b"latchkey_session={s}; name=Jos\xc3\xa9"], true),
+    (&[b"name=Jos\xc3\xa9; latchkey_session={s}"], true),
+    (&[b"a=\xff\xfe; latchkey_session={s}; b=2"], true),
+    (&[b"\xc3\xa9=1; latchkey_session={s}"], true),
+    (&[b"latchkey_session={s}", b"name=Jos\xc3\xa9"], true),
+    (&[b"name=Jos\xc3\xa9", b"latchkey_session={s}"], true),
+    (
+        &[b"latchkey_session=Jos\xc3\xa9; latchkey_session={s}"],
+        true,
+    ),
+    (
+        &[b"latchkey_session=\x80\x81", b"latchkey_session={s}"],
+        true,
+    ),
+    (&[b"latchkey_session=\"{s}\"; x=\x80"], true),
+    (&[b"latchkey_session={s}; latchkey_session=other"], true),
+    (&[b"latchkey_session=other; latchkey_session={s}"], true),
+    (
+        &[b"latchkey_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA; latchkey_session={s}"],
+        true,
+    ),
+    (&[b"latchkey_session=Jos\xc3\xa9"], false),
+    (&[b"latchkey_session=other; x=\xff"], false),
+    (&[b"name=Jos\xc3\xa9"], false),
+];
+
+/// `line` with `{s}` replaced by `token`.
+fn fill(line: &[u8], token: &str) -> Vec<u8> {
+    match line.windows(3).position(|w| w == b"{s}") {
+        Some(at) => [&line[..at], token.as_bytes(), &line[at + 3..]].concat(),
+        None => line.to_vec(),
+    }
+}
+
+#[tokio::test]
+async fn unreadable_cookie_pairs_are_skipped_and_never_reach_the_app() {
+    let stack = Stack::start("").await;
+    let bob = stack.browser();
+    sign_in(&stack, &bob, "bob@example.com").await;
+    let token = bob.cookie("latchkey_session").unwrap();
+    let host = stack.host();
+    let mut failures = Vec::new();
+    for (lines, signed_in) in COOKIE_LINES {
+        let lines: Vec<Vec<u8>> = lines.iter().map(|l| fill(l, &token)).collect();
+        let shown = lines
+            .iter()
+            .map(|l| String::from_utf8_lossy(l).replace(&token, "{s}"))
+            .collect::<Vec<_>>();
+        let mut headers: Vec<(&str, &[u8])> = vec![("Host", host.as_bytes())];
+        headers.extend(lines.iter().map(|l| ("Cookie", l.as_slice())));
+        let me = raw_get(stack.lk.addr, b"/.latchkey/me", &headers).await;
+        let want = if *signed_in { 200 } else { 401 };
+        if me.status != want {
+            failures.push(format!(
+                "{shown:?}: /.latchkey/me {} (expected {want})",
+                me.status
+            ));
+        }
+        // Through the proxy: the app gets the other cookies, never latchkey's.
+        let app = raw_get(stack.lk.addr, b"/public/x", &headers).await;
+        if app.status != 200 {
+            failures.push(format!("{shown:?}: /public/x {}", app.status));
+            continue;
+        }
+        let seen = echoed_header(&echoed(&app), "cookie").join("\n");
+        if seen.contains("latchkey_session") || seen.contains(&token) {
+            failures.push(format!("{shown:?}: the app received {seen:?}"));
+        }
+        if shown.iter().any(|l| l.contains("name=Jos")) && !seen.contains("name=Jos") {
+            failures.push(format!(
+                "{shown:?}: the app's own cookie was lost: {seen:?}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Finding 10, the sign-in form. Cookie header lines (`{s}`: the CSRF
+/// token in the form) and the answer to `POST /.latchkey/login`.
+const CSRF_COOKIE_LINES: &[(&[&[u8]], u16)] = &[
+    (&[b"latchkey_csrf={s}"], 200),
+    (&[b"latchkey_csrf={s}; name=Jos\xc3\xa9"], 200),
+    (&[b"name=\xff\xfe; latchkey_csrf={s}"], 200),
+    (&[b"name=Jos\xc3\xa9", b"latchkey_csrf={s}"], 200),
+    (&[b"latchkey_csrf=\x80; latchkey_csrf={s}"], 200),
+    (
+        &[b"latchkey_csrf=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA; latchkey_csrf={s}"],
+        200,
+    ),
+    (&[b"latchkey_csrf=Jos\xc3\xa9"], 403),
+    (
+        &[b"latchkey_csrf=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA; name=Jos\xc3\xa9"],
+        403,
+    ),
+    (&[b"name=Jos\xc3\xa9"], 403),
+];
+
+#[tokio::test]
+async fn unreadable_cookie_pairs_do_not_fail_the_sign_in_form() {
+    let stack = Stack::start("[limits]\nlinks_per_ip = 100\n").await;
+    let b = stack.browser();
+    let page = b.get("/.latchkey/login", &[]).await;
+    let csrf = csrf_of(&page.body);
+    let host = stack.host();
+    let body = format!("email=bob%40example.com&csrf={csrf}");
+    let mut failures = Vec::new();
+    for (lines, want) in CSRF_COOKIE_LINES {
+        let mut req = format!(
+            "POST /.latchkey/login HTTP/1.1\r\nHost: {host}\r\nAccept: text/html\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+            body.len()
+        )
+        .into_bytes();
+        for l in *lines {
+            req.extend_from_slice(b"Cookie: ");
+            req.extend_from_slice(&fill(l, &csrf));
+            req.extend_from_slice(b"\r\n");
+        }
+        req.extend_from_slice(b"Connection: close\r\n\r\n");
+        req.extend_from_slice(body.as_bytes());
+        let got = parse_response(&raw(stack.lk.addr, &req).await);
+        if got.status != *want {
+            let shown: Vec<String> = lines
+                .iter()
+                .map(|l| String::from_utf8_lossy(l).into_owned())
+                .collect();
+            failures.push(format!("{shown:?}: {} (expected {want})", got.status));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+// --- issue 11: one request, judged once, forwarded as judged -----------------------
+// Upgrades (finding 1), method case (finding 4), Host (finding 7).
+
+/// Writes `request` byte for byte over a fresh connection and reads one
+/// response: the head, then the body by `Content-Length` or chunks, or up
+/// to the close. A 101 ends at its head (the connection is a tunnel then).
+async fn exchange(addr: SocketAddr, request: &[u8]) -> Resp {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(request).await.expect("write request");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 8192];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
+            let body_len = got.len() - end - 4;
+            if head.starts_with("http/1.1 101") {
+                got.truncate(end + 4);
+                break;
+            }
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok());
+            if length.is_some_and(|n| body_len >= n) || got.ends_with(b"\r\n0\r\n\r\n") {
+                break;
+            }
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            Err(_) => panic!(
+                "no whole answer within 10 s: {:?}",
+                String::from_utf8_lossy(&got)
+            ),
+        }
+    }
+    parse_response(&String::from_utf8_lossy(&got))
+}
+
+/// A request head: `method target`, then `headers` as given (repeats kept),
+/// then `Connection: close` unless a `Connection` header is among them.
+fn head(method: &str, target: &str, headers: &[(&str, &str)]) -> Vec<u8> {
+    let mut req = format!("{method} {target} HTTP/1.1\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("connection"))
+    {
+        req.push_str("Connection: close\r\n");
+    }
+    req.push_str("\r\n");
+    req.into_bytes()
+}
+
+/// (Connection, Upgrade headers, with `HTTP2-Settings`, the app switches):
+/// only an exact WebSocket upgrade reaches the app as one (it answers 101);
+/// anything else reaches it as a plain request with no trace of the upgrade,
+/// so an app server that speaks h2c (Hypercorn) never opens a tunnel.
+const UPGRADES: &[(&str, &[&str], bool, bool)] = &[
+    ("Upgrade, HTTP2-Settings", &["h2c"], true, false),
+    ("Upgrade", &["h2c"], true, false),
+    ("Upgrade", &["h2c"], false, false),
+    ("upgrade", &["H2C"], false, false),
+    ("keep-alive, Upgrade", &["h2c"], true, false),
+    ("Upgrade", &["websocket, h2c"], false, false),
+    ("Upgrade", &["h2c, websocket"], false, false),
+    ("Upgrade", &["websocket", "h2c"], false, false),
+    ("Upgrade", &["h2c", "websocket"], false, false),
+    ("Upgrade", &["websocket,"], false, false),
+    ("Upgrade", &["HTTP/2.0"], false, false),
+    ("Upgrade", &["TLS/1.2"], false, false),
+    ("Upgrade", &["websocket/13"], false, false),
+    ("Upgrade", &[""], false, false),
+    ("", &["websocket"], false, false),
+    ("keep-alive", &["h2c"], true, false),
+    ("keep-alive", &[], true, false),
+    ("Upgrade", &["websocket"], false, true),
+    ("Upgrade", &["WebSocket"], false, true),
+    ("keep-alive, Upgrade", &["websocket"], false, true),
+    ("Upgrade, HTTP2-Settings", &["websocket"], true, true),
+];
+
+#[tokio::test]
+async fn only_websocket_upgrades_reach_the_app() {
+    let stack = Stack::start("").await;
+    let host = stack.host();
+    let mut failures = Vec::new();
+    for (connection, upgrades, settings, switches) in UPGRADES {
+        let mut h: Vec<(&str, &str)> = vec![("Host", &host), ("Accept", "application/json")];
+        if !connection.is_empty() {
+            h.push(("Connection", connection));
+        }
+        for u in *upgrades {
+            h.push(("Upgrade", u));
+        }
+        if *settings {
+            h.push(("HTTP2-Settings", "AAMAAABkAARAAAAAAAIAAAAA"));
+        }
+        h.push(("Sec-WebSocket-Version", "13"));
+        h.push(("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="));
+        let r = exchange(stack.lk.addr, &head("GET", "/public/x", &h)).await;
+        let case = format!("Connection {connection:?}, Upgrade {upgrades:?}, settings {settings}");
+        if *switches {
+            let protocol = r.header("upgrade").unwrap_or("");
+            if r.status != 101 || !protocol.eq_ignore_ascii_case("websocket") {
+                failures.push(format!(
+                    "{case}: expected 101 websocket, got {} {protocol:?}",
+                    r.status
+                ));
+            }
+            continue;
+        }
+        if r.status != 200 {
+            failures.push(format!(
+                "{case}: expected the app's plain answer, got {} {:?}",
+                r.status,
+                r.header("upgrade")
+            ));
+            continue;
+        }
+        let seen = r.json();
+        for name in ["upgrade", "http2-settings", "connection"] {
+            let got = echoed_header(&seen, name);
+            if !got.is_empty() {
+                failures.push(format!("{case}: the app received {name}: {got:?}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// An upstream that answers 101 to anything, with the `Upgrade` header of
+/// `SWITCHES[i]` for a request to `/public/ws/{i}`.
+async fn switching_upstream() -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut got = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let text = String::from_utf8_lossy(&got);
+                let i: usize = text
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|t| t.rsplit('/').next())
+                    .and_then(|i| i.parse().ok())
+                    .unwrap_or(0);
+                let mut resp =
+                    "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n".to_owned();
+                if let Some(Some(p)) = SWITCHES.get(i).map(|c| c.1) {
+                    resp.push_str(&format!("Upgrade: {p}\r\n"));
+                }
+                resp.push_str("\r\n");
+                let _ = s.write_all(resp.as_bytes()).await;
+                // Hold the tunnel open a moment, echoing.
+                let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                    while let Ok(n) = s.read(&mut buf).await {
+                        if n == 0 || s.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                })
+                .await;
+            });
+        }
+    });
+    addr
+}
+
+/// (the request asks for WebSocket, the upstream's 101 says `Upgrade:`,
+/// the client gets): a 101 is passed on only when it switches to exactly
+/// the protocol asked for; any other switch is the upstream's fault (502).
+const SWITCHES: &[(bool, Option<&str>, u16)] = &[
+    (true, Some("websocket"), 101),
+    (true, Some("WebSocket"), 101),
+    (true, Some("h2c"), 502),
+    (true, None, 502),
+    (true, Some("websocket, h2c"), 502),
+    (true, Some("h2c, websocket"), 502),
+    (true, Some("HTTP/2.0"), 502),
+    (true, Some("websocket/13"), 502),
+    (false, Some("websocket"), 502),
+    (false, Some("h2c"), 502),
+];
+
+#[tokio::test]
+async fn a_101_must_switch_to_the_protocol_asked_for() {
+    let up = switching_upstream().await;
+    let stack = Stack::start(&format!(
+        "[[apps]]\nhost = \"switch.test\"\nupstream = \"http://{up}\"\n"
+    ))
+    .await;
+    let host = format!("switch.test:{}", stack.lk.port);
+    let mut failures = Vec::new();
+    for (i, (asks, answer, want)) in SWITCHES.iter().enumerate() {
+        let mut h: Vec<(&str, &str)> = vec![("Host", &host), ("Accept", "application/json")];
+        if *asks {
+            h.push(("Connection", "Upgrade"));
+            h.push(("Upgrade", "websocket"));
+            h.push(("Sec-WebSocket-Version", "13"));
+            h.push(("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="));
+        }
+        let r = exchange(stack.lk.addr, &head("GET", &format!("/public/ws/{i}"), &h)).await;
+        if r.status != *want {
+            failures.push(format!(
+                "asks {asks}, upstream switches to {answer:?}: expected {want}, got {} (Upgrade {:?})",
+                r.status,
+                r.header("upgrade")
+            ));
+        } else if r.status == 101
+            && r.header("upgrade") != Some("websocket")
+            && r.header("upgrade") != *answer
+        {
+            failures.push(format!(
+                "{answer:?}: 101 with Upgrade {:?}",
+                r.header("upgrade")
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// (method, in proxy mode, as Traefik's `X-Forwarded-Method`, as Nginx's
+/// `X-Original-Method`): what bob (member) gets for `/items/x`, where
+/// DELETE, PUT and POST are for admins. Methods are case-sensitive on the
+/// wire and apps that upper-case them (Werkzeug, ASGI servers) would run
+/// the admin handler, so a case variant of a standard method is refused
+/// (Nginx's endpoint answers refusals with 403), never judged as another
+/// method than the app will run.
+const METHODS: &[(&str, u16, u16, u16)] = &[
+    ("GET", 200, 200, 200),
+    ("DELETE", 403, 403, 403),
+    ("PUT", 403, 403, 403),
+    ("POST", 403, 403, 403),
+    ("delete", 400, 400, 403),
+    ("Delete", 400, 400, 403),
+    ("dELETE", 400, 400, 403),
+    ("put", 400, 400, 403),
+    ("pUt", 400, 400, 403),
+    ("post", 400, 400, 403),
+    ("Post", 400, 400, 403),
+    ("get", 400, 400, 403),
+    ("Get", 400, 400, 403),
+    ("patch", 400, 400, 403),
+    ("options", 400, 400, 403),
+    ("mkcol", 400, 400, 403),
+    ("PATCH", 200, 200, 200),
+    ("MKCOL", 200, 200, 200),
+    // Not a standard method: no rule can name it, so it is judged and
+    // forwarded as sent.
+    ("PURGE", 200, 200, 200),
+    // No tunnels through the proxy; a front proxy asking about one is
+    // answered as for any method.
+    ("CONNECT", 405, 200, 200),
+];
+
+#[tokio::test]
+async fn method_case_variants_are_refused_never_judged_as_another_method() {
+    let stack = Stack::start(
+        "[[rules]]\npath = \"/items/**\"\nmethods = [\"DELETE\", \"PUT\", \"POST\"]\n\
+         policy = \"roles\"\nroles = [\"admin\"]\n",
+    )
+    .await;
+    let bob = stack.browser();
+    sign_in(&stack, &bob, "bob@example.com").await;
+    let session = format!(
+        "latchkey_session={}",
+        bob.cookie("latchkey_session").expect("session")
+    );
+    let host = stack.host();
+    let mut failures = Vec::new();
+    for (method, proxy, traefik, nginx) in METHODS {
+        let base: Vec<(&str, &str)> = vec![
+            ("Accept", "application/json"),
+            ("Cookie", &session),
+            ("Content-Length", "0"),
+        ];
+        let mut h = base.clone();
+        h.push(("Host", &host));
+        let r = exchange(stack.lk.addr, &head(method, "/items/x", &h)).await;
+        if r.status != *proxy {
+            failures.push(format!(
+                "proxy {method}: expected {proxy}, got {}",
+                r.status
+            ));
+        } else if r.status == 200 && r.json()["method"] != *method {
+            failures.push(format!(
+                "proxy {method}: the app ran {}",
+                r.json()["method"]
+            ));
+        }
+        let mut h = base.clone();
+        h.extend([
+            ("Host", host.as_str()),
+            ("X-Forwarded-Method", method),
+            ("X-Forwarded-Proto", "http"),
+            ("X-Forwarded-Host", "app.test"),
+            ("X-Forwarded-Uri", "/items/x"),
+        ]);
+        let r = exchange(stack.lk.addr, &head("GET", "/.latchkey/auth", &h)).await;
+        if r.status != *traefik {
+            failures.push(format!(
+                "traefik {method}: expected {traefik}, got {}",
+                r.status
+            ));
+        }
+        let mut h = base.clone();
+        h.extend([
+            ("Host", "auth.test"),
+            ("X-Original-Method", method),
+            ("X-Original-URL", "http://app.test/items/x"),
+        ]);
+        let r = exchange(stack.lk.addr, &head("GET", "/.latchkey/auth/request", &h)).await;
+        if r.status != *nginx {
+            failures.push(format!(
+                "nginx {method}: expected {nginx}, got {}",
+                r.status
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// (request target, `Host` headers, status, the `Host` the app receives);
+/// `{p}` is latchkey's port. One `Host` (RFC 9112 §3.2); an absolute-form
+/// target's authority is the host, and a `Host` header beside it must say
+/// the same; the app receives the host that was judged, normalized.
+const HOSTS: &[(&str, &[&str], u16, &str)] = &[
+    ("/public/x", &["app.test:{p}"], 200, "app.test:{p}"),
+    ("/public/x", &["app.test:{p}", "app.test:{p}"], 400, ""),
+    ("/public/x", &["app.test:{p}", "auth.test:{p}"], 400, ""),
+    ("/public/x", &["auth.test:{p}", "app.test:{p}"], 400, ""),
+    ("/public/x", &["app.test:{p}", ""], 400, ""),
+    ("/public/x", &["APP.Test:{p}"], 200, "app.test:{p}"),
+    ("/public/x", &["app.test.:{p}"], 200, "app.test:{p}"),
+    ("/public/x", &["app.test"], 200, "app.test"),
+    ("/public/x", &["app.test:"], 200, "app.test"),
+    (
+        "http://app.test:{p}/public/x",
+        &["app.test:{p}"],
+        200,
+        "app.test:{p}",
+    ),
+    ("http://app.test:{p}/public/x", &[], 200, "app.test:{p}"),
+    (
+        "http://APP.TEST:{p}/public/x",
+        &["app.test:{p}"],
+        200,
+        "app.test:{p}",
+    ),
+    ("http://evil.test/public/x", &["app.test:{p}"], 400, ""),
+    ("http://app.test:{p}/public/x", &["evil.test"], 400, ""),
+    ("http://app.test:{p}/public/x", &["app.test:1"], 400, ""),
+    (
+        "http://app.test:{p}/public/x",
+        &["app.test:{p}", "app.test:{p}"],
+        400,
+        "",
+    ),
+    ("http://auth.test:{p}/public/x", &["app.test:{p}"], 400, ""),
+];
+
+#[tokio::test]
+async fn one_host_and_the_app_receives_the_one_judged() {
+    let stack = Stack::start("").await;
+    let p = stack.lk.port.to_string();
+    let mut failures = Vec::new();
+    for (target, hosts, want, forwarded) in HOSTS {
+        let target = target.replace("{p}", &p);
+        let hosts: Vec<String> = hosts.iter().map(|h| h.replace("{p}", &p)).collect();
+        let mut h: Vec<(&str, &str)> = vec![("Accept", "application/json")];
+        h.extend(hosts.iter().map(|v| ("Host", v.as_str())));
+        let r = exchange(stack.lk.addr, &head("GET", &target, &h)).await;
+        let case = format!("{target} Host {hosts:?}");
+        if r.status != *want {
+            failures.push(format!("{case}: expected {want}, got {}", r.status));
+            continue;
+        }
+        if r.status == 200 {
+            let seen = r.json();
+            let forwarded = forwarded.replace("{p}", &p);
+            for name in ["host", "x-forwarded-host"] {
+                let got = echoed_header(&seen, name);
+                if got != [forwarded.clone()] {
+                    failures.push(format!(
+                        "{case}: the app received {name} {got:?}, expected {forwarded:?}"
+                    ));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// (`:authority`, `Host` header, status, the `Host` the app receives) over
+/// HTTP/2 in the clear: `:authority` and a `Host` beside it must agree
+/// (RFC 9113 §8.3.1).
+const H2_HOSTS: &[(&str, Option<&str>, u16, &str)] = &[
+    ("app.test:{p}", None, 200, "app.test:{p}"),
+    ("app.test:{p}", Some("app.test:{p}"), 200, "app.test:{p}"),
+    ("APP.test.:{p}", None, 200, "app.test:{p}"),
+    ("app.test:{p}", Some("evil.test"), 400, ""),
+    ("auth.test:{p}", Some("app.test:{p}"), 400, ""),
+    ("evil.test", Some("app.test:{p}"), 400, ""),
+];
+
+#[tokio::test]
+async fn over_http2_authority_and_host_must_agree() {
+    use http_body_util::{BodyExt, Empty};
+    let stack = Stack::start("").await;
+    let p = stack.lk.port.to_string();
+    let mut failures = Vec::new();
+    for (authority, host, want, forwarded) in H2_HOSTS {
+        let authority = authority.replace("{p}", &p);
+        let stream = tokio::net::TcpStream::connect(stack.lk.addr)
+            .await
+            .expect("connect");
+        let (mut sender, conn) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            hyper_util::rt::TokioIo::new(stream),
+        )
+        .await
+        .expect("h2 handshake");
+        tokio::spawn(conn);
+        let mut req = http::Request::get(format!("http://{authority}/public/x"))
+            .header("accept", "application/json")
+            .body(Empty::<bytes::Bytes>::new())
+            .expect("request");
+        if let Some(h) = host {
+            req.headers_mut().insert(
+                "host",
+                HeaderValue::from_str(&h.replace("{p}", &p)).expect("host"),
+            );
+        }
+        let resp = sender.send_request(req).await.expect("h2 request");
+        let status = resp.status().as_u16();
+        let body = resp.into_body().collect().await.expect("body").to_bytes();
+        let case = format!(":authority {authority} Host {host:?}");
+        if status != *want {
+            failures.push(format!("{case}: expected {want}, got {status}"));
+            continue;
+        }
+        if status == 200 {
+            let seen: serde_json::Value = serde_json::from_slice(&body).expect("json");
+            let forwarded = forwarded.replace("{p}", &p);
+            let got = echoed_header(&seen, "host");
+            if got != [forwarded.clone()] {
+                failures.push(format!(
+                    "{case}: the app received Host {got:?}, expected {forwarded:?}"
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -7,6 +7,7 @@
 mod support;
 
 mod admin;
+mod as_judged;
 mod assertion;
 mod bearer;
 mod browser;

@@ -32,6 +32,8 @@ use crate::support::http::{raw, send, Browser, Resp};
 #[derive(Clone)]
 struct Spec {
     client_ip: IpAddr,
+    /// The TCP peer `forward` is told about (appended to X-Forwarded-For).
+    peer_ip: IpAddr,
     /// Whether the peer counts as a trusted proxy (its X-Forwarded-For is kept).
     trusted: bool,
     proto: &'static str,
@@ -45,6 +47,7 @@ impl Default for Spec {
     fn default() -> Spec {
         Spec {
             client_ip: "203.0.113.7".parse().unwrap(),
+            peer_ip: "203.0.113.7".parse().unwrap(),
             trusted: false,
             proto: "http",
             identity: Some((
@@ -140,6 +143,7 @@ async fn proxy_handler(state: &ProxyState, req: Request<Incoming>) -> Response<B
     });
     let fwd = Forward {
         client_ip: spec.client_ip,
+        peer_ip: spec.peer_ip,
         prior_forwarded_for: prior.as_deref(),
         proto: spec.proto,
         host: &host,
@@ -357,7 +361,8 @@ async fn forwarded_for_is_appended_for_trusted_peers() {
     let addr = echo_proxy(Spec {
         trusted: true,
         proto: "https",
-        client_ip: "2001:db8::7".parse().unwrap(),
+        client_ip: "198.51.100.1".parse().unwrap(),
+        peer_ip: "2001:db8::7".parse().unwrap(),
         ..Spec::default()
     })
     .await;
@@ -373,8 +378,10 @@ async fn forwarded_for_is_appended_for_trusted_peers() {
     .json();
     assert_eq!(
         echoed(&json, "x-forwarded-for"),
-        ["198.51.100.1, 10.0.0.2, 2001:db8::7"]
+        ["198.51.100.1, 10.0.0.2, 2001:db8::7"],
+        "the prior list plus the peer"
     );
+    assert_eq!(echoed(&json, "x-real-ip"), ["198.51.100.1"], "the client");
     assert_eq!(echoed(&json, "x-forwarded-proto"), ["https"]);
     assert_eq!(echoed(&json, "x-forwarded-host"), ["app.example.com:8443"]);
     assert_eq!(echoed(&json, "host"), ["app.example.com:8443"]);

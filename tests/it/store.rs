@@ -17,7 +17,7 @@ use latchkey::identity::secret::Secret;
 use latchkey::store::records::{
     AttemptRecord, LinkRecord, SessionRecord, TokenHash, TokenRecord, User,
 };
-use latchkey::store::{RedisStore, Store, StoreError};
+use latchkey::store::{CodeCheck, RedisStore, Store, StoreError};
 
 use crate::support::redis::RedisServer;
 
@@ -302,36 +302,93 @@ async fn links<S: Store + 'static>(store: Arc<S>) {
     assert_eq!(store.take_link(&short).await.unwrap(), None);
 }
 
-/// Attempts: stored, failures counted one by one, gone when deleted or
-/// expired.
+/// Attempts: stored; a code is judged in one step (wrong ones counted,
+/// the right one uses the attempt up, the limit voids it); gone when
+/// deleted or expired.
 async fn attempts<S: Store>(store: Arc<S>) {
     let ttl = Duration::from_secs(600);
+    let code = token();
+    let (right, wrong) = (code.hash(), hash());
+    let a = AttemptRecord {
+        code: right.to_hex(),
+        ..attempt()
+    };
     let h = hash();
-    let a = attempt();
     store.put_attempt(&h, &a, ttl).await.unwrap();
     assert_eq!(store.get_attempt(&h).await.unwrap().as_ref(), Some(&a));
-    for n in 1..=3 {
-        assert_eq!(store.fail_attempt(&h).await.unwrap(), n);
-    }
+    assert_eq!(
+        store.check_code(&h, Some(&wrong), 3).await.unwrap(),
+        CodeCheck::Wrong { left: 2 }
+    );
+    assert_eq!(
+        store.check_code(&h, None, 3).await.unwrap(),
+        CodeCheck::Wrong { left: 1 },
+        "no code at all counts as wrong"
+    );
     let got = store.get_attempt(&h).await.unwrap().unwrap();
     assert_eq!(
         got,
         AttemptRecord {
-            failures: 3,
+            failures: 2,
             ..a.clone()
         }
     );
+    assert_eq!(
+        store.check_code(&h, Some(&right), 3).await.unwrap(),
+        CodeCheck::Match(got.clone()),
+        "the right code within the limit"
+    );
+    assert_eq!(store.get_attempt(&h).await.unwrap(), None, "used up");
+    assert_eq!(
+        store.check_code(&h, Some(&right), 3).await.unwrap(),
+        CodeCheck::Missing,
+        "used once only"
+    );
+
+    // The wrong code that reaches the limit voids it; the right one then fails.
+    let v = hash();
+    store.put_attempt(&v, &a, ttl).await.unwrap();
+    for left in [2, 1] {
+        assert_eq!(
+            store.check_code(&v, Some(&wrong), 3).await.unwrap(),
+            CodeCheck::Wrong { left }
+        );
+    }
+    assert_eq!(
+        store.check_code(&v, Some(&wrong), 3).await.unwrap(),
+        CodeCheck::Voided(AttemptRecord {
+            failures: 3,
+            ..a.clone()
+        })
+    );
+    assert_eq!(
+        store.check_code(&v, Some(&right), 3).await.unwrap(),
+        CodeCheck::Missing
+    );
+    assert_eq!(store.get_attempt(&v).await.unwrap(), None);
+
+    // A limit lowered below the failures so far voids even the right code.
+    let lowered = hash();
+    store.put_attempt(&lowered, &a, ttl).await.unwrap();
+    store.check_code(&lowered, Some(&wrong), 3).await.unwrap();
+    store.check_code(&lowered, Some(&wrong), 3).await.unwrap();
+    assert!(matches!(
+        store.check_code(&lowered, Some(&right), 1).await.unwrap(),
+        CodeCheck::Voided(_)
+    ));
+
+    store.put_attempt(&h, &a, ttl).await.unwrap();
     store.delete_attempt(&h).await.unwrap();
     assert_eq!(store.get_attempt(&h).await.unwrap(), None);
     assert_eq!(
-        store.fail_attempt(&h).await.unwrap(),
-        0,
+        store.check_code(&h, Some(&wrong), 3).await.unwrap(),
+        CodeCheck::Missing,
         "gone: nothing to count"
     );
     assert_eq!(
         store.get_attempt(&h).await.unwrap(),
         None,
-        "failing does not revive it"
+        "judging does not revive it"
     );
     store.delete_attempt(&hash()).await.unwrap();
 
@@ -342,10 +399,68 @@ async fn attempts<S: Store>(store: Arc<S>) {
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(store.fail_attempt(&short).await.unwrap(), 1);
+    assert_eq!(
+        store.check_code(&short, Some(&wrong), 3).await.unwrap(),
+        CodeCheck::Wrong { left: 2 }
+    );
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(store.get_attempt(&short).await.unwrap(), None);
-    assert_eq!(store.fail_attempt(&short).await.unwrap(), 0);
+    assert_eq!(
+        store.check_code(&short, Some(&right), 3).await.unwrap(),
+        CodeCheck::Missing
+    );
+}
+
+/// Codes under fire: 24 wrong codes and the right one at once, 20 times
+/// over. At most `max` are judged each time, and never the right one
+/// after the attempt was voided.
+async fn codes_under_fire<S: Store + 'static>(store: Arc<S>) {
+    let max = 3;
+    for round in 0..20 {
+        let code = token();
+        let a = AttemptRecord {
+            code: code.hash().to_hex(),
+            ..attempt()
+        };
+        let h = hash();
+        store
+            .put_attempt(&h, &a, Duration::from_secs(60))
+            .await
+            .unwrap();
+        let mut guesses = tokio::task::JoinSet::new();
+        for i in 0..25 {
+            let store = store.clone();
+            let guess = if i == 24 { code.hash() } else { hash() };
+            guesses.spawn(async move { store.check_code(&h, Some(&guess), max).await.unwrap() });
+        }
+        let got = guesses.join_all().await;
+        let of = |f: fn(&CodeCheck) -> bool| got.iter().filter(|c| f(c)).count();
+        let (matched, wrong, voided) = (
+            of(|c| matches!(c, CodeCheck::Match(_))),
+            of(|c| matches!(c, CodeCheck::Wrong { .. })),
+            of(|c| matches!(c, CodeCheck::Voided(_))),
+        );
+        assert!(
+            matched + wrong + voided <= max as usize,
+            "round {round}: {matched} right, {wrong} wrong, {voided} voiding judged; at most {max}"
+        );
+        assert!(matched + voided == 1, "round {round}: {got:?}");
+        assert_eq!(store.get_attempt(&h).await.unwrap(), None);
+    }
+}
+
+/// Counters under fire: 50 hits at once on one key each get their own
+/// count, so a cap of `n` lets exactly `n` through.
+async fn hits_under_fire<S: Store + 'static>(store: Arc<S>) {
+    let key = format!("fire:{}", hash().to_hex());
+    let mut hits = tokio::task::JoinSet::new();
+    for _ in 0..50 {
+        let (store, key) = (store.clone(), key.clone());
+        hits.spawn(async move { store.hit(&key, Duration::from_secs(60)).await.unwrap().0 });
+    }
+    let mut counts = hits.join_all().await;
+    counts.sort_unstable();
+    assert_eq!(counts, (1..=50).collect::<Vec<u64>>());
 }
 
 /// Fixed windows: counts climb within one, restart after it; keys are
@@ -469,7 +584,9 @@ conformance!(
     users,
     links,
     attempts,
+    codes_under_fire,
     rate_limits,
+    hits_under_fire,
     tokens,
     ping
 );
@@ -525,7 +642,7 @@ async fn fill(store: &RedisStore) -> Vec<Secret> {
         .put_attempt(&a.hash(), &attempt(), Duration::from_secs(600))
         .await
         .unwrap();
-    store.fail_attempt(&a.hash()).await.unwrap();
+    store.check_code(&a.hash(), Some(&hash()), 3).await.unwrap();
     store
         .hit("email:hana@example.com", Duration::from_secs(60))
         .await
@@ -765,7 +882,7 @@ async fn redis_bad_url_is_refused_at_once() {
     assert!(RedisStore::new("http://127.0.0.1:6379", PREFIX).is_err());
 }
 
-/// cjson rewrites attempts in `fail_attempt`; serde must still read them.
+/// cjson rewrites attempts in `check_code`; serde must still read them.
 #[tokio::test]
 async fn redis_attempts_survive_script_rewrites() {
     let server = RedisServer::start();
@@ -780,9 +897,20 @@ async fn redis_attempts_survive_script_rewrites() {
         .put_attempt(&h, &a, Duration::from_secs(60))
         .await
         .unwrap();
-    assert_eq!(store.fail_attempt(&h).await.unwrap(), 1);
+    assert_eq!(
+        store.check_code(&h, Some(&hash()), 3).await.unwrap(),
+        CodeCheck::Wrong { left: 2 }
+    );
     let want = AttemptRecord { failures: 1, ..a };
-    assert_eq!(store.get_attempt(&h).await.unwrap(), Some(want));
+    assert_eq!(store.get_attempt(&h).await.unwrap(), Some(want.clone()));
+    store.check_code(&h, None, 3).await.unwrap();
+    assert_eq!(
+        store.check_code(&h, None, 3).await.unwrap(),
+        CodeCheck::Voided(AttemptRecord {
+            failures: 3,
+            ..want
+        })
+    );
 }
 
 /// A record that does not decode is an error, never a missing session.

@@ -53,8 +53,19 @@ impl FrontProxy {
     /// 127.0.0.1:`port` and sending to latchkey at `latchkey` and the app at
     /// `app`.
     pub fn nginx(port: u16, latchkey: SocketAddr, app: SocketAddr) -> FrontProxy {
+        FrontProxy::nginx_with(port, latchkey, app, |site| site)
+    }
+
+    /// [`FrontProxy::nginx`] with the example first changed by `edit` (an
+    /// alternative setup the README describes).
+    pub fn nginx_with(
+        port: u16,
+        latchkey: SocketAddr,
+        app: SocketAddr,
+        edit: impl FnOnce(String) -> String,
+    ) -> FrontProxy {
         let nginx = require_program("nginx", &[], "apt-get install nginx");
-        let site = example("nginx/latchkey.conf");
+        let site = edit(example("nginx/latchkey.conf"));
         let site = replace_all(&site, "listen 80;", &format!("listen 127.0.0.1:{port};"));
         let site = replace_all(
             &site,
