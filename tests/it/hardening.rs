@@ -873,7 +873,25 @@ async fn abuse_limits_answer_429_where_people_look_and_stay_silent_where_it_woul
             .wait_for("bob@example.com", Duration::from_secs(10))
             .await;
     }
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Why there is no third mail: that request was refused as over the
+    // limit (and logged so) instead of a link being made.
+    stack
+        .lk
+        .wait_for_audit(
+            "sign_in_refused",
+            Some("rate_limited"),
+            "bob@example.com",
+            1,
+            Duration::from_secs(10),
+        )
+        .await;
+    assert_eq!(
+        stack
+            .lk
+            .audit_count("sign_in_requested", None, "bob@example.com"),
+        2,
+        "two links made, not three"
+    );
     let to_bob = stack
         .smtp
         .messages()
@@ -1981,7 +1999,25 @@ async fn every_cap_holds_at_once(kind: StoreKind) {
             .wait_for("bob@example.com", Duration::from_secs(10))
             .await;
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The other 17 were refused as over the limit (and logged so): no
+    // link made, nothing more to arrive.
+    stack
+        .lk
+        .wait_for_audit(
+            "sign_in_refused",
+            Some("rate_limited"),
+            "bob@example.com",
+            17,
+            Duration::from_secs(10),
+        )
+        .await;
+    assert_eq!(
+        stack
+            .lk
+            .audit_count("sign_in_requested", None, "bob@example.com"),
+        3,
+        "{kind:?}: three links made"
+    );
     let to_bob = stack
         .smtp
         .messages()

@@ -154,6 +154,46 @@ impl Latchkey {
         }
     }
 
+    /// How many audit events `event` (`sign_in_refused`, ...) latchkey has
+    /// logged about `email`, with `reason` when one is given. Reads text and
+    /// JSON logs alike; the address is matched by its user id, as logged.
+    pub fn audit_count(&self, event: &str, reason: Option<&str>, email: &str) -> usize {
+        let id = latchkey::store::records::user_id(email);
+        let has = |line: &str, key: &str, value: &str| {
+            line.contains(&format!("{key}=\"{value}\""))
+                || line.contains(&format!("\"{key}\":\"{value}\""))
+        };
+        self.log()
+            .lines()
+            .filter(|l| l.contains("latchkey::obs::audit"))
+            .filter(|l| has(l, "event", event) && has(l, "user_id", &id))
+            .filter(|l| reason.is_none_or(|r| has(l, "reason", r)))
+            .count()
+    }
+
+    /// Waits until `audit_count(event, reason, email)` reaches `n`, or
+    /// panics showing the log.
+    pub async fn wait_for_audit(
+        &self,
+        event: &str,
+        reason: Option<&str>,
+        email: &str,
+        n: usize,
+        within: std::time::Duration,
+    ) {
+        let deadline = std::time::Instant::now() + within;
+        while self.audit_count(event, reason, email) < n {
+            if std::time::Instant::now() > deadline {
+                panic!(
+                    "latchkey logged {} of {n} audit events {event} ({reason:?}) for {email} within {within:?}:\n{}",
+                    self.audit_count(event, reason, email),
+                    self.log()
+                );
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// Waits until latchkey's log contains `text`, or panics showing the log.
     pub fn wait_for_log(&self, text: &str, within: std::time::Duration) {
         let deadline = std::time::Instant::now() + within;
