@@ -19,12 +19,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use base64::Engine as _;
-use http::header::{self, HeaderName, HeaderValue};
+use http::header::HeaderValue;
 use http::{Response, StatusCode};
 use minijinja::{context, AutoEscape, Environment, Output, State, Value};
 use sha2::{Digest, Sha256};
 
 use crate::config::BrandingConfig;
+use crate::http::response::{self, Referrer};
 
 /// The built-in templates, by the name a file in `template_dir` must have to
 /// replace one.
@@ -401,36 +402,17 @@ impl Pages {
         })
     }
 
-    /// The page as a complete HTML response with latchkey's security headers.
+    /// The page as a complete HTML response, with the security headers of
+    /// every answer (`response`) and the pages' own policy.
     pub fn respond(&self, status: StatusCode, page: &Page<'_>) -> Response<crate::Body> {
-        let mut response = Response::new(crate::full(self.render(page)));
-        *response.status_mut() = status;
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/html; charset=utf-8"),
-        );
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        headers.insert(header::CONTENT_SECURITY_POLICY, self.csp.clone());
-        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
         // Pages reached through a link token in the URL send no referrer at
-        // all; their form POSTs then carry `Origin: null`, which check_csrf
-        // reads as "no origin stated" (the CSRF token still has to match).
-        // Other pages keep "same-origin" so their POSTs state their origin.
+        // all; other pages keep "same-origin" so their POSTs state their
+        // origin.
         let referrer = match page {
-            Page::Confirm { .. } | Page::LinkInvalid => "no-referrer",
-            _ => "same-origin",
+            Page::Confirm { .. } | Page::LinkInvalid => Referrer::NoReferrer,
+            _ => Referrer::SameOrigin,
         };
-        headers.insert(header::REFERRER_POLICY, HeaderValue::from_static(referrer));
-        headers.insert(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        );
-        headers.insert(
-            HeaderName::from_static("cross-origin-opener-policy"),
-            HeaderValue::from_static("same-origin"),
-        );
-        response
+        response::html(status, self.render(page), &self.csp, referrer)
     }
 
     /// The sign-in email: (subject, plain text, html).

@@ -21,7 +21,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http::{HeaderMap, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use ipnet::Ipv6Net;
 use tracing::Instrument as _;
@@ -732,14 +732,7 @@ fn retry_url(rd: &str) -> String {
 
 /// A redirect that is never cached.
 pub fn redirect(status: StatusCode, location: &str) -> Response<Body> {
-    let mut resp = Response::new(crate::full(""));
-    *resp.status_mut() = status;
-    if let Ok(v) = HeaderValue::from_str(location) {
-        resp.headers_mut().insert(header::LOCATION, v);
-    }
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp
+    crate::http::response::redirect(status, location)
 }
 
 pub fn rfc3339(ms: u64) -> String {
