@@ -7,6 +7,7 @@
 pub mod cookies;
 pub mod error;
 pub mod forwarded;
+pub mod origin;
 pub mod pages;
 pub mod request;
 pub mod response;
