@@ -102,7 +102,11 @@ mod tests {
             ("https://host:8443", "https://host", false),
             // Scheme and host case, paths, queries, credentials.
             ("HTTPS://HOST", "https://host", true),
-            ("https://App.Example.com/a/b?c#d", "https://app.example.com", true),
+            (
+                "https://App.Example.com/a/b?c#d",
+                "https://app.example.com",
+                true,
+            ),
             ("https://user:pw@host/", "https://host", true),
             // A trailing dot is the same name.
             ("https://host./", "https://host", true),
@@ -117,11 +121,19 @@ mod tests {
             ("https://host@evil.example", "https://host", false),
             // IP addresses, written any way.
             ("http://[::1]:8080", "http://[0:0::1]:8080", true),
-            ("http://[2001:DB8::1]", "http://[2001:db8:0:0:0:0:0:1]:80", true),
+            (
+                "http://[2001:DB8::1]",
+                "http://[2001:db8:0:0:0:0:0:1]:80",
+                true,
+            ),
             ("http://127.0.0.1", "http://127.0.0.1:80", true),
             ("http://[::1]", "http://127.0.0.1", false),
             // IDNA.
-            ("https://BÜCHER.example", "https://xn--bcher-kva.example", true),
+            (
+                "https://BÜCHER.example",
+                "https://xn--bcher-kva.example",
+                true,
+            ),
             // Opaque and unreadable origins equal nothing, not even themselves.
             ("null", "null", false),
             ("null", "https://host", false),
@@ -186,31 +198,68 @@ mod tests {
             (&https_app, &[], true),
             (&https_app, &[("origin", "null")], true),
             (&https_app, &[("origin", "https://app.example.com")], true),
-            (&https_app, &[("origin", "https://app.example.com:443")], true),
+            (
+                &https_app,
+                &[("origin", "https://app.example.com:443")],
+                true,
+            ),
             (&https_app, &[("origin", "https://APP.example.com.")], true),
-            (&https_app, &[("origin", "https://auth.example.com:443")], true),
-            (&https_app, &[("origin", "https://app.example.com:8443")], false),
+            (
+                &https_app,
+                &[("origin", "https://auth.example.com:443")],
+                true,
+            ),
+            (
+                &https_app,
+                &[("origin", "https://app.example.com:8443")],
+                false,
+            ),
             (&https_app, &[("origin", "http://app.example.com")], false),
             (&https_app, &[("origin", "https://evil.example")], false),
-            (&https_app, &[("origin", "https://app.example.com.evil.example")], false),
+            (
+                &https_app,
+                &[("origin", "https://app.example.com.evil.example")],
+                false,
+            ),
             (&https_app, &[("origin", "garbage")], false),
             (&https_app, &[("origin", "data:,x")], false),
-            (&https_app, &[("referer", "https://app.example.com/x?y")], true),
-            (&https_app, &[("referer", "https://evil.example/app.example.com")], false),
+            (
+                &https_app,
+                &[("referer", "https://app.example.com/x?y")],
+                true,
+            ),
+            (
+                &https_app,
+                &[("referer", "https://evil.example/app.example.com")],
+                false,
+            ),
             (
                 &https_app,
                 &[("origin", "null"), ("referer", "https://evil.example/")],
                 false,
             ),
             // The scheme latchkey sees, or public_url's.
-            (&http_app, &[("origin", "http://app.example.com:8080")], true),
-            (&http_app, &[("origin", "https://app.example.com:8080")], true),
+            (
+                &http_app,
+                &[("origin", "http://app.example.com:8080")],
+                true,
+            ),
+            (
+                &http_app,
+                &[("origin", "https://app.example.com:8080")],
+                true,
+            ),
             (&http_app, &[("origin", "http://app.example.com")], false),
             (&http_app, &[("origin", "http://auth.example.com")], false),
         ];
         for (ctx, pairs, want) in cases {
             let h = headers(pairs);
-            assert_eq!(form_is_own(&h, ctx, &public), *want, "{} {pairs:?}", ctx.raw_host);
+            assert_eq!(
+                form_is_own(&h, ctx, &public),
+                *want,
+                "{} {pairs:?}",
+                ctx.raw_host
+            );
         }
     }
 }

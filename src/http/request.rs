@@ -201,10 +201,7 @@ fn readable<'a>(pair: &'a [u8], name: &str) -> Option<&'a str> {
         true => &value[1..value.len() - 1],
         false => value,
     };
-    value
-        .bytes()
-        .all(|b| b.is_ascii_graphic())
-        .then_some(value)
+    value.bytes().all(|b| b.is_ascii_graphic()).then_some(value)
 }
 
 /// A person's browser navigating (gets pages and redirects), as opposed to

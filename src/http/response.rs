@@ -123,7 +123,12 @@ pub fn redirect(status: StatusCode, location: &str) -> Response<Body> {
 
 /// An HTML page under `csp` (the page's own policy, which must keep
 /// `frame-ancestors 'none'`).
-pub fn html(status: StatusCode, body: String, csp: &HeaderValue, referrer: Referrer) -> Response<Body> {
+pub fn html(
+    status: StatusCode,
+    body: String,
+    csp: &HeaderValue,
+    referrer: Referrer,
+) -> Response<Body> {
     let mut resp = build(status, Some(HTML), body);
     let h = resp.headers_mut();
     h.insert(header::CONTENT_SECURITY_POLICY, csp.clone());
@@ -173,14 +178,22 @@ mod tests {
     fn every_builder_sets_the_security_headers() {
         let csp = HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'");
         let cases = [
-            ("json", json(StatusCode::BAD_REQUEST, &serde_json::json!({}))),
+            (
+                "json",
+                json(StatusCode::BAD_REQUEST, &serde_json::json!({})),
+            ),
             ("json_bytes", json_bytes(StatusCode::OK, "{}")),
             ("text", text(StatusCode::NOT_FOUND, "x")),
             ("empty", empty(StatusCode::UNAUTHORIZED)),
             ("redirect", redirect(StatusCode::FOUND, "/x")),
             (
                 "html",
-                html(StatusCode::FORBIDDEN, "<p>".into(), &csp, Referrer::SameOrigin),
+                html(
+                    StatusCode::FORBIDDEN,
+                    "<p>".into(),
+                    &csp,
+                    Referrer::SameOrigin,
+                ),
             ),
         ];
         for (what, resp) in &cases {
@@ -197,7 +210,10 @@ mod tests {
         assert_eq!(page["content-security-policy"], csp);
         assert_eq!(page["referrer-policy"], "same-origin");
         assert_eq!(page["cross-origin-opener-policy"], "same-origin");
-        assert!(!cases[0].1.headers().contains_key("cross-origin-opener-policy"));
+        assert!(!cases[0]
+            .1
+            .headers()
+            .contains_key("cross-origin-opener-policy"));
     }
 
     #[test]
