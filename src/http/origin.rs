@@ -193,8 +193,9 @@ mod tests {
         };
         let https_app = ctx("https", "app.example.com");
         let http_app = ctx("http", "app.example.com:8080");
-        // (request, headers, own)
-        let cases: &[(&Ctx, &[(&str, &str)], bool)] = &[
+        /// (request, headers, own)
+        type Case<'a> = (&'a Ctx, &'a [(&'static str, &'static str)], bool);
+        let cases: &[Case] = &[
             (&https_app, &[], true),
             (&https_app, &[("origin", "null")], true),
             (&https_app, &[("origin", "https://app.example.com")], true),
