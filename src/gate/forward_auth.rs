@@ -198,7 +198,7 @@ pub async fn handle(
     let (decision, identity) = judge(app, req.headers(), &rule_req, ctx.now).await?;
     match decision {
         Decision::Allow => {
-            let mut resp = status_only(StatusCode::OK);
+            let mut resp = crate::http::response::allow();
             let who = identity.as_ref().map(|i| {
                 (
                     i.user.id.as_str(),
@@ -271,11 +271,7 @@ pub fn refused(e: &GateError) -> Answer {
 }
 
 fn status_only(status: StatusCode) -> Response<Body> {
-    let mut resp = Response::new(crate::full(""));
-    *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp
+    crate::http::response::empty(status)
 }
 
 #[cfg(test)]

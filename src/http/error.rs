@@ -9,6 +9,9 @@ use http::{header, HeaderValue, Response, StatusCode};
 
 use crate::http::forwarded::ForwardedError;
 use crate::http::pages::{Page, Pages};
+/// JSON answers are built by the one response builder; re-exported here,
+/// where handlers have always found them.
+pub use crate::http::response::json;
 use crate::identity::keys::SignError;
 use crate::policy::path::PathError;
 use crate::store::StoreError;
@@ -143,21 +146,4 @@ impl GateError {
         }
         resp
     }
-}
-
-/// A JSON response that is never cached.
-pub fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
-    let mut resp = Response::new(crate::full(value.to_string()));
-    *resp.status_mut() = status;
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    resp
 }

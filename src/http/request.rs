@@ -168,9 +168,11 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// Every readable value of cookie `name`, in the order sent, from every
 /// `Cookie` header line. The headers are read as bytes and split at `;`; a
-/// pair whose name or value holds anything but visible ASCII is skipped
-/// (another app under the cookie domain may set `name=José`), never the
-/// whole header. Quotes around a value are dropped.
+/// pair that holds anything but ASCII, or whose value holds anything but
+/// visible ASCII, is skipped (another app under the cookie domain may set
+/// `name=José`), never the whole header. Each pair is parsed by the
+/// `cookie` crate (names and values trimmed, a pair without `=` or without
+/// a name skipped); quotes around a value are dropped.
 pub fn cookies<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
     cookie_pairs(headers).filter_map(move |pair| readable(pair, name))
 }
@@ -184,19 +186,22 @@ fn cookie_pairs(headers: &HeaderMap) -> impl Iterator<Item = &[u8]> {
 
 /// The value of one `name=value` pair if it is cookie `name` and readable.
 fn readable<'a>(pair: &'a [u8], name: &str) -> Option<&'a str> {
-    let eq = pair.iter().position(|b| *b == b'=')?;
-    let (key, value) = (pair[..eq].trim_ascii(), pair[eq + 1..].trim_ascii());
-    if key != name.as_bytes() {
+    if !pair.is_ascii() {
         return None;
     }
-    let value = value
-        .strip_prefix(b"\"")
-        .and_then(|v| v.strip_suffix(b"\""))
-        .unwrap_or(value);
-    if !value.iter().all(|b| b.is_ascii_graphic()) {
+    let pair = std::str::from_utf8(pair).ok()?;
+    let parsed = cookie::Cookie::parse(pair).ok()?;
+    if parsed.name_raw()? != name {
         return None;
     }
-    std::str::from_utf8(value).ok()
+    // The value as a slice of the header (`value_trimmed` would borrow the
+    // parsed cookie), without one pair of surrounding quotes.
+    let value = parsed.value_raw()?;
+    let value = match value.len() >= 2 && value.starts_with('"') && value.ends_with('"') {
+        true => &value[1..value.len() - 1],
+        false => value,
+    };
+    value.bytes().all(|b| b.is_ascii_graphic()).then_some(value)
 }
 
 /// A person's browser navigating (gets pages and redirects), as opposed to

@@ -342,19 +342,8 @@ pub async fn exchange(
 
 /// `GET /.latchkey/jwks.json`: every public key, cacheable.
 pub fn jwks(app: &App) -> Response<Body> {
-    let mut resp = Response::new(crate::full(app.settings.keys.jwks()));
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={}", JWKS_MAX_AGE.as_secs())) {
-        h.insert(header::CACHE_CONTROL, v);
-    }
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
+    let mut resp = crate::http::response::json_bytes(StatusCode::OK, app.settings.keys.jwks());
+    crate::http::response::cacheable(&mut resp, JWKS_MAX_AGE);
     resp
 }
 

@@ -115,13 +115,5 @@ async fn respond<B>(app: &App, req: &Request<B>) -> Response<Body> {
 }
 
 fn text(status: StatusCode, body: impl Into<bytes::Bytes>) -> Response<Body> {
-    let mut resp = Response::new(crate::full(body));
-    *resp.status_mut() = status;
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp
+    crate::http::response::text(status, body)
 }

@@ -25,7 +25,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use http::header::{CONTENT_TYPE, LOCATION};
+use http::header::LOCATION;
 use http::{HeaderValue, Request, Response, StatusCode};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -43,7 +43,7 @@ use crate::gate;
 use crate::http::request::raw_host;
 use crate::policy::path::normalize_host;
 use crate::tls::{self, CertResolver, TlsError};
-use crate::{full, Body};
+use crate::Body;
 
 /// How often the certificate files are checked for a renewal.
 const CERT_POLL: Duration = Duration::from_secs(2);
@@ -357,15 +357,13 @@ fn redirect_to_https<B>(s: &Settings, req: &Request<B>) -> Response<Body> {
         .unwrap_or("/");
     let location = HeaderValue::from_str(&format!("https://{host}{port}{target}"))
         .or_else(|_| HeaderValue::from_str(&format!("https://{}{port}/", s.public_host)));
-    let mut resp = Response::new(full("This site is served over HTTPS.\n"));
-    *resp.status_mut() = StatusCode::PERMANENT_REDIRECT;
+    let mut resp = crate::http::response::text(
+        StatusCode::PERMANENT_REDIRECT,
+        "This site is served over HTTPS.\n",
+    );
     if let Ok(location) = location {
         resp.headers_mut().insert(LOCATION, location);
     }
-    resp.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
     resp
 }
 

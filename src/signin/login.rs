@@ -21,7 +21,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http::{HeaderMap, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use ipnet::Ipv6Net;
 use tracing::Instrument as _;
@@ -31,7 +31,7 @@ use crate::app::App;
 use crate::http::cookies;
 use crate::http::error::{json, GateError};
 use crate::http::pages::{LinkEmail, Page};
-use crate::http::request::{form_origin, query_param, Ctx, Form};
+use crate::http::request::{query_param, Ctx, Form};
 use crate::identity::secret::Secret;
 use crate::identity::session::Identity;
 use crate::identity::tokens;
@@ -126,15 +126,7 @@ fn check_csrf(app: &App, headers: &HeaderMap, form: &Form, ctx: &Ctx) -> Result<
 /// No stated origin (Origin, else Referer), or one on this host or
 /// public_url's.
 pub fn same_origin(app: &App, headers: &HeaderMap, ctx: &Ctx) -> bool {
-    let Some(origin) = form_origin(headers) else {
-        return true;
-    };
-    let authority = origin
-        .split_once("://")
-        .map(|(_, rest)| rest.split('/').next().unwrap_or(""))
-        .unwrap_or("");
-    let public = app.settings.public_url.authority();
-    authority.eq_ignore_ascii_case(&ctx.raw_host) || authority.eq_ignore_ascii_case(public)
+    crate::http::origin::form_is_own(headers, ctx, &app.settings.public_url)
 }
 
 // --- rate limits --------------------------------------------------------------
@@ -732,14 +724,7 @@ fn retry_url(rd: &str) -> String {
 
 /// A redirect that is never cached.
 pub fn redirect(status: StatusCode, location: &str) -> Response<Body> {
-    let mut resp = Response::new(crate::full(""));
-    *resp.status_mut() = status;
-    if let Ok(v) = HeaderValue::from_str(location) {
-        resp.headers_mut().insert(header::LOCATION, v);
-    }
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp
+    crate::http::response::redirect(status, location)
 }
 
 pub fn rfc3339(ms: u64) -> String {

@@ -23,5 +23,6 @@ mod mail;
 mod observability;
 mod ops;
 mod proxy;
+mod security_headers;
 mod spa;
 mod store;

@@ -12,63 +12,33 @@
 //! Content-Security-Policy, so a custom `base.html` must keep
 //! `<style>{{ css }}</style>` and use no other inline styles.
 //!
+//! Here: the pages (`Page`), loading them (`Pages::new`), rendering and
+//! answering with them; which files there are and how they are read and
+//! escaped is `templates`'s, the colours derived from the accent
+//! `colours`'s, the one-line summary of a User-Agent `user_agent`'s. The
+//! security headers are `response`'s.
+//!
 //! This module only turns values into text and responses. What a page says is
 //! decided by `login` and `gate`; sending the email is `mail`'s job.
 
-use std::collections::{BTreeMap, BTreeSet};
+mod colours;
+mod templates;
+mod user_agent;
+
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use base64::Engine as _;
-use http::header::{self, HeaderName, HeaderValue};
+use http::header::HeaderValue;
 use http::{Response, StatusCode};
-use minijinja::{context, AutoEscape, Environment, Output, State, Value};
+use minijinja::{context, Environment, Value};
 use sha2::{Digest, Sha256};
 
 use crate::config::BrandingConfig;
-
-/// The built-in templates, by the name a file in `template_dir` must have to
-/// replace one.
-const BUILTIN: &[(&str, &str)] = &[
-    ("style.css", include_str!("../../templates/style.css")),
-    ("base.html", include_str!("../../templates/base.html")),
-    ("login.html", include_str!("../../templates/login.html")),
-    (
-        "check_email.html",
-        include_str!("../../templates/check_email.html"),
-    ),
-    ("confirm.html", include_str!("../../templates/confirm.html")),
-    (
-        "wrong_browser.html",
-        include_str!("../../templates/wrong_browser.html"),
-    ),
-    (
-        "link_invalid.html",
-        include_str!("../../templates/link_invalid.html"),
-    ),
-    (
-        "logout_confirm.html",
-        include_str!("../../templates/logout_confirm.html"),
-    ),
-    (
-        "signed_out.html",
-        include_str!("../../templates/signed_out.html"),
-    ),
-    (
-        "forbidden.html",
-        include_str!("../../templates/forbidden.html"),
-    ),
-    ("error.html", include_str!("../../templates/error.html")),
-    (
-        "email_subject.txt",
-        include_str!("../../templates/email_subject.txt"),
-    ),
-    ("email.txt", include_str!("../../templates/email.txt")),
-    ("email.html", include_str!("../../templates/email.html")),
-];
-
-/// Backgrounds the accent colour must stay readable on (light, dark mode).
-const LIGHT_BACKGROUNDS: [Rgb; 2] = [Rgb(0xff, 0xff, 0xff), Rgb(0xf3, 0xf4, 0xf6)];
-const DARK_BACKGROUNDS: [Rgb; 2] = [Rgb(0x16, 0x1b, 0x26), Rgb(0x0b, 0x0f, 0x17)];
+use crate::http::response::{self, Referrer};
+use colours::{Colours, Rgb};
+use templates::{escape_formatter, escape_html, load_dir, BUILTIN};
+pub use user_agent::describe_user_agent;
 
 /// Shown if a page cannot be rendered at all (templates are test-rendered at
 /// start-up, so this should never be seen).
@@ -401,36 +371,17 @@ impl Pages {
         })
     }
 
-    /// The page as a complete HTML response with latchkey's security headers.
+    /// The page as a complete HTML response, with the security headers of
+    /// every answer (`response`) and the pages' own policy.
     pub fn respond(&self, status: StatusCode, page: &Page<'_>) -> Response<crate::Body> {
-        let mut response = Response::new(crate::full(self.render(page)));
-        *response.status_mut() = status;
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/html; charset=utf-8"),
-        );
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        headers.insert(header::CONTENT_SECURITY_POLICY, self.csp.clone());
-        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
         // Pages reached through a link token in the URL send no referrer at
-        // all; their form POSTs then carry `Origin: null`, which check_csrf
-        // reads as "no origin stated" (the CSRF token still has to match).
-        // Other pages keep "same-origin" so their POSTs state their origin.
+        // all; other pages keep "same-origin" so their POSTs state their
+        // origin.
         let referrer = match page {
-            Page::Confirm { .. } | Page::LinkInvalid => "no-referrer",
-            _ => "same-origin",
+            Page::Confirm { .. } | Page::LinkInvalid => Referrer::NoReferrer,
+            _ => Referrer::SameOrigin,
         };
-        headers.insert(header::REFERRER_POLICY, HeaderValue::from_static(referrer));
-        headers.insert(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        );
-        headers.insert(
-            HeaderName::from_static("cross-origin-opener-policy"),
-            HeaderValue::from_static("same-origin"),
-        );
-        response
+        response::html(status, self.render(page), &self.csp, referrer)
     }
 
     /// The sign-in email: (subject, plain text, html).
@@ -484,137 +435,6 @@ fn brand_name(title: &str) -> Option<String> {
     (!title.is_empty() && title != default).then(|| title.to_owned())
 }
 
-/// Adds every template file of `dir` (not recursive) to `env`.
-fn load_dir(
-    env: &mut Environment<'static>,
-    dir: &str,
-    overridden: &mut BTreeSet<String>,
-    problems: &mut Vec<String>,
-) {
-    let path = Path::new(dir);
-    if !path.exists() {
-        problems.push(format!("branding.template_dir: {dir:?}: no such directory"));
-        return;
-    }
-    if !path.is_dir() {
-        problems.push(format!("branding.template_dir: {dir:?}: not a directory"));
-        return;
-    }
-    let entries = match std::fs::read_dir(path) {
-        Ok(entries) => entries,
-        Err(e) => {
-            problems.push(format!("branding.template_dir: {dir:?}: {e}"));
-            return;
-        }
-    };
-    // Sorted, so the order of problems does not depend on the file system.
-    let mut files = BTreeMap::new();
-    for entry in entries.flatten() {
-        let file = entry.path();
-        let Some(name) = file.file_name().and_then(|n| n.to_str()) else {
-            continue;
-        };
-        let is_template = [".html", ".txt", ".css"]
-            .iter()
-            .any(|ext| name.ends_with(ext));
-        if is_template && !name.starts_with('.') && file.is_file() {
-            files.insert(name.to_owned(), file);
-        }
-    }
-    for (name, file) in files {
-        match std::fs::read_to_string(&file) {
-            Ok(source) => match env.add_template_owned(name.clone(), source) {
-                Ok(()) => {
-                    overridden.insert(name);
-                }
-                Err(e) => problems.push(format!("branding.template_dir: {file:?}: {e}")),
-            },
-            Err(e) => problems.push(format!("branding.template_dir: {file:?}: {e}")),
-        }
-    }
-}
-
-/// Like minijinja's default, but leaves `/` alone so URLs stay readable in
-/// `href`s and mail (escaping `/` buys nothing inside quoted attributes).
-fn escape_formatter(
-    out: &mut Output,
-    state: &State,
-    value: &Value,
-) -> Result<(), minijinja::Error> {
-    if let (AutoEscape::Html, Some(s), false) =
-        (state.auto_escape(), value.as_str(), value.is_safe())
-    {
-        out.write_str(&escape_html(s))
-            .map_err(|_| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, "write failed"))
-    } else {
-        minijinja::escape_formatter(out, state, value)
-    }
-}
-
-fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#x27;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// "Firefox on Linux", "Safari on iPhone", "a browser on Android", or "an
-/// unrecognised browser": a summary of a User-Agent that never repeats its
-/// free text.
-pub fn describe_user_agent(ua: &str) -> String {
-    let has = |s: &str| ua.contains(s);
-    let browser = if has("Edg/") || has("EdgA/") || has("EdgiOS/") {
-        Some("Edge")
-    } else if has("OPR/") || has("Opera") {
-        Some("Opera")
-    } else if has("SamsungBrowser/") {
-        Some("Samsung Internet")
-    } else if has("Firefox/") || has("FxiOS/") {
-        Some("Firefox")
-    } else if has("CriOS/") || has("Chrome/") {
-        Some("Chrome")
-    } else if has("Chromium/") {
-        Some("Chromium")
-    } else if has("Safari/") && has("Version/") {
-        Some("Safari")
-    } else if ua.starts_with("curl/") {
-        Some("curl")
-    } else {
-        None
-    };
-    let os = if has("iPhone") {
-        Some("iPhone")
-    } else if has("iPad") {
-        Some("iPad")
-    } else if has("Android") {
-        Some("Android")
-    } else if has("Windows") {
-        Some("Windows")
-    } else if has("CrOS") {
-        Some("ChromeOS")
-    } else if has("Macintosh") || has("Mac OS X") {
-        Some("macOS")
-    } else if has("Linux") {
-        Some("Linux")
-    } else {
-        None
-    };
-    match (browser, os) {
-        (Some(b), Some(o)) => format!("{b} on {o}"),
-        (Some(b), None) => b.to_owned(),
-        (None, Some(o)) => format!("a browser on {o}"),
-        (None, None) => "an unrecognised browser".to_owned(),
-    }
-}
-
 /// One of each page, with values that exercise escaping and optional parts.
 fn sample_pages() -> Vec<Page<'static>> {
     const HOSTILE: &str = "<script>alert(\"x\")</script>'&";
@@ -666,111 +486,7 @@ const SAMPLE_EMAIL: LinkEmail<'static> = LinkEmail {
     site: "auth.example.com",
 };
 
-/// An sRGB colour.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Rgb(u8, u8, u8);
-
-impl Rgb {
-    /// `#rgb` or `#rrggbb`.
-    fn parse(s: &str) -> Option<Rgb> {
-        let hex = s.strip_prefix('#')?;
-        if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return None;
-        }
-        let digit = |i: usize| u8::from_str_radix(hex.get(i..i + 1)?, 16).ok();
-        let pair = |i: usize| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok();
-        match hex.len() {
-            3 => Some(Rgb(digit(0)? * 17, digit(1)? * 17, digit(2)? * 17)),
-            6 => Some(Rgb(pair(0)?, pair(2)?, pair(4)?)),
-            _ => None,
-        }
-    }
-
-    fn hex(self) -> String {
-        format!("#{:02x}{:02x}{:02x}", self.0, self.1, self.2)
-    }
-
-    /// WCAG relative luminance.
-    fn luminance(self) -> f64 {
-        let channel = |c: u8| {
-            let c = f64::from(c) / 255.0;
-            if c <= 0.040_45 {
-                c / 12.92
-            } else {
-                ((c + 0.055) / 1.055).powf(2.4)
-            }
-        };
-        0.2126 * channel(self.0) + 0.7152 * channel(self.1) + 0.0722 * channel(self.2)
-    }
-
-    /// WCAG contrast ratio, 1 to 21.
-    fn contrast(self, other: Rgb) -> f64 {
-        let (a, b) = (self.luminance(), other.luminance());
-        (a.max(b) + 0.05) / (a.min(b) + 0.05)
-    }
-
-    /// `t` of the way from `self` to `to`.
-    fn mix(self, to: Rgb, t: f64) -> Rgb {
-        let m = |a: u8, b: u8| (f64::from(a) + (f64::from(b) - f64::from(a)) * t).round() as u8;
-        Rgb(m(self.0, to.0), m(self.1, to.1), m(self.2, to.2))
-    }
-
-    /// The nearest colour towards `to` with at least AA contrast (4.5:1)
-    /// against every one of `backgrounds`.
-    fn readable_on(self, backgrounds: &[Rgb], to: Rgb) -> Rgb {
-        (0..=20)
-            .map(|i| self.mix(to, f64::from(i) / 20.0))
-            .find(|c| backgrounds.iter().all(|bg| c.contrast(*bg) >= 4.5))
-            .unwrap_or(to)
-    }
-}
-
-const WHITE: Rgb = Rgb(0xff, 0xff, 0xff);
-const BLACK: Rgb = Rgb(0, 0, 0);
-
-/// The colours derived from the accent, all meeting WCAG AA contrast.
-#[derive(Debug, Clone)]
-struct Colours {
-    accent: String,
-    accent_hover: String,
-    /// Text on an accent-coloured button.
-    on_accent: String,
-    /// Links and focus rings on light and dark backgrounds.
-    link_light: String,
-    link_dark: String,
-}
-
-impl Colours {
-    fn from_accent(accent: Rgb) -> Colours {
-        let white_text =
-            accent.contrast(WHITE) >= 4.5 || accent.contrast(WHITE) >= accent.contrast(BLACK);
-        let (on_accent, hover) = if white_text {
-            (WHITE, accent.mix(BLACK, 0.15))
-        } else {
-            (Rgb(0x11, 0x18, 0x27), accent.mix(WHITE, 0.2))
-        };
-        Colours {
-            accent: accent.hex(),
-            accent_hover: hover.hex(),
-            on_accent: on_accent.hex(),
-            link_light: accent.readable_on(&LIGHT_BACKGROUNDS, BLACK).hex(),
-            link_dark: accent.readable_on(&DARK_BACKGROUNDS, WHITE).hex(),
-        }
-    }
-
-    fn context(&self) -> Value {
-        context! {
-            accent => self.accent,
-            accent_hover => self.accent_hover,
-            on_accent => self.on_accent,
-            link_light => self.link_light,
-            link_dark => self.link_dark,
-        }
-    }
-}
-
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
@@ -1031,26 +747,6 @@ mod tests {
     }
 
     #[test]
-    fn accent_colours_meet_contrast() {
-        for accent in [
-            "#2563eb", "#ffcc00", "#000000", "#ffffff", "#10b981", "#7c3aed",
-        ] {
-            let c = Colours::from_accent(Rgb::parse(accent).unwrap());
-            let rgb = |s: &str| Rgb::parse(s).unwrap();
-            assert!(
-                rgb(&c.accent).contrast(rgb(&c.on_accent)) >= 4.5,
-                "{accent}: {c:?}"
-            );
-            for bg in LIGHT_BACKGROUNDS {
-                assert!(rgb(&c.link_light).contrast(bg) >= 4.5, "{accent}: {c:?}");
-            }
-            for bg in DARK_BACKGROUNDS {
-                assert!(rgb(&c.link_dark).contrast(bg) >= 4.5, "{accent}: {c:?}");
-            }
-        }
-    }
-
-    #[test]
     fn template_dir_overrides_file_by_file() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
@@ -1199,20 +895,5 @@ mod tests {
         let r = p.respond(StatusCode::OK, &Page::LinkInvalid);
         let csp = r.headers()["content-security-policy"].to_str().unwrap();
         std::fs::write(out.join("csp.txt"), csp).unwrap();
-    }
-
-    #[test]
-    fn user_agents_are_summarised() {
-        for (ua, want) in [
-            ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36 Edg/126.0.0.0", "Edge on Windows"),
-            ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15", "Safari on macOS"),
-            ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Mobile Safari/537.36", "Chrome on Android"),
-            ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/126.0 Mobile/15E148 Safari/604.1", "Chrome on iPhone"),
-            ("curl/8.5.0", "curl"),
-            ("", "an unrecognised browser"),
-            ("Something (Linux)", "a browser on Linux"),
-        ] {
-            assert_eq!(describe_user_agent(ua), want, "{ua}");
-        }
     }
 }
