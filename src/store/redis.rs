@@ -58,7 +58,7 @@
 //! exist outside its user's index).
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use redis::aio::{
     ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection,
@@ -799,7 +799,7 @@ impl Store for RedisStore {
         Ok(existed == 1)
     }
 
-    async fn list_sessions(&self, user_id: &str) -> StoreResult<Vec<SessionInfo>> {
+    async fn list_sessions(&self, user_id: &str, now: u64) -> StoreResult<Vec<SessionInfo>> {
         let mut con = self.conn().await?;
         let flat: Vec<String> = if self.clustered() {
             self.list_sessions_split(&mut con, user_id).await?
@@ -811,7 +811,6 @@ impl Store for RedisStore {
                 .invoke_async(&mut con)
                 .await?
         };
-        let now = crate::unix_ms(SystemTime::now());
         let mut out = Vec::with_capacity(flat.len() / 3);
         for triple in flat.chunks_exact(3) {
             let record: SessionRecord = serde_json::from_str(&triple[1])?;

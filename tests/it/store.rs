@@ -124,7 +124,11 @@ async fn sessions<S: Store>(store: Arc<S>) {
         .await
         .unwrap()
         .is_none());
-    assert!(store.list_sessions(&alice.id).await.unwrap().is_empty());
+    assert!(store
+        .list_sessions(&alice.id, now())
+        .await
+        .unwrap()
+        .is_empty());
 
     // Revoking one session leaves the others alone.
     let (a, b) = (hash(), hash());
@@ -147,7 +151,7 @@ async fn sessions<S: Store>(store: Arc<S>) {
         .await
         .unwrap()
         .is_some());
-    let listed = store.list_sessions(&alice.id).await.unwrap();
+    let listed = store.list_sessions(&alice.id, now()).await.unwrap();
     assert_eq!(
         listed.iter().map(|s| s.id.clone()).collect::<Vec<_>>(),
         [b.to_hex()]
@@ -175,7 +179,7 @@ async fn user_sessions<S: Store>(store: Arc<S>) {
         .await
         .unwrap();
 
-    let listed = store.list_sessions(&bob.id).await.unwrap();
+    let listed = store.list_sessions(&bob.id, now()).await.unwrap();
     let ids: HashSet<String> = listed.iter().map(|s| s.id.clone()).collect();
     let want: HashSet<String> = bobs.iter().map(TokenHash::to_hex).collect();
     assert_eq!(ids, want);
@@ -186,20 +190,31 @@ async fn user_sessions<S: Store>(store: Arc<S>) {
         let expected = t + 600_000;
         assert!(s.idle_expires_at.abs_diff(expected) < 5_000, "{s:?}");
     }
-    assert!(store.list_sessions("nobody").await.unwrap().is_empty());
+    assert!(store
+        .list_sessions("nobody", now())
+        .await
+        .unwrap()
+        .is_empty());
 
     assert_eq!(store.revoke_user_sessions(&bob.id).await.unwrap(), 3);
     for h in &bobs {
         assert!(store.touch_session(h, idle, now()).await.unwrap().is_none());
     }
-    assert!(store.list_sessions(&bob.id).await.unwrap().is_empty());
+    assert!(store
+        .list_sessions(&bob.id, now())
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(store.revoke_user_sessions(&bob.id).await.unwrap(), 0);
     assert!(store
         .touch_session(&carols, idle, now())
         .await
         .unwrap()
         .is_some());
-    assert_eq!(store.list_sessions(&carol.id).await.unwrap().len(), 1);
+    assert_eq!(
+        store.list_sessions(&carol.id, now()).await.unwrap().len(),
+        1
+    );
 }
 
 /// User records are read as stored right now, and a session outlives its
@@ -548,7 +563,7 @@ macro_rules! conformance {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $check() {
-                    super::$check(std::sync::Arc::new(latchkey::store::MemoryStore::new())).await;
+                    super::$check(std::sync::Arc::new(latchkey::store::MemoryStore::new(latchkey::obs::clock::Clock::system()))).await;
                 }
             )*
         }
