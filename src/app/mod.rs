@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use crate::app::settings::Settings;
 use crate::identity::cache::SessionCache;
+use crate::obs::clock::Clock;
 use crate::obs::mail_stats::MailStats;
 use crate::obs::metrics::Metrics;
 use crate::signin::mail::MailQueue;
@@ -29,6 +30,8 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     /// `session.local_cache`; `None` when off (the default).
     pub session_cache: Option<SessionCache>,
+    /// Where "now" comes from (the system clock; tests move a manual one).
+    pub clock: Clock,
 }
 
 impl App {
@@ -36,13 +39,14 @@ impl App {
     /// mail worker is spawned here). Does not wait for Redis: latchkey starts
     /// when the store is down and serves as soon as it is back.
     pub fn new(settings: Settings) -> Result<App, AppError> {
+        let clock = Clock::system();
         let store = match &settings.redis {
             Some(r) => Backend::Redis(r.open()?),
             None => {
                 tracing::warn!(
                     "no [redis] configured: using the in-memory store (one instance only; sessions are lost on restart)"
                 );
-                Backend::Memory(MemoryStore::new())
+                Backend::Memory(MemoryStore::new(clock.clone()))
             }
         };
         let mail_stats = Arc::new(MailStats::default());
@@ -55,6 +59,7 @@ impl App {
             proxy,
             metrics: Arc::new(Metrics::new()),
             session_cache: settings.session.local_cache.map(SessionCache::new),
+            clock,
             settings,
         })
     }
@@ -80,6 +85,7 @@ impl App {
             mail_stats: self.mail_stats.clone(),
             metrics: self.metrics.clone(),
             session_cache: settings.session.local_cache.map(SessionCache::new),
+            clock: self.clock.clone(),
             settings,
         }
     }

@@ -10,10 +10,11 @@
 //! its own.
 
 use std::fmt::Write as _;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use clap::Subcommand;
 
+use super::tokens::now_ms;
 use crate::app::settings::Settings;
 use crate::store::records::{normalize_email, user_id, TokenHash, User};
 use crate::store::{RedisStore, Store, StoreError};
@@ -112,10 +113,6 @@ fn changeable(settings: &Settings, raw: &str) -> Result<String, AdminError> {
         return Err(AdminError::ConfigUser(email));
     }
     Ok(email)
-}
-
-fn now_ms() -> u64 {
-    crate::unix_ms(SystemTime::now())
 }
 
 fn time(ms: u64) -> String {
@@ -252,7 +249,7 @@ pub async fn sessions(settings: &Settings, cmd: SessionsCommand) -> Result<Strin
             );
             let mut all = Vec::new();
             for id in ids {
-                all.extend(store.list_sessions(&id).await?);
+                all.extend(store.list_sessions(&id, now_ms()).await?);
             }
             all.sort_by(|a, b| {
                 (&a.record.email, a.record.created_at).cmp(&(&b.record.email, b.record.created_at))

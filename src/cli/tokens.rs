@@ -8,10 +8,10 @@
 //! standard error.
 
 use std::io::Write as _;
-use std::time::SystemTime;
 
 use crate::app::settings::Settings;
 use crate::identity::tokens::{self, IssueError};
+use crate::obs::clock::Clock;
 use crate::signin::login::rfc3339;
 use crate::store::records::{normalize_email, user_id};
 use crate::store::{Backend, Store, StoreError};
@@ -46,8 +46,9 @@ pub enum CliError {
     },
 }
 
+/// The CLI's "now": a command runs once, on the system clock.
 pub(crate) fn now_ms() -> u64 {
-    crate::unix_ms(SystemTime::now())
+    Clock::system().now_ms()
 }
 
 fn open_store(settings: &Settings) -> Result<Backend, CliError> {

@@ -1,6 +1,8 @@
-//! Observability: metrics, audit events, request ids.
+//! Observability: metrics, audit events, request ids; and the clock every
+//! part of latchkey reads "now" from.
 
 pub mod audit;
+pub mod clock;
 pub mod mail_stats;
 pub mod metrics;
 pub mod request_id;

@@ -23,7 +23,6 @@ use tokio::sync::Semaphore;
 
 use crate::app::App;
 use crate::obs::metrics::Scraped;
-use crate::signin::login::now_ms;
 use crate::store::{Backend, Store};
 use crate::Body;
 
@@ -92,7 +91,7 @@ async fn respond<B>(app: &App, req: &Request<B>) -> Response<Body> {
         },
         "/metrics" => {
             let active_sessions = match app.store.as_ref() {
-                Backend::Memory(m) => Some(m.live_sessions(now_ms())),
+                Backend::Memory(m) => Some(m.live_sessions(app.clock.now_ms())),
                 // Counting Redis sessions needs a SCAN; not per scrape.
                 _ => None,
             };
