@@ -71,6 +71,8 @@ pub struct Settings {
     /// Connection limits and the shutdown grace period.
     pub conn: ConnLimits,
     pub redis: Option<RedisSettings>,
+    /// `[store] path`: the embedded store's file (never with `redis`).
+    pub store_path: Option<std::path::PathBuf>,
     pub session: SessionSettings,
     pub login: LoginSettings,
     pub limits: Limits,
@@ -320,6 +322,9 @@ impl Settings {
         let conn = compile_conn(&mut p, s);
 
         let redis = cfg.redis.as_ref().and_then(|r| compile_redis(&mut p, r));
+        let store_path = cfg.store.as_ref().and_then(|s| {
+            p.take(crate::store::embedded::compile(&s.path, cfg.redis.is_some()))
+        });
 
         let secure = public_url.as_ref().is_some_and(|u| u.scheme() == "https");
         let session = compile_session(&mut p, cfg, secure);
@@ -459,6 +464,7 @@ impl Settings {
             http_redirect_listen,
             conn,
             redis,
+            store_path,
             session,
             login,
             limits,
@@ -520,7 +526,10 @@ impl Settings {
                             .join(", ")
                     ),
                 },
-                None => "memory (single instance, lost on restart)".into(),
+                None => match &self.store_path {
+                    Some(path) => format!("embedded ({})", path.display()),
+                    None => "memory (single instance, lost on restart)".into(),
+                },
             }
         );
         let _ = writeln!(

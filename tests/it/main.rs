@@ -13,6 +13,7 @@ mod bearer;
 mod browser;
 mod config_check;
 mod demo;
+mod durable;
 mod failure;
 mod flow;
 mod frontproxy;

@@ -1,11 +1,12 @@
 //! The store conformance suite: each check is written once, generic over
-//! `Store`, and run against `MemoryStore` (`store::memory::*`) and against
+//! `Store`, and run against `MemoryStore` (`store::memory::*`), against
+//! `EmbeddedStore` on a real redb file (`store::embedded::*`), and against
 //! `RedisStore` on a real redis-server (`store::redis::*`) and on a real
 //! 3-master Redis Cluster (`store::cluster::*`). Redis-only
 //! checks (outages, what keys hold, expiries) follow at the end.
 //!
 //! Time: every check gets the store and the `Clock` its callers read. The
-//! memory store runs on a manual clock, so its expiry checks (idle and
+//! memory and embedded stores run on a manual clock, so its expiry checks (idle and
 //! absolute session ends, link and attempt TTLs, rate-limit windows, token
 //! ends: the `ends_*` checks) move that clock to the very millisecond an
 //! entry must die, and sleep not at all. Redis counts TTLs itself, in real
@@ -764,8 +765,8 @@ async fn real_time_ttls<S: Store>(store: Arc<S>, clock: Clock) {
 // --- running them against each store ---------------------------------
 
 /// `everywhere`: on every store, with no time passing. `on_the_clock`: the
-/// memory store only, on a manual clock the check moves. `real_time`: Redis
-/// and the cluster only, on the system clock.
+/// memory and embedded stores, on a manual clock the check moves.
+/// `real_time`: Redis and the cluster only, on the system clock.
 macro_rules! conformance {
     (
         everywhere: [$($check:ident),* $(,)?],
@@ -789,6 +790,30 @@ macro_rules! conformance {
                     let clock = Clock::manual(super::START);
                     let store = std::sync::Arc::new(MemoryStore::new(clock.clone()));
                     super::$clocked(store, clock).await;
+                }
+            )*
+        }
+        mod embedded {
+            use latchkey::obs::clock::Clock;
+            use latchkey::store::EmbeddedStore;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $check() {
+                    let dir = crate::support::temp_dir();
+                    let clock = Clock::manual(super::START);
+                    let store = EmbeddedStore::open(&dir.path().join("store"), clock.clone())
+                        .expect("embedded store");
+                    super::$check(std::sync::Arc::new(store), clock).await;
+                }
+            )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $clocked() {
+                    let dir = crate::support::temp_dir();
+                    let clock = Clock::manual(super::START);
+                    let store = EmbeddedStore::open(&dir.path().join("store"), clock.clone())
+                        .expect("embedded store");
+                    super::$clocked(std::sync::Arc::new(store), clock).await;
                 }
             )*
         }
