@@ -24,14 +24,24 @@
 //! | key | value | expiry |
 //! |---|---|---|
 //! | `{p}s:{hash}` | session JSON | idle end, never past `expires_at` |
-//! | `{p}us:{user_id}` | set of that user's session hashes | latest absolute end among them |
+//! | `{p}us:{user_id}` | sorted set of that user's session hashes, scored by absolute end | latest absolute end among them |
 //! | `{p}u:{user_id}` | user JSON | none |
 //! | `{p}users` | set of user ids | none |
 //! | `{p}l:{hash}` | link JSON | link TTL |
 //! | `{p}a:{hash}` | attempt JSON (failures counted in place by `CHECK_CODE`) | attempt TTL, kept on failures |
 //! | `{p}rl:{key}` | hit counter | the window, from its first hit |
 //! | `{p}t:{jti}` | bearer token JSON (no token, only its record) | the token's `exp` |
-//! | `{p}tokens` | set of token jtis | latest `exp` among them |
+//! | `{p}tokens` | sorted set of token jtis, scored by `exp` | latest `exp` among them |
+//!
+//! Indexes shrink as well as grow: adding a member first drops every
+//! member whose score (absolute end, Unix ms) is not past the caller's
+//! `now` (ZREMRANGEBYSCORE), so an index holds the live members plus
+//! those that ended since its last write, whatever the rate of issue.
+//! A session is scored by its absolute end, not its sliding idle end (a
+//! slide would otherwise cost a second write): an idle-expired session
+//! leaves its user's index when listed or at its absolute end. Indexes
+//! written as plain sets by older versions are converted on first touch
+//! (`scripts::SORTED`).
 //!
 //! Expiries are set relative (PEXPIRE/PX) from the caller's `now`, so
 //! clock skew between latchkey and Redis does not move them. Needs Redis
