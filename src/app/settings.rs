@@ -323,7 +323,10 @@ impl Settings {
 
         let redis = cfg.redis.as_ref().and_then(|r| compile_redis(&mut p, r));
         let store_path = cfg.store.as_ref().and_then(|s| {
-            p.take(crate::store::embedded::compile(&s.path, cfg.redis.is_some()))
+            p.take(crate::store::embedded::compile(
+                &s.path,
+                cfg.redis.is_some(),
+            ))
         });
 
         let secure = public_url.as_ref().is_some_and(|u| u.scheme() == "https");

@@ -39,8 +39,9 @@ pub enum StoreError {
     Redis(#[from] ::redis::RedisError),
     #[error("stored record is corrupt: {0}")]
     Corrupt(#[from] serde_json::Error),
+    /// Boxed: redb's errors are large, and this one travels on every path.
     #[error("embedded store: {0}")]
-    Embedded(#[from] redb::Error),
+    Embedded(Box<redb::Error>),
     #[error(
         "embedded store {}: already open in another process; one latchkey per store file (stop the other one, or give this one its own [store] path)",
         path.display()
@@ -50,7 +51,7 @@ pub enum StoreError {
     Open {
         path: PathBuf,
         #[source]
-        source: redb::DatabaseError,
+        source: Box<redb::DatabaseError>,
     },
     #[error("embedded store: cannot create the directory {}: {source}", path.display())]
     Dir {
@@ -235,7 +236,9 @@ pub trait Store: Send + Sync {
     fn ping(&self) -> impl Future<Output = StoreResult<()>> + Send;
 }
 
-/// The store latchkey runs on, chosen from config at start-up.
+/// The store latchkey runs on, chosen from config at start-up. One value
+/// per process, behind an `Arc`: its variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Backend {
     Memory(MemoryStore),
     Redis(RedisStore),

@@ -128,10 +128,17 @@ fn check_names_the_embedded_store() {
     std::fs::write(&config, format!("{}\n", store_toml(&path))).unwrap();
     let out = check(&config);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(
         stdout.contains(&format!("store         embedded ({})", path.display())),
         "{stdout}"
     );
-    assert!(!path.exists(), "check does not create (or lock) the store file");
+    assert!(
+        !path.exists(),
+        "check does not create (or lock) the store file"
+    );
 }

@@ -24,6 +24,7 @@ mod mail;
 mod observability;
 mod ops;
 mod proxy;
+mod recovery;
 mod security_headers;
 mod spa;
 mod store;

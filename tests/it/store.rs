@@ -1096,7 +1096,10 @@ async fn redis_indexes_stay_bounded_by_what_is_live() {
         most_sessions = most_sessions.max(indexed);
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    assert!(most_tokens <= 48 && most_sessions <= 48, "{most_tokens} {most_sessions}");
+    assert!(
+        most_tokens <= 48 && most_sessions <= 48,
+        "{most_tokens} {most_sessions}"
+    );
 }
 
 /// Indexes an older latchkey wrote as plain sets are turned into sorted
@@ -1163,7 +1166,11 @@ async fn redis_old_set_indexes_are_upgraded_in_place() {
         .await
         .unwrap();
     assert_eq!(store.revoke_user_sessions(&ola.id).await.unwrap(), 2);
-    assert!(store.touch_session(&h, Duration::from_secs(600), now()).await.unwrap().is_none());
+    assert!(store
+        .touch_session(&h, Duration::from_secs(600), now())
+        .await
+        .unwrap()
+        .is_none());
 }
 
 /// Fails within `limit`, and fails rather than hangs.
@@ -1242,6 +1249,44 @@ async fn redis_outages_fail_fast_and_heal() {
         .await
         .unwrap()
         .is_some());
+}
+
+/// Redis restarts (empty) with nobody noticing, or after calls failed
+/// while it was down: 100 ms after it accepts connections again, the very
+/// first calls succeed, the non-idempotent ones (HIT, GETDEL, CHECK_CODE)
+/// and the multi-command pipeline (`touch_session`) included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restarts_fail_no_call_once_it_is_back() {
+    let mut server = RedisServer::start();
+    let store = redis_store(&server);
+    let idle = Duration::from_secs(600);
+    let ivan = user("ivan@example.com", &[]);
+    for round in 0..6 {
+        store.ping().await.unwrap();
+        if round % 2 == 0 {
+            server.restart(); // quiet: no call while it is down
+        } else {
+            server.stop();
+            fails_fast("hit while down", store.hit("k", Duration::from_secs(60))).await;
+            server.restart();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let (count, _) = store
+            .hit(&format!("k{round}"), Duration::from_secs(60))
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: the first call failed: {e}"));
+        assert_eq!(count, 1);
+        let h = hash();
+        store
+            .create_session(&h, &session_of(&ivan, now() + 60_000), idle, now())
+            .await
+            .unwrap();
+        assert!(store
+            .touch_session(&h, idle, now())
+            .await
+            .unwrap()
+            .is_some());
+    }
 }
 
 /// A busy session is written once per slide step, not on every request

@@ -45,7 +45,7 @@ macro_rules! from_redb {
     ($($t:ty),*) => {$(
         impl From<$t> for StoreError {
             fn from(e: $t) -> StoreError {
-                StoreError::Embedded(redb::Error::from(e))
+                StoreError::Embedded(Box::new(redb::Error::from(e)))
             }
         }
     )*};
@@ -84,7 +84,7 @@ impl EmbeddedStore {
                 },
                 source => StoreError::Open {
                     path: path.to_owned(),
-                    source,
+                    source: Box::new(source),
                 },
             })?;
         let txn = db.begin_write()?;
@@ -150,7 +150,8 @@ pub fn compile(path: &str, redis_given: bool) -> Result<PathBuf, Vec<String>> {
     let file = PathBuf::from(path);
     if path.trim().is_empty() {
         problems.push(
-            "store.path: empty; expected the store file, like \"/var/lib/latchkey/store\"".to_owned(),
+            "store.path: empty; expected the store file, like \"/var/lib/latchkey/store\""
+                .to_owned(),
         );
     } else if file.is_dir() {
         problems.push(format!(

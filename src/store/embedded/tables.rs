@@ -163,7 +163,9 @@ pub(super) fn sweep(txn: &WriteTransaction, now: u64) -> StoreResult<usize> {
                 if let Ok(name) = std::str::from_utf8(key) {
                     let mut windows = txn.open_table(WINDOWS)?;
                     let ended = match windows.get(name)? {
-                        Some(raw) => readable::<Stored<u64>>(raw.value()).is_some_and(|w| w.until <= now),
+                        Some(raw) => {
+                            readable::<Stored<u64>>(raw.value()).is_some_and(|w| w.until <= now)
+                        }
                         None => false,
                     };
                     if ended {

@@ -7,10 +7,13 @@
 //! Start-up never waits for Redis: `RedisStore::open` only parses addresses.
 //! The connection is made on first use and retried on every call until it
 //! succeeds. Short connection and response timeouts turn a dead Redis into a
-//! quick error (latchkey answers 503) instead of a hung request; no call
-//! retries inside a request, the next request simply tries again.
+//! quick error (latchkey answers 503) instead of a hung request. A command
+//! whose connection died under it is sent once more on a new connection
+//! (never after a timeout), and a health task PINGs every 250 ms and
+//! reconnects in the background, so the first request after Redis is back
+//! does not fail (`connect.rs`).
 //!
-//! - One URL: a `ConnectionManager` reconnects by itself.
+//! - One URL: one multiplexed connection is kept, dropped when it dies.
 //! - Sentinel: the sentinels are asked for the master, and one multiplexed
 //!   connection to it is kept. A connection-level error, a timeout or a
 //!   `READONLY` answer (the master was demoted) drops it, so the next call
