@@ -11,8 +11,8 @@ use std::io::Write as _;
 use std::time::SystemTime;
 
 use crate::app::settings::Settings;
-use crate::identity::tokens::{self, IssueError};
-use crate::signin::login::rfc3339;
+use crate::identity::bearer::IssueError;
+use crate::signin::time_text::rfc3339;
 use crate::store::records::{normalize_email, user_id};
 use crate::store::{Backend, Store, StoreError};
 
@@ -86,8 +86,10 @@ pub async fn issue(
             .await?
             .ok_or_else(|| CliError::UnknownUser(email.clone()))?,
     };
-    let (token, record) =
-        tokens::issue(settings, &store, &user, name, None, ttl_d, now_ms()).await?;
+    let (token, record) = settings
+        .signer()
+        .issue(&store, &user, name, None, ttl_d, now_ms())
+        .await?;
     eprintln!(
         "Issued token {} ({}) for {}, valid until {}.\n\
          It is printed once, below; keep it like a password. Send it as\n  \

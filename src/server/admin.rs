@@ -22,8 +22,8 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::app::App;
+use crate::now_ms;
 use crate::obs::metrics::Scraped;
-use crate::signin::login::now_ms;
 use crate::store::{Backend, Store};
 use crate::Body;
 
