@@ -195,3 +195,136 @@ fn allow(path: &str) -> Option<String> {
     let known = ROUTES.iter().any(|e| e.path == path);
     known.then(|| names.join(", "))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::convert::Infallible;
+    use std::net::SocketAddr;
+
+    use bytes::Bytes;
+    use http::StatusCode;
+    use http_body_util::Empty;
+    use hyper::service::service_fn;
+    use hyper_util::rt::TokioIo;
+    use tokio::net::{TcpListener, TcpStream};
+
+    use super::*;
+    use crate::app::settings::Settings;
+    use crate::config::{FileConfig, KeyConfig};
+    use crate::identity::keys::{generate_pem, Alg};
+
+    /// An `App` with a signing key (so the token routes exist), served on
+    /// 127.0.0.1:0 by `gate::handle`, one connection per request.
+    async fn serve_app(dir: &std::path::Path) -> SocketAddr {
+        let pem = generate_pem(Alg::Es256).unwrap();
+        let key = dir.join("k.pem");
+        std::fs::write(&key, pem).unwrap();
+        let mut cfg = FileConfig::default();
+        cfg.server.public_url = "http://127.0.0.1".into();
+        cfg.assertion.keys = vec![KeyConfig {
+            kid: "k".into(),
+            file: key.display().to_string(),
+        }];
+        let settings = Settings::compile(&cfg).unwrap();
+        let app = Arc::new(App::new(settings).unwrap());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((stream, peer)) = listener.accept().await {
+                let app = app.clone();
+                let service = service_fn(move |req| {
+                    let app = app.clone();
+                    async move { Ok::<_, Infallible>(crate::gate::handle(app, req, peer, false).await) }
+                });
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service),
+                );
+            }
+        });
+        addr
+    }
+
+    async fn ask(addr: SocketAddr, method: &Method, path: &str) -> http::Response<Incoming> {
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        let req = Request::builder()
+            .method(method.clone())
+            .uri(path)
+            .header(header::HOST, "127.0.0.1")
+            .body(Empty::<Bytes>::new())
+            .unwrap();
+        sender.send_request(req).await.unwrap()
+    }
+
+    #[test]
+    fn the_table_holds_latchkey_paths_each_method_once() {
+        let mut seen = BTreeSet::new();
+        for e in ROUTES {
+            assert!(e.path.starts_with("/.latchkey/"), "{}", e.path);
+            assert!(seen.insert((e.path, e.methods as u8)), "{} twice", e.path);
+            assert!(
+                e.methods != Methods::Any
+                    || ROUTES.iter().filter(|o| o.path == e.path).count() == 1,
+                "{}: Any beside other methods",
+                e.path
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn every_route_answers_and_a_wrong_method_gets_405_with_allow() {
+        let dir = tempfile::tempdir().unwrap();
+        let addr = serve_app(dir.path()).await;
+        for e in ROUTES {
+            let method = match e.methods {
+                Methods::Get | Methods::Any => Method::GET,
+                Methods::Post => Method::POST,
+            };
+            let resp = ask(addr, &method, e.path).await;
+            let status = resp.status();
+            assert!(
+                status != StatusCode::NOT_FOUND && status != StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {}: {status}",
+                e.path
+            );
+        }
+        let paths: BTreeSet<&str> = ROUTES.iter().map(|e| e.path).collect();
+        for path in paths {
+            let want: BTreeSet<&str> = ROUTES
+                .iter()
+                .filter(|e| e.path == path)
+                .flat_map(|e| e.methods.names().iter().copied())
+                .collect();
+            if ROUTES
+                .iter()
+                .any(|e| e.path == path && e.methods == Methods::Any)
+            {
+                continue;
+            }
+            for wrong in [Method::PUT, Method::DELETE, Method::OPTIONS, Method::PATCH] {
+                let resp = ask(addr, &wrong, path).await;
+                assert_eq!(
+                    resp.status(),
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "{wrong} {path}"
+                );
+                let allow = resp
+                    .headers()
+                    .get(header::ALLOW)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_else(|| panic!("{wrong} {path}: no Allow"));
+                let got: BTreeSet<&str> = allow.split(", ").collect();
+                assert_eq!(got, want, "{wrong} {path}");
+            }
+        }
+        // Not in the table: 404, no Allow.
+        let resp = ask(addr, &Method::PUT, "/.latchkey/nothing").await;
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+        assert!(resp.headers().get(header::ALLOW).is_none());
+    }
+}
