@@ -7,8 +7,7 @@ use std::path::Path;
 use rand::RngCore;
 
 use super::tokens::{now_ms, CliError};
-use crate::identity::keys::JWKS_MAX_AGE;
-use crate::identity::keys::{generate_pem, Alg};
+use crate::identity::keys::{generate_pem, Alg, JWKS_MAX_AGE};
 use crate::signin::time_text::{human_duration, rfc3339};
 
 /// `latchkey keys generate [--alg es256|eddsa] [--kid ID] [--out FILE]`:

@@ -1,7 +1,7 @@
 //! `latchkey tokens issue|list|revoke`: long-lived bearer tokens for
 //! scripts, managed in the configured store. `cli` parses the command line
 //! and calls these; what a token is and how it is checked lives in
-//! `identity::tokens`.
+//! `identity::bearer`.
 //!
 //! A token's value is printed once, on standard output alone (so
 //! `TOKEN=$(latchkey tokens issue ...)` works); everything else goes to

@@ -69,7 +69,7 @@ impl Identifier<'_> {
 
     /// The user behind a session or token's email: configured, else the
     /// stored record that came with the lookup.
-    pub(crate) fn current_user(&self, email: &str, stored: Option<&User>) -> Option<User> {
+    pub(super) fn current_user(&self, email: &str, stored: Option<&User>) -> Option<User> {
         match self.users.get(email) {
             Some(configured) => Some(configured.clone()),
             None => stored.cloned(),

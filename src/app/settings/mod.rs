@@ -54,8 +54,6 @@ pub struct Settings {
     pub public_host: String,
     /// public_url's origin, no trailing slash: the issuer of every token.
     pub issuer: String,
-    /// public_url is https: cookies get `Secure` (and `__Host-` when host-only).
-    pub secure: bool,
     pub trusted_proxies: Vec<IpNet>,
     pub nginx_target: NginxTarget,
     pub admin_listen: Option<SocketAddr>,
@@ -156,7 +154,6 @@ impl Settings {
             issuer: public_url.origin().ascii_serialization(),
             public_url,
             public_host,
-            secure,
             trusted_proxies: server.trusted_proxies,
             nginx_target: server.nginx_target,
             admin_listen: server.admin_listen,
