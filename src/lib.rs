@@ -3,9 +3,12 @@
 //! it; as a reverse proxy or as the forward-auth target of Traefik, Caddy and
 //! Nginx.
 //!
-//! Data flows one way: `config` (file format) → `settings` (validated and
-//! compiled once) → `server` (listeners) → `gate` (identity → decision →
-//! outcome), which hands off to `login`, `forward_auth` or `proxy`.
+//! The code is in layers, each folder using only those below it: `cli`,
+//! `server` (listeners), `gate` (the one router of `/.latchkey/*`, identity →
+//! decision → outcome, forward-auth, the proxy handoff), `app` (the
+//! composition root: `Settings` compiled once from `config`, and `App`),
+//! `signin`, `http`, `upstream`, `identity`, `store`, `policy`, `tls`, `obs`,
+//! `config`. A request walks down them and never back up.
 
 // Deep async types (hyper server + TLS + upgrades) need more than the default.
 #![recursion_limit = "256"]

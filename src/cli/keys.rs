@@ -7,9 +7,8 @@ use std::path::Path;
 use rand::RngCore;
 
 use super::tokens::{now_ms, CliError};
-use crate::identity::keys::{generate_pem, Alg};
-use crate::identity::tokens::JWKS_MAX_AGE;
-use crate::signin::login::{human_duration, rfc3339};
+use crate::identity::keys::{generate_pem, Alg, JWKS_MAX_AGE};
+use crate::signin::time_text::{human_duration, rfc3339};
 
 /// `latchkey keys generate [--alg es256|eddsa] [--kid ID] [--out FILE]`:
 /// a fresh private key (PEM) and the config lines that use it.

@@ -5,6 +5,7 @@
 //! `signin`'s and `gate`'s.
 
 pub mod cookies;
+pub mod credentials;
 pub mod error;
 pub mod forwarded;
 pub mod origin;
