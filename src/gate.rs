@@ -25,7 +25,8 @@ use crate::pages::Page;
 use crate::path::normalize_path;
 use crate::proxy::Forward;
 use crate::request::{
-    forwarded_host, header_str, host_name, method_is_canonical, raw_host, wants_html, Client, Ctx,
+    forwarded_host, header_str, host_name, method_is_canonical, method_override, raw_host,
+    wants_html, Client, Ctx,
 };
 use crate::request_id::{RequestId, X_REQUEST_ID};
 use crate::rules::{Decision, Request as RuleRequest};
@@ -145,6 +146,7 @@ fn context(
             .take(256)
             .collect(),
         request_id: id.as_str().to_owned(),
+        method_override: method_override(headers)?,
     })
 }
 
@@ -185,14 +187,18 @@ async fn route(
 /// only where the anonymous answer is already Allow (public paths);
 /// anywhere else it is a 503, never a sign-out. Its time is the decision
 /// latency in the metrics.
+///
+/// A request with a method override (`ctx.method_override`) is judged as
+/// both methods, and the stricter decision stands: the app may run either.
 pub async fn judge(
     app: &App,
     headers: &http::HeaderMap,
     target: &RuleRequest<'_>,
+    method_override: Option<&Method>,
     now: u64,
 ) -> Result<(Decision, Option<Identity>), StoreError> {
     let started = Instant::now();
-    let decided = decide(app, headers, target, now).await;
+    let decided = decide(app, headers, target, method_override, now).await;
     app.metrics.decision.observe(started.elapsed());
     // Once per decision, with exactly what the rules saw (never the query:
     // it can carry tokens). The property test in tests/it/as_judged.rs
@@ -211,15 +217,17 @@ async fn decide(
     app: &App,
     headers: &http::HeaderMap,
     target: &RuleRequest<'_>,
+    method_override: Option<&Method>,
     now: u64,
 ) -> Result<(Decision, Option<Identity>), StoreError> {
+    let rules = &app.settings.rules;
     let identity = app.identify(headers, now).await;
     match identity {
         Ok(identity) => {
             let roles = identity.as_ref().map(|i| i.user.roles.as_slice());
-            Ok((app.settings.rules.decide(target, roles).decision, identity))
+            Ok((rules.decide_as(target, method_override, roles), identity))
         }
-        Err(e) => match app.settings.rules.decide(target, None).decision {
+        Err(e) => match rules.decide_as(target, method_override, None) {
             Decision::Allow => {
                 app.metrics.store_error();
                 tracing::warn!(error = %e, "session store unavailable; public path served anonymously");
@@ -248,7 +256,14 @@ async fn gate(app: &Arc<App>, mut req: Request<Incoming>, ctx: Ctx) -> Result<An
         method: &method,
         path: &ctx.path,
     };
-    let (decision, identity) = judge(app, req.headers(), &target, ctx.now).await?;
+    let (decision, identity) = judge(
+        app,
+        req.headers(),
+        &target,
+        ctx.method_override.as_ref(),
+        ctx.now,
+    )
+    .await?;
     match decision {
         Decision::Allow => {
             // Forwarded as judged: this method (the request's own), the
