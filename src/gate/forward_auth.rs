@@ -138,7 +138,9 @@ impl Target {
                 .ok()
                 .filter(crate::http::request::method_is_canonical)
                 .ok_or(GateError::BadRequest("bad original method"))?,
-            None => Method::GET,
+            // Judging a DELETE as the GET nobody said it was would be one
+            // method judged and another run: every front proxy sends it.
+            None => return Err(GateError::BadRequest("no original method")),
         };
         let host = host_name(&raw_host)?;
         let (path, query) = split_target(&uri);
@@ -199,7 +201,14 @@ pub async fn handle(
         method: &target.method,
         path: &target.path,
     };
-    let (decision, identity) = judge(app, req.headers(), &rule_req, ctx.now).await?;
+    let (decision, identity) = judge(
+        app,
+        req.headers(),
+        &rule_req,
+        ctx.method_override.as_ref(),
+        ctx.now,
+    )
+    .await?;
     match decision {
         Decision::Allow => {
             let mut resp = crate::http::response::allow();

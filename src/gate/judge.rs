@@ -25,14 +25,18 @@ use crate::Body;
 /// only where the anonymous answer is already Allow (public paths);
 /// anywhere else it is a 503, never a sign-out. Its time is the decision
 /// latency in the metrics.
+///
+/// A request with a method override (`ctx.method_override`) is judged as
+/// both methods, and the stricter decision stands: the app may run either.
 pub async fn judge(
     app: &App,
     headers: &HeaderMap,
     target: &RuleRequest<'_>,
+    method_override: Option<&Method>,
     now: u64,
 ) -> Result<(Decision, Option<Identity>), StoreError> {
     let started = Instant::now();
-    let decided = decide(app, headers, target, now).await;
+    let decided = decide(app, headers, target, method_override, now).await;
     app.metrics.decision.observe(started.elapsed());
     // Once per decision, with exactly what the rules saw (never the query:
     // it can carry tokens). The property test in tests/it/as_judged.rs
@@ -51,16 +55,18 @@ async fn decide(
     app: &App,
     headers: &HeaderMap,
     target: &RuleRequest<'_>,
+    method_override: Option<&Method>,
     now: u64,
 ) -> Result<(Decision, Option<Identity>), StoreError> {
+    let rules = &app.settings.rules;
     let credentials = credentials::read(headers, &app.settings.cookies);
     let identity = app.identifier().identify(&credentials, now).await;
     match identity {
         Ok(identity) => {
             let roles = identity.as_ref().map(|i| i.user.roles.as_slice());
-            Ok((app.settings.rules.decide(target, roles).decision, identity))
+            Ok((rules.decide_as(target, method_override, roles), identity))
         }
-        Err(e) => match app.settings.rules.decide(target, None).decision {
+        Err(e) => match rules.decide_as(target, method_override, None) {
             Decision::Allow => {
                 app.metrics.store_error();
                 tracing::warn!(error = %e, "session store unavailable; public path served anonymously");

@@ -25,7 +25,7 @@ use crate::app::App;
 use crate::http::credentials;
 use crate::http::error::{Fault, GateError};
 use crate::http::request::{
-    header_str, host_name, method_is_canonical, raw_host, wants_html, Client, Ctx,
+    header_str, host_name, method_is_canonical, method_override, raw_host, wants_html, Client, Ctx,
 };
 use crate::obs::metrics::{Outcome, Route};
 use crate::obs::request_id::{RequestId, X_REQUEST_ID};
@@ -142,6 +142,7 @@ fn context(
             .take(256)
             .collect(),
         request_id: id.as_str().to_owned(),
+        method_override: method_override(headers)?,
     })
 }
 

@@ -44,7 +44,14 @@ pub(super) async fn handle(
         method: &method,
         path: &ctx.path,
     };
-    let (decision, identity) = judge(app, req.headers(), &target, ctx.now).await?;
+    let (decision, identity) = judge(
+        app,
+        req.headers(),
+        &target,
+        ctx.method_override.as_ref(),
+        ctx.now,
+    )
+    .await?;
     match decision {
         Decision::Allow => {
             // Forwarded as judged: this method (the request's own), the

@@ -57,6 +57,21 @@ pub enum Decision {
 }
 
 impl Decision {
+    /// Of two decisions, the one that lets less through: forbid over sign
+    /// in over allow.
+    pub fn stricter(self, other: Decision) -> Decision {
+        let rank = |d: Decision| match d {
+            Decision::Allow => 0,
+            Decision::SignIn => 1,
+            Decision::Forbid => 2,
+        };
+        if rank(other) > rank(self) {
+            other
+        } else {
+            self
+        }
+    }
+
     /// For logs: `allow`, `sign_in`, `forbid`.
     pub fn label(self) -> &'static str {
         match self {
@@ -245,6 +260,24 @@ impl Rules {
         Verdict {
             decision: judge(policy, roles),
             rule,
+        }
+    }
+
+    /// The decision for `req`, and for `req` as method `also` when given
+    /// (a method override the app may honour): the stricter of the two.
+    pub fn decide_as(
+        &self,
+        req: &Request<'_>,
+        also: Option<&Method>,
+        roles: Option<&[String]>,
+    ) -> Decision {
+        let first = self.decide(req, roles).decision;
+        match also {
+            Some(method) if method != req.method => {
+                let other = Request { method, ..*req };
+                first.stricter(self.decide(&other, roles).decision)
+            }
+            _ => first,
         }
     }
 
