@@ -15,6 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use clap::Subcommand;
 
 use crate::app::settings::Settings;
+use crate::policy::check_role_name;
 use crate::store::records::{normalize_email, user_id, TokenHash, User};
 use crate::store::{RedisStore, Store, StoreError};
 
@@ -95,7 +96,7 @@ fn email(raw: &str) -> Result<String, AdminError> {
 fn roles(raw: &str) -> Result<Vec<String>, AdminError> {
     let mut out: Vec<String> = Vec::new();
     for r in raw.split(',').map(str::trim).filter(|r| !r.is_empty()) {
-        if r.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if check_role_name(r).is_err() {
             return Err(AdminError::BadRole(r.to_owned()));
         }
         if !out.iter().any(|o| o == r) {
