@@ -17,7 +17,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use url::Url;
 
-use crate::config::FileConfig;
+use crate::config::{redact_url, FileConfig};
 use crate::http::pages::Pages;
 use crate::identity::keys::Keys;
 use crate::policy::path::normalize_host;
@@ -845,15 +845,4 @@ fn parse_net(s: &str) -> Option<IpNet> {
     s.parse::<IpNet>()
         .ok()
         .or_else(|| s.parse::<std::net::IpAddr>().ok().map(IpNet::from))
-}
-
-/// A URL with any password replaced, for printing.
-pub fn redact_url(raw: &str) -> String {
-    match Url::parse(raw) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => raw.to_owned(),
-    }
 }
