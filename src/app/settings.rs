@@ -711,18 +711,10 @@ fn compile_redis(p: &mut Problems, r: &crate::config::RedisConfig) -> Option<Red
             None
         }
     };
-    let ca_pem = r.ca_file.as_ref().and_then(|f| match std::fs::read(f) {
-        Ok(pem) if pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") => Some(pem),
-        Ok(_) => {
-            p.add(format!(
-                "redis.ca_file: {f:?} holds no PEM certificate; expected a file with \"-----BEGIN CERTIFICATE-----\" blocks"
-            ));
-            None
-        }
-        Err(e) => {
-            p.add(format!("redis.ca_file: {f:?} cannot be read: {e}; expected a PEM file of CA certificates"));
-            None
-        }
+    let ca_pem = r.ca_file.as_ref().and_then(|f| {
+        crate::tls::read_ca_pem(f.as_ref())
+            .map_err(|why| p.add(format!("redis.ca_file: {f:?} {why}")))
+            .ok()
     });
     Some(RedisSettings {
         target: target?,

@@ -281,18 +281,10 @@ fn trusting(
             return None;
         }
     };
-    let pem = match std::fs::read(ca_file) {
-        Ok(pem) if pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") => pem,
-        Ok(_) => {
-            problems.push(format!(
-                "mail.ca_file: {ca_file:?} holds no PEM certificate; expected a file with \"-----BEGIN CERTIFICATE-----\" blocks"
-            ));
-            return None;
-        }
-        Err(e) => {
-            problems.push(format!(
-                "mail.ca_file: {ca_file:?} cannot be read: {e}; expected a PEM file of CA certificates"
-            ));
+    let pem = match crate::tls::read_ca_pem(std::path::Path::new(ca_file)) {
+        Ok(pem) => pem,
+        Err(why) => {
+            problems.push(format!("mail.ca_file: {ca_file:?} {why}"));
             return None;
         }
     };
