@@ -25,6 +25,8 @@ const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Mailer {
     from: Mailbox,
     transport: Transport,
+    /// Where it sends, fit to print (passwords redacted), for `describe`.
+    shown: String,
 }
 
 enum Transport {
@@ -80,9 +82,20 @@ impl Mailer {
             }
         };
         match (from, transport) {
-            (Some(from), Some(transport)) if problems.is_empty() => Ok(Mailer { from, transport }),
+            (Some(from), Some(transport)) if problems.is_empty() => Ok(Mailer {
+                from,
+                transport,
+                shown: shown(cfg),
+            }),
             _ => Err(problems),
         }
+    }
+
+    /// One line for `latchkey check`: the transport, where it sends (the
+    /// SMTP URL with its password redacted, and the CA file it trusts; the
+    /// directory) and the sender, e.g. `smtp (smtps://user:***@smtp.example.com:465) · from login@example.com`.
+    pub fn describe(&self) -> String {
+        format!("{} ({}) · from {}", self.kind(), self.shown, self.from)
     }
 
     /// "smtp", "console" or "file".
@@ -126,6 +139,21 @@ impl Mailer {
             Transport::File(file) => file.send(message).await.map(drop).map_err(MailError::File),
             Transport::Console => Ok(()),
         }
+    }
+}
+
+/// Where the transport of `cfg` (already checked) sends, fit to print.
+fn shown(cfg: &MailConfig) -> String {
+    match cfg.transport.as_str() {
+        "smtp" => {
+            let url = redact_url(cfg.smtp_url.as_deref().unwrap_or_default());
+            match cfg.ca_file.as_deref() {
+                Some(ca) => format!("{url}, trusting {ca}"),
+                None => url,
+            }
+        }
+        "file" => cfg.file_dir.clone().unwrap_or_default(),
+        _ => "standard output".to_owned(),
     }
 }
 
@@ -279,6 +307,29 @@ mod tests {
             "{err:?}"
         );
         assert!(!err[0].contains("hunter2"));
+    }
+
+    #[test]
+    fn describe_redacts_the_password() {
+        let smtp = Mailer::from_config(&MailConfig {
+            smtp_url: Some("smtps://user:hunter2@smtp.example.com:465".into()),
+            ..cfg("smtp")
+        })
+        .unwrap();
+        let line = smtp.describe();
+        assert!(
+            line.starts_with("smtp (smtps://user:***@smtp.example.com:465) · from "),
+            "{line}"
+        );
+        assert!(!line.contains("hunter2"), "{line}");
+        let console = Mailer::from_config(&cfg("console")).unwrap();
+        assert!(
+            console
+                .describe()
+                .starts_with("console (standard output) · from "),
+            "{}",
+            console.describe()
+        );
     }
 
     #[tokio::test]
