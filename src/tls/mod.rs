@@ -7,7 +7,7 @@
 //! lets a renewed certificate take over without a restart and without
 //! dropping a connection, and building rustls configs. It uses the process's
 //! one crypto provider (aws-lc-rs, installed by `main`). Accepting
-//! connections is `server`'s; forwarding is `proxy`'s.
+//! connections is `server`'s; forwarding is `upstream`'s.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
