@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch, Semaphore};
 
 use super::connection;
+use super::stopped;
 use super::{Live, Role};
 
 /// What an accept loop needs; cloned for each listener.
@@ -66,9 +67,4 @@ impl Accepting {
         // Dropping the listener here refuses new connections at once.
         drop(listener);
     }
-}
-
-/// Resolves once shutdown has begun (or the server is gone).
-pub(super) async fn stopped(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|stop| *stop).await;
 }

@@ -17,10 +17,9 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
-use super::accept::stopped;
 use super::redirect::redirect_to_https;
 use super::stream::{Activity, Stream, Tracked};
-use super::{Live, Role};
+use super::{stopped, Live, Role};
 use crate::gate;
 
 /// Serves one connection to its end.

@@ -12,10 +12,10 @@
 //! `gate`'s business.
 //!
 //! The pieces: this file starts the listeners and drains them at shutdown;
-//! [`accept`] is the accept loop and the connection limit; [`connection`]
+//! `accept` is the accept loop and the connection limit; `connection`
 //! serves one connection (TLS handshake, HTTP limits, idle timeout) with
-//! [`stream`] telling it when bytes last moved; [`redirect`] is the
-//! plain-HTTP listener's one answer; [`reload`] is SIGHUP. [`admin`] is the
+//! `stream` telling it when bytes last moved; `redirect` is the
+//! plain-HTTP listener's one answer; `reload` is SIGHUP. `admin` is the
 //! separate admin listener.
 
 mod accept;
@@ -160,4 +160,9 @@ pub async fn serve(
         task.abort();
     }
     Ok(())
+}
+
+/// Resolves once shutdown has begun (or the server is gone).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
 }

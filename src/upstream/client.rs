@@ -1,84 +1,27 @@
-//! The client side of the reverse proxy: one pooled HTTP/1.1 client per
-//! process (and one per upstream that trusts a CA of its own), the connect
-//! and response timeouts, and `Proxy::forward`, which rewrites the request
-//! with the other pieces of this folder and streams both bodies. What may
+//! The client side of the reverse proxy: `Proxy`, the process's one pooled
+//! client (`pool`) with its response timeout, and `Proxy::forward`, which
+//! rewrites the request with the other pieces of this folder and streams
+//! both bodies. What may
 //! pass is decided before (`gate`); TLS configs are built by `tls`.
 
-use std::net::IpAddr;
 use std::time::Duration;
 
 use http::header::{HeaderValue, FORWARDED, UPGRADE};
 use http::{Request, Response, StatusCode, Version};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use super::cookies::strip_cookies;
 use super::error::ProxyError;
 use super::forwarded::set_forwarded;
 use super::hop::{one_value, remove_hop_by_hop};
-use super::identity::IdentityHeaders;
+use super::pool::{build_client, UpstreamClient, CONNECT_TIMEOUT};
 use super::target::Upstream;
 use super::upgrade;
+use super::Forward;
 use crate::obs::request_id::X_REQUEST_ID;
 use crate::tls::TlsError;
 use crate::Body;
-
-/// What the caller knows about one allowed request.
-#[derive(Debug, Clone, Copy)]
-pub struct Forward<'a> {
-    /// The real client (already resolved through trusted proxies): sent as
-    /// `X-Real-IP`.
-    pub client_ip: IpAddr,
-    /// The TCP peer: appended to `X-Forwarded-For`, as every proxy appends
-    /// the address it was connected from.
-    pub peer_ip: IpAddr,
-    /// `X-Forwarded-For` from a trusted peer (all its lines), to append to;
-    /// `None` starts fresh (an untrusted peer's `X-Forwarded-For` is dropped).
-    pub prior_forwarded_for: Option<&'a str>,
-    /// `"http"` or `"https"`, as seen by the client.
-    pub proto: &'a str,
-    /// The host that was judged, normalized, with the port the client sent
-    /// (`request::forwarded_host`): sent as `Host` and `X-Forwarded-Host`.
-    pub host: &'a str,
-    /// The normalized path plus the original query: what the upstream gets.
-    pub path_and_query: &'a str,
-    /// `(user id, email, roles)`, or `None` for an anonymous request.
-    pub identity: Option<(&'a str, &'a str, &'a [String])>,
-    /// The signed identity assertion, when there is one.
-    pub assertion: Option<&'a str>,
-    pub headers: &'a IdentityHeaders,
-    /// latchkey's own cookies (session, CSRF, sign-in attempt): removed from
-    /// the forwarded `Cookie` header, so the app never sees them.
-    pub own_cookies: &'a [&'a str],
-    /// Sent as `X-Request-Id`, replacing the client's.
-    pub request_id: &'a str,
-}
-
-/// Pooled connections to upstreams, plain or TLS as their URL says.
-pub type UpstreamClient = Client<HttpsConnector<HttpConnector>, Incoming>;
-
-/// Longest wait for an upstream's TCP connection.
-pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-pub(super) fn build_client(tls: rustls::ClientConfig, connect_timeout: Duration) -> UpstreamClient {
-    let mut http = HttpConnector::new();
-    http.set_nodelay(true);
-    http.set_connect_timeout(Some(connect_timeout));
-    http.enforce_http(false);
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(http);
-    Client::builder(TokioExecutor::new())
-        .pool_timer(TokioTimer::new())
-        .pool_idle_timeout(Duration::from_secs(90))
-        .build(connector)
-}
 
 /// The pooled HTTP/1.1 client to every upstream without a CA of its own
 /// (HTTPS ones verified against the public web roots); one per process,

@@ -5,8 +5,8 @@
 
 use http::header::{HeaderMap, HeaderName, HeaderValue, HOST};
 
-use super::client::Forward;
 use super::error::ProxyError;
+use super::Forward;
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");

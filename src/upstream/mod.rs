@@ -18,12 +18,13 @@
 //! routes by name sees the name the rules saw. The same value is in
 //! `X-Forwarded-Host`.
 //!
-//! The pieces, in the order a request meets them: [`client`] (the pool,
-//! the timeouts and `Proxy::forward`, which calls the others), [`target`]
-//! (the parsed `[[apps]].upstream` and the rewritten target), [`hop`]
-//! (hop-by-hop headers), [`identity`] (the identity headers), [`cookies`]
-//! (latchkey's own cookies), [`forwarded`] (`X-Forwarded-*`, `X-Real-IP`),
-//! [`upgrade`] (WebSocket) and [`error`] (what can go wrong, with its status).
+//! The pieces, in the order a request meets them: `client` (`Proxy`,
+//! its response timeout and `Proxy::forward`, which calls the others),
+//! `pool` (the connection pools, the connect timeout), `target`
+//! (the parsed `[[apps]].upstream` and the rewritten target), `hop`
+//! (hop-by-hop headers), `identity` (the identity headers), `cookies`
+//! (latchkey's own cookies), `forwarded` (`X-Forwarded-*`, `X-Real-IP`),
+//! `upgrade` (WebSocket) and `error` (what can go wrong, with its status).
 
 mod client;
 mod cookies;
@@ -31,15 +32,50 @@ mod error;
 mod forwarded;
 mod hop;
 mod identity;
+mod pool;
 mod target;
 mod upgrade;
 
-pub use client::{Forward, Proxy, UpstreamClient};
+use std::net::IpAddr;
+
+pub use client::Proxy;
 pub use cookies::{strip_cookie, strip_cookies};
 pub use error::ProxyError;
 pub use hop::remove_hop_by_hop;
 pub use identity::IdentityHeaders;
+pub use pool::UpstreamClient;
 pub use target::Upstream;
+
+/// What the caller knows about one allowed request.
+#[derive(Debug, Clone, Copy)]
+pub struct Forward<'a> {
+    /// The real client (already resolved through trusted proxies): sent as
+    /// `X-Real-IP`.
+    pub client_ip: IpAddr,
+    /// The TCP peer: appended to `X-Forwarded-For`, as every proxy appends
+    /// the address it was connected from.
+    pub peer_ip: IpAddr,
+    /// `X-Forwarded-For` from a trusted peer (all its lines), to append to;
+    /// `None` starts fresh (an untrusted peer's `X-Forwarded-For` is dropped).
+    pub prior_forwarded_for: Option<&'a str>,
+    /// `"http"` or `"https"`, as seen by the client.
+    pub proto: &'a str,
+    /// The host that was judged, normalized, with the port the client sent
+    /// (`request::forwarded_host`): sent as `Host` and `X-Forwarded-Host`.
+    pub host: &'a str,
+    /// The normalized path plus the original query: what the upstream gets.
+    pub path_and_query: &'a str,
+    /// `(user id, email, roles)`, or `None` for an anonymous request.
+    pub identity: Option<(&'a str, &'a str, &'a [String])>,
+    /// The signed identity assertion, when there is one.
+    pub assertion: Option<&'a str>,
+    pub headers: &'a IdentityHeaders,
+    /// latchkey's own cookies (session, CSRF, sign-in attempt): removed from
+    /// the forwarded `Cookie` header, so the app never sees them.
+    pub own_cookies: &'a [&'a str],
+    /// Sent as `X-Request-Id`, replacing the client's.
+    pub request_id: &'a str,
+}
 
 /// Header tables for the unit tests of every piece.
 #[cfg(test)]

@@ -5,8 +5,8 @@
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::Uri;
 
-use super::client::{build_client, UpstreamClient, CONNECT_TIMEOUT};
 use super::error::ProxyError;
+use super::pool::{build_client, UpstreamClient, CONNECT_TIMEOUT};
 use crate::tls::TlsError;
 
 /// A parsed `[[apps]].upstream`: `http://127.0.0.1:3000`, or with a path

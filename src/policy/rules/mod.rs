@@ -31,9 +31,9 @@
 //!   upstreams such as IIS; otherwise paths are compared byte for byte.
 
 //!
-//! The pieces: this file holds the types and `decide`; [`compile`] turns
-//! the config into them (and says what is wrong with it); [`matching`]
-//! compares a request with a rule (host index, path segments); [`describe`]
+//! The pieces: this file holds the types and `decide`; `compile` turns
+//! the config into them (and says what is wrong with it); `matching`
+//! compares a request with a rule (host index, path segments); `describe`
 //! is what `latchkey check` prints. What a role name may be is
 //! `policy::roles`'.
 

@@ -24,9 +24,9 @@
 //! process-wide default provider when one is installed and ring otherwise, so
 //! nothing here installs global state.
 //!
-//! The pieces: [`message`] (what one mail is, and what logs may say about
-//! it), [`transport`] (`Mailer`: SMTP, console, file, built from `[mail]`),
-//! [`queue`] (`MailQueue`: the queue, the worker, retries, the probe).
+//! The pieces: `message` (what one mail is, and what logs may say about
+//! it), `transport` (`Mailer`: SMTP, console, file, built from `[mail]`),
+//! `queue` (`MailQueue`: the queue, the worker, retries, the probe).
 
 mod message;
 mod queue;
