@@ -1,5 +1,6 @@
 //! `latchkey keys generate`: a fresh signing key (PEM) for identity
-//! assertions and bearer tokens, and the config lines that use it.
+//! assertions and bearer tokens, and the config lines that use it. Making
+//! and reading keys is `identity::keys`'; this writes the file and the lines.
 
 use std::io::Write as _;
 use std::path::Path;

@@ -1,11 +1,12 @@
 //! What `latchkey check` prints for a config that compiles: one line per
 //! part (listeners, store, session, sign-in, keys, apps) and the rules.
-//! Never a password: Redis URLs go through `redact_url`.
+//! Never a password: Redis and SMTP URLs go through `redact_url`.
 
 use std::fmt::Write as _;
 
-use super::redis::{redact_url, RedisTarget};
+use super::redis::RedisTarget;
 use super::Settings;
+use crate::config::redact_url;
 
 impl Settings {
     /// What `latchkey check` prints for a config that compiles.
@@ -69,6 +70,7 @@ impl Settings {
             humantime::format_duration(self.login.link_ttl),
             self.users.len()
         );
+        let _ = writeln!(out, "mail          {}", self.mailer.describe());
         let keys = self.keys.describe();
         let _ = match keys.split_first() {
             None => writeln!(

@@ -30,8 +30,9 @@ use url::Url;
 
 pub use self::apps::AppSettings;
 use self::problems::Problems;
-pub use self::redis::{redact_url, RedisSettings, RedisTarget};
+pub use self::redis::{RedisSettings, RedisTarget};
 pub use self::server::{ConnLimits, NginxTarget};
+pub use crate::config::redact_url;
 use crate::config::FileConfig;
 use crate::http::cookies::Cookies;
 use crate::http::pages::Pages;

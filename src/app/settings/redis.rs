@@ -1,12 +1,11 @@
 //! `[redis]`: which Redis latchkey keeps its sessions in (one server,
 //! Sentinel or Cluster), its key prefix and CA. Opening the connection is
 //! the store's (`store::redis`); this file checks every URL and compiles
-//! the target. Also `redact_url`, so no password is ever printed.
-
-use url::Url;
+//! the target. Printing goes through `config::redact_url`, so no password
+//! is ever printed.
 
 use super::problems::Problems;
-use crate::config::RedisConfig;
+use crate::config::{redact_url, RedisConfig};
 pub use crate::store::redis::Target as RedisTarget;
 
 pub struct RedisSettings {
@@ -97,33 +96,14 @@ pub(super) fn compile(p: &mut Problems, r: &RedisConfig) -> Option<RedisSettings
             None
         }
     };
-    let ca_pem = r.ca_file.as_ref().and_then(|f| match std::fs::read(f) {
-        Ok(pem) if pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") => Some(pem),
-        Ok(_) => {
-            p.add(format!(
-                "redis.ca_file: {f:?} holds no PEM certificate; expected a file with \"-----BEGIN CERTIFICATE-----\" blocks"
-            ));
-            None
-        }
-        Err(e) => {
-            p.add(format!("redis.ca_file: {f:?} cannot be read: {e}; expected a PEM file of CA certificates"));
-            None
-        }
+    let ca_pem = r.ca_file.as_ref().and_then(|f| {
+        crate::tls::read_ca_pem(f.as_ref())
+            .map_err(|why| p.add(format!("redis.ca_file: {f:?} {why}")))
+            .ok()
     });
     Some(RedisSettings {
         target: target?,
         key_prefix: r.key_prefix.clone().unwrap_or_else(|| "latchkey:".into()),
         ca_pem,
     })
-}
-
-/// A URL with any password replaced, for printing.
-pub fn redact_url(raw: &str) -> String {
-    match Url::parse(raw) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => raw.to_owned(),
-    }
 }

@@ -36,11 +36,8 @@ pub(super) fn compile(p: &mut Problems, list: &[UserConfig]) -> HashMap<String, 
 
 pub(super) fn check_roles(p: &mut Problems, key: &str, roles: &[String]) {
     for (i, r) in roles.iter().enumerate() {
-        if r.is_empty() || r.contains(',') || r.chars().any(|c| c.is_whitespace() || c.is_control())
-        {
-            p.add(format!(
-                "{key}[{i}]: {r:?} is not a role name; expected a word without spaces or commas"
-            ));
+        if let Err(why) = crate::policy::check_role_name(r) {
+            p.add(format!("{key}[{i}]: {r:?} {why}"));
         }
     }
 }
