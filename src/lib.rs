@@ -9,6 +9,11 @@
 //! composition root: `Settings` compiled once from `config`, and `App`),
 //! `signin`, `http`, `upstream`, `identity`, `store`, `policy`, `tls`, `obs`,
 //! `config`. A request walks down them and never back up.
+//!
+//! Public is only what the binary (`cli::main`), the fuzz targets, the
+//! benchmarks and the integration tests reach (the config format, the
+//! store contract, the parsers and policy); everything else is
+//! `pub(crate)`.
 
 // Deep async types (hyper server + TLS + upgrades) need more than the default.
 #![recursion_limit = "256"]
@@ -21,7 +26,7 @@ pub mod http;
 pub mod identity;
 pub mod obs;
 pub mod policy;
-pub mod server;
+pub(crate) mod server;
 pub mod signin;
 pub mod store;
 pub mod tls;

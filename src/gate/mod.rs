@@ -10,9 +10,9 @@
 //! a tracing span that carries its request id.
 
 pub mod forward_auth;
-pub mod judge;
+pub(crate) mod judge;
 mod proxy;
-pub mod router;
+pub(crate) mod router;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

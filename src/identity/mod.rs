@@ -3,10 +3,10 @@
 //! (`identify`). It reads no request: http hands it the credentials, App the
 //! parts it needs (`Identifier`). Answering a request is the layers above.
 
-pub mod assertion;
-pub mod bearer;
-pub mod cache;
-pub mod identify;
+pub(crate) mod assertion;
+pub(crate) mod bearer;
+pub(crate) mod cache;
+pub(crate) mod identify;
 pub mod keys;
 pub mod secret;
-pub mod session;
+pub(crate) mod session;

@@ -19,7 +19,7 @@
 //! separate admin listener.
 
 mod accept;
-pub mod admin;
+pub(crate) mod admin;
 mod connection;
 mod redirect;
 mod reload;

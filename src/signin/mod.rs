@@ -8,16 +8,16 @@
 //! handed out by `App`. Which URL reaches which handler is `gate::router`'s
 //! business (no handler here routes); rendering errors is gate's.
 
-pub mod csrf;
-pub mod limits;
-pub mod link;
-pub mod logout;
+pub(crate) mod csrf;
+pub(crate) mod limits;
+pub(crate) mod link;
+pub(crate) mod logout;
 pub mod mail;
-pub mod me;
-pub mod settings;
-pub mod time_text;
-pub mod token;
-pub mod verify;
+pub(crate) mod me;
+pub(crate) mod settings;
+pub(crate) mod time_text;
+pub(crate) mod token;
+pub(crate) mod verify;
 
 use std::collections::HashMap;
 use std::time::Duration;
