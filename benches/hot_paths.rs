@@ -12,10 +12,10 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
 use latchkey::config::{AccessConfig, HeadersConfig, RuleConfig};
-use latchkey::path::normalize_path;
-use latchkey::proxy::{remove_hop_by_hop, strip_cookie, strip_cookies, IdentityHeaders};
-use latchkey::request::cookie;
-use latchkey::rules::{Request, Rules};
+use latchkey::http::request::cookie;
+use latchkey::policy::path::normalize_path;
+use latchkey::policy::rules::{Request, Rules};
+use latchkey::upstream::{remove_hop_by_hop, strip_cookie, strip_cookies, IdentityHeaders};
 
 /// `n` rules as a big deployment writes them: a third bound to one exact
 /// host, a third to a wildcard (`*.tN.example.com`), a third to any host;

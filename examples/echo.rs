@@ -7,7 +7,7 @@
 //! cargo run --example echo -- 127.0.0.1:3000
 //! ```
 //!
-//! It is latchkey's built-in echo app (`latchkey::echo`), the same one
+//! It is latchkey's built-in echo app (`latchkey::cli::echo`), the same one
 //! `latchkey demo` runs, on an address of your choice. Ctrl-C stops it.
 
 use std::net::SocketAddr;
@@ -37,6 +37,6 @@ async fn main() -> ExitCode {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    latchkey::echo::serve(listener, ctrl_c).await;
+    latchkey::cli::echo::serve(listener, ctrl_c).await;
     ExitCode::SUCCESS
 }

@@ -3,44 +3,34 @@
 //! it; as a reverse proxy or as the forward-auth target of Traefik, Caddy and
 //! Nginx.
 //!
-//! Data flows one way: `config` (file format) → `settings` (validated and
-//! compiled once) → `server` (listeners) → `gate` (identity → decision →
-//! outcome), which hands off to `login`, `forward_auth` or `proxy`.
+//! The code is in layers, each folder using only those below it: `cli`,
+//! `server` (listeners), `gate` (the one router of `/.latchkey/*`, identity →
+//! decision → outcome, forward-auth, the proxy handoff), `app` (the
+//! composition root: `Settings` compiled once from `config`, and `App`),
+//! `signin`, `http`, `upstream`, `identity`, `store`, `policy`, `tls`, `obs`,
+//! `config`. A request walks down them and never back up.
+//!
+//! Public is only what the binary (`cli::main`), the fuzz targets, the
+//! benchmarks and the integration tests reach (the config format, the
+//! store contract, the parsers and policy); everything else is
+//! `pub(crate)`.
 
 // Deep async types (hyper server + TLS + upgrades) need more than the default.
 #![recursion_limit = "256"]
 
-pub mod admin;
-pub mod admin_cli;
 pub mod app;
-pub mod audit;
+pub mod cli;
 pub mod config;
-pub mod cookies;
-pub mod echo;
-pub mod error;
-pub mod forward_auth;
-pub mod forwarded;
 pub mod gate;
+pub mod http;
 pub mod identity;
-pub mod keys;
-pub mod login;
-pub mod mail;
-pub mod metrics;
-pub mod pages;
-pub mod path;
-pub mod proxy;
-pub mod redirect;
-pub mod request;
-pub mod request_id;
-pub mod rules;
-pub mod server;
-pub mod session;
-pub mod session_cache;
-pub mod settings;
+pub mod obs;
+pub mod policy;
+pub(crate) mod server;
+pub mod signin;
 pub mod store;
 pub mod tls;
-pub mod tokens;
-pub mod tokens_cli;
+pub mod upstream;
 
 /// The body of every response latchkey sends: its own pages (`full`) or an
 /// upstream's streamed body.

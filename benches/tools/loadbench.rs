@@ -27,7 +27,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
-use latchkey::session::{user_id, Secret, SessionRecord};
+use latchkey::identity::secret::Secret;
+
+use latchkey::store::records::{user_id, SessionRecord};
 use latchkey::store::{RedisStore, Store};
 
 type Fail = Box<dyn std::error::Error>;

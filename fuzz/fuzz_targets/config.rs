@@ -1,20 +1,7 @@
-//! Config parsing: `FileConfig::from_toml` then `Settings::compile` on
-//! arbitrary text. Property: either a config or a list of problems, never a
-//! panic.
+//! cargo-fuzz target `config`: the property lives in `fuzz/checks/config.rs`,
+//! shared with the test suite's replay of `fuzz/regressions/config/`.
 #![no_main]
 
-use latchkey::config::FileConfig;
-use latchkey::settings::Settings;
-use libfuzzer_sys::fuzz_target;
+include!("../checks/config.rs");
 
-fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
-    let Ok(cfg) = FileConfig::from_toml(text) else {
-        return;
-    };
-    if let Err(problems) = Settings::compile(&cfg) {
-        assert!(!problems.is_empty(), "an error without problems");
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| check(data));

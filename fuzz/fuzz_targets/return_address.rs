@@ -1,44 +1,7 @@
-//! Return-address validation. Property: whatever `ReturnPolicy::check`
-//! accepts, a browser on an app page resolving it as a Location goes only
-//! to public_url's host, an app host or inside cookie_domain, over https.
+//! cargo-fuzz target `return_address`: the property lives in `fuzz/checks/return_address.rs`,
+//! shared with the test suite's replay of `fuzz/regressions/return_address/`.
 #![no_main]
 
-use std::sync::OnceLock;
+include!("../checks/return_address.rs");
 
-use latchkey::redirect::ReturnPolicy;
-use libfuzzer_sys::fuzz_target;
-use url::Url;
-
-fn policy() -> &'static ReturnPolicy {
-    static POLICY: OnceLock<ReturnPolicy> = OnceLock::new();
-    POLICY.get_or_init(|| {
-        let public = Url::parse("https://auth.example.com").unwrap_or_else(|e| panic!("{e}"));
-        ReturnPolicy::new(&public, &["app.example.com".to_owned()], Some("example.org"))
-    })
-}
-
-fuzz_target!(|data: &[u8]| {
-    let rd = String::from_utf8_lossy(data);
-    let Some(out) = policy().check(&rd) else {
-        return;
-    };
-    assert!(
-        !out.bytes().any(|b| b.is_ascii_control() || b == b'\\'),
-        "{rd:?} -> {out:?}"
-    );
-    let base = Url::parse("https://app.example.com/.latchkey/verify").unwrap_or_else(|e| panic!("{e}"));
-    let Ok(to) = base.join(&out) else {
-        panic!("{rd:?} -> {out:?} does not resolve");
-    };
-    // One trailing dot names the same host (the policy ignores it on purpose).
-    let host = to.host_str().unwrap_or("");
-    let host = host.strip_suffix('.').unwrap_or(host);
-    let home = host == "auth.example.com"
-        || host == "app.example.com"
-        || host == "example.org"
-        || host.ends_with(".example.org");
-    assert!(
-        to.scheme() == "https" && home && to.username().is_empty() && to.password().is_none(),
-        "{rd:?} -> {out:?} leads to {to}"
-    );
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| check(data));

@@ -3,30 +3,31 @@
 //! `std::sync::Mutex`; no method awaits, so the lock is never held across an
 //! await, and every operation (`take_link` included) is atomic under it.
 //!
-//! Sessions expire by the caller's clock (the `now` passed in, Unix ms);
-//! `list_sessions` and the token reads, which get no `now`, use the system
-//! clock. Links,
-//! attempts and rate-limit windows expire by `Instant`. Expired entries are
-//! never returned, and a sweep every `SWEEP_EVERY` writes drops them so
-//! memory stays bounded by what is live.
+//! Time comes from two places that are one in practice: sessions and
+//! `put_token` expire by the caller's `now` (Unix ms, as the contract
+//! says), and everything that gets no `now` (links, attempts, rate-limit
+//! windows, token reads, the sweep) reads the store's [`Clock`], the same
+//! one the `App` hands its callers. A test moves that clock instead of
+//! sleeping. Expired entries are never returned, and a sweep every
+//! `SWEEP_EVERY` writes drops them so memory stays bounded by what is live.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 
 use super::{CodeCheck, Store, StoreResult};
-use crate::session::{
+use crate::obs::clock::Clock;
+use crate::store::records::{
     AttemptRecord, LinkRecord, SessionInfo, SessionRecord, TokenHash, TokenRecord, User,
 };
 
 /// How many writes pass between two sweeps of expired entries.
 const SWEEP_EVERY: u64 = 256;
-/// Longer TTLs are cut to this (about ten years).
-const MAX_TTL: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 
 /// Sessions, links and the rest, each keyed by the raw bytes of its hash.
 pub struct MemoryStore {
     inner: Mutex<Inner>,
+    clock: Clock,
 }
 
 #[derive(Default)]
@@ -40,8 +41,6 @@ struct Inner {
     windows: HashMap<String, Expiring<u64>>,
     /// Bearer tokens by jti; each ends at its `expires_at` (Unix ms).
     tokens: HashMap<String, TokenRecord>,
-    /// The latest caller time seen, for sweeping sessions.
-    last_now: u64,
     writes: u64,
 }
 
@@ -59,29 +58,29 @@ impl LiveSession {
 
 struct Expiring<T> {
     value: T,
-    until: Instant,
+    /// Unix ms by the store's clock.
+    until: u64,
 }
 
 impl<T> Expiring<T> {
-    fn new(value: T, ttl: Duration) -> Expiring<T> {
-        // Clamped so an absurd TTL cannot overflow `Instant`.
+    fn new(value: T, ttl: Duration, now: u64) -> Expiring<T> {
         Expiring {
             value,
-            until: Instant::now() + ttl.min(MAX_TTL),
+            until: now.saturating_add(millis(ttl)),
         }
     }
 
-    fn is_live(&self, now: Instant) -> bool {
+    fn is_live(&self, now: u64) -> bool {
         now < self.until
     }
 }
 
-/// The value under `key` if it has not expired; an expired one is removed.
-fn live<'a, K, T>(map: &'a mut HashMap<K, Expiring<T>>, key: &K) -> Option<&'a mut T>
+/// The value under `key` if it has not expired at `now`; an expired one is
+/// removed.
+fn live<'a, K, T>(map: &'a mut HashMap<K, Expiring<T>>, key: &K, now: u64) -> Option<&'a mut T>
 where
     K: std::hash::Hash + Eq,
 {
-    let now = Instant::now();
     if map.get(key).is_some_and(|e| !e.is_live(now)) {
         map.remove(key);
     }
@@ -89,27 +88,25 @@ where
 }
 
 impl Inner {
-    /// Counts a write, sweeping expired entries every `SWEEP_EVERY` of them.
-    fn wrote(&mut self) {
+    /// Counts a write, sweeping what has expired at `now` every
+    /// `SWEEP_EVERY` of them.
+    fn wrote(&mut self, now: u64) {
         self.writes = self.writes.wrapping_add(1);
         if self.writes.is_multiple_of(SWEEP_EVERY) {
-            self.sweep();
+            self.sweep(now);
         }
     }
 
-    fn sweep(&mut self) {
-        let now = self.last_now;
+    fn sweep(&mut self, now: u64) {
         self.sessions.retain(|_, s| s.is_live(now));
         let sessions = &self.sessions;
         self.by_user.retain(|_, hashes| {
             hashes.retain(|h| sessions.contains_key(h));
             !hashes.is_empty()
         });
-        let now = Instant::now();
         self.links.retain(|_, e| e.is_live(now));
         self.attempts.retain(|_, e| e.is_live(now));
         self.windows.retain(|_, e| e.is_live(now));
-        let now = crate::unix_ms(SystemTime::now());
         self.tokens.retain(|_, t| now < t.expires_at);
     }
 
@@ -126,9 +123,11 @@ impl Inner {
 }
 
 impl MemoryStore {
-    pub fn new() -> MemoryStore {
+    /// An empty store whose TTLs run on `clock` (give it the `App`'s).
+    pub fn new(clock: Clock) -> MemoryStore {
         MemoryStore {
             inner: Mutex::new(Inner::default()),
+            clock,
         }
     }
 
@@ -147,8 +146,9 @@ impl MemoryStore {
 }
 
 impl Default for MemoryStore {
+    /// An empty store on the system clock.
     fn default() -> MemoryStore {
-        MemoryStore::new()
+        MemoryStore::new(Clock::system())
     }
 }
 
@@ -165,7 +165,6 @@ impl Store for MemoryStore {
         now: u64,
     ) -> StoreResult<()> {
         let mut inner = self.lock();
-        inner.last_now = inner.last_now.max(now);
         let idle_end = now.saturating_add(millis(idle)).min(record.expires_at);
         inner
             .by_user
@@ -177,7 +176,7 @@ impl Store for MemoryStore {
             idle_end,
         };
         inner.sessions.insert(hash.0, session);
-        inner.wrote();
+        inner.wrote(now);
         Ok(())
     }
 
@@ -188,7 +187,6 @@ impl Store for MemoryStore {
         now: u64,
     ) -> StoreResult<Option<(SessionRecord, u64)>> {
         let mut inner = self.lock();
-        inner.last_now = inner.last_now.max(now);
         let Some(session) = inner.sessions.get_mut(&hash.0) else {
             return Ok(None);
         };
@@ -205,12 +203,11 @@ impl Store for MemoryStore {
     async fn revoke_session(&self, hash: &TokenHash) -> StoreResult<bool> {
         let mut inner = self.lock();
         let removed = inner.remove_session(&hash.0).is_some();
-        inner.wrote();
+        inner.wrote(self.clock.now_ms());
         Ok(removed)
     }
 
-    async fn list_sessions(&self, user_id: &str) -> StoreResult<Vec<SessionInfo>> {
-        let now = crate::unix_ms(SystemTime::now());
+    async fn list_sessions(&self, user_id: &str, now: u64) -> StoreResult<Vec<SessionInfo>> {
         let mut inner = self.lock();
         let hashes: Vec<[u8; 32]> = match inner.by_user.get(user_id) {
             Some(hashes) => hashes.iter().copied().collect(),
@@ -242,7 +239,7 @@ impl Store for MemoryStore {
                 count += 1;
             }
         }
-        inner.wrote();
+        inner.wrote(self.clock.now_ms());
         Ok(count)
     }
 
@@ -252,20 +249,24 @@ impl Store for MemoryStore {
         link: &LinkRecord,
         ttl: Duration,
     ) -> StoreResult<()> {
+        let now = self.clock.now_ms();
         let mut inner = self.lock();
-        inner.links.insert(hash.0, Expiring::new(link.clone(), ttl));
-        inner.wrote();
+        inner
+            .links
+            .insert(hash.0, Expiring::new(link.clone(), ttl, now));
+        inner.wrote(now);
         Ok(())
     }
 
     async fn peek_link(&self, hash: &TokenHash) -> StoreResult<Option<LinkRecord>> {
+        let now = self.clock.now_ms();
         let mut inner = self.lock();
-        Ok(live(&mut inner.links, &hash.0).map(|l| l.clone()))
+        Ok(live(&mut inner.links, &hash.0, now).map(|l| l.clone()))
     }
 
     async fn take_link(&self, hash: &TokenHash) -> StoreResult<Option<LinkRecord>> {
+        let now = self.clock.now_ms();
         let mut inner = self.lock();
-        let now = Instant::now();
         Ok(inner
             .links
             .remove(&hash.0)
@@ -279,17 +280,19 @@ impl Store for MemoryStore {
         attempt: &AttemptRecord,
         ttl: Duration,
     ) -> StoreResult<()> {
+        let now = self.clock.now_ms();
         let mut inner = self.lock();
         inner
             .attempts
-            .insert(hash.0, Expiring::new(attempt.clone(), ttl));
-        inner.wrote();
+            .insert(hash.0, Expiring::new(attempt.clone(), ttl, now));
+        inner.wrote(now);
         Ok(())
     }
 
     async fn get_attempt(&self, hash: &TokenHash) -> StoreResult<Option<AttemptRecord>> {
+        let now = self.clock.now_ms();
         let mut inner = self.lock();
-        Ok(live(&mut inner.attempts, &hash.0).map(|a| a.clone()))
+        Ok(live(&mut inner.attempts, &hash.0, now).map(|a| a.clone()))
     }
 
     async fn check_code(
@@ -298,8 +301,9 @@ impl Store for MemoryStore {
         code: Option<&TokenHash>,
         max: u32,
     ) -> StoreResult<CodeCheck> {
+        let now = self.clock.now_ms();
         let mut inner = self.lock();
-        let Some(attempt) = live(&mut inner.attempts, &hash.0) else {
+        let Some(attempt) = live(&mut inner.attempts, &hash.0, now) else {
             return Ok(CodeCheck::Missing);
         };
         // `TokenHash` compares in constant time.
@@ -348,16 +352,15 @@ impl Store for MemoryStore {
 
     async fn put_token(&self, record: &TokenRecord, now: u64) -> StoreResult<()> {
         let mut inner = self.lock();
-        inner.last_now = inner.last_now.max(now);
         if now < record.expires_at {
             inner.tokens.insert(record.jti.clone(), record.clone());
         }
-        inner.wrote();
+        inner.wrote(now);
         Ok(())
     }
 
     async fn get_token(&self, jti: &str) -> StoreResult<Option<(TokenRecord, Option<User>)>> {
-        let now = crate::unix_ms(SystemTime::now());
+        let now = self.clock.now_ms();
         let mut inner = self.lock();
         let Some(record) = inner.tokens.get(jti) else {
             return Ok(None);
@@ -372,15 +375,15 @@ impl Store for MemoryStore {
     }
 
     async fn revoke_token(&self, jti: &str) -> StoreResult<bool> {
-        let now = crate::unix_ms(SystemTime::now());
+        let now = self.clock.now_ms();
         let mut inner = self.lock();
         let removed = inner.tokens.remove(jti);
-        inner.wrote();
+        inner.wrote(now);
         Ok(removed.is_some_and(|t| now < t.expires_at))
     }
 
     async fn list_tokens(&self) -> StoreResult<Vec<TokenRecord>> {
-        let now = crate::unix_ms(SystemTime::now());
+        let now = self.clock.now_ms();
         let mut inner = self.lock();
         inner.tokens.retain(|_, t| now < t.expires_at);
         let mut out: Vec<TokenRecord> = inner.tokens.values().cloned().collect();
@@ -389,21 +392,21 @@ impl Store for MemoryStore {
     }
 
     async fn hit(&self, key: &str, window: Duration) -> StoreResult<(u64, Duration)> {
+        let now = self.clock.now_ms();
         let mut inner = self.lock();
-        let now = Instant::now();
         let entry = match inner.windows.get_mut(key) {
             Some(e) if e.is_live(now) => {
                 e.value += 1;
-                (e.value, e.until - now)
+                (e.value, Duration::from_millis(e.until - now))
             }
             _ => {
                 inner
                     .windows
-                    .insert(key.to_owned(), Expiring::new(1, window));
+                    .insert(key.to_owned(), Expiring::new(1, window, now));
                 (1, window)
             }
         };
-        inner.wrote();
+        inner.wrote(now);
         Ok(entry)
     }
 
@@ -447,7 +450,8 @@ mod tests {
 
     #[tokio::test]
     async fn expired_sessions_and_their_index_are_swept() {
-        let store = MemoryStore::new();
+        let clock = Clock::manual(1_000);
+        let store = MemoryStore::new(clock.clone());
         let idle = Duration::from_millis(100);
         for i in 0..1000 {
             let user = format!("u{}", i % 10);
@@ -458,6 +462,7 @@ mod tests {
         }
         assert_eq!(store.lock().sessions.len(), 1000);
         // Much later, every one of them is idle-expired; new writes sweep.
+        clock.advance(Duration::from_millis(9_000));
         for i in 0..SWEEP_EVERY as u32 {
             store
                 .create_session(&hash(5000 + i), &record("fresh", 1_000_000), idle, 10_000)
@@ -476,7 +481,7 @@ mod tests {
 
     #[tokio::test]
     async fn expired_links_windows_and_attempts_are_swept() {
-        let store = MemoryStore::new();
+        let store = MemoryStore::new(Clock::manual(1_000));
         for i in 0..500 {
             store.put_link(&hash(i), &link(), Duration::ZERO).await.ok();
             store.hit(&format!("k{i}"), Duration::ZERO).await.ok();
@@ -496,7 +501,7 @@ mod tests {
 
     #[tokio::test]
     async fn expired_entries_are_never_returned() {
-        let store = MemoryStore::new();
+        let store = MemoryStore::new(Clock::manual(1_000));
         store.put_link(&hash(1), &link(), Duration::ZERO).await.ok();
         assert!(matches!(store.peek_link(&hash(1)).await, Ok(None)));
         store.put_link(&hash(2), &link(), Duration::ZERO).await.ok();

@@ -3,17 +3,22 @@
 //! production (`redis.rs`) and memory for a single instance (`memory.rs`).
 //! `Backend` picks one at start-up; the rest of latchkey sees only `Backend`.
 //!
-//! Times are Unix milliseconds passed in by the caller (`now`), so the
-//! contract is the same whatever clock drives it. Every secret arrives
+//! Times are Unix milliseconds. Where a record's end is an absolute time
+//! (sessions, tokens) the caller passes `now`; TTLs (links, attempts,
+//! rate-limit windows) run from the moment of the call: Redis counts them
+//! itself, the memory store reads the [`Clock`](crate::obs::clock::Clock)
+//! it was built with, the one the `App` gives its callers. So a test on the
+//! memory store moves time by moving that clock. Every secret arrives
 //! already hashed.
 
 pub mod memory;
+pub mod records;
 pub mod redis;
 
 use std::future::Future;
 use std::time::Duration;
 
-use crate::session::{
+use crate::store::records::{
     AttemptRecord, LinkRecord, SessionInfo, SessionRecord, TokenHash, TokenRecord, User,
 };
 
@@ -86,10 +91,11 @@ pub trait Store: Send + Sync {
     /// Ends one session. `Ok(false)` if it did not exist.
     fn revoke_session(&self, hash: &TokenHash) -> impl Future<Output = StoreResult<bool>> + Send;
 
-    /// Every live session of a user.
+    /// Every live session of a user at `now`, with its idle end.
     fn list_sessions(
         &self,
         user_id: &str,
+        now: u64,
     ) -> impl Future<Output = StoreResult<Vec<SessionInfo>>> + Send;
 
     /// Ends every session of a user; returns how many there were.
@@ -237,8 +243,8 @@ impl Store for Backend {
     async fn revoke_session(&self, hash: &TokenHash) -> StoreResult<bool> {
         delegate!(self.revoke_session(hash))
     }
-    async fn list_sessions(&self, user_id: &str) -> StoreResult<Vec<SessionInfo>> {
-        delegate!(self.list_sessions(user_id))
+    async fn list_sessions(&self, user_id: &str, now: u64) -> StoreResult<Vec<SessionInfo>> {
+        delegate!(self.list_sessions(user_id, now))
     }
     async fn revoke_user_sessions(&self, user_id: &str) -> StoreResult<u64> {
         delegate!(self.revoke_user_sessions(user_id))

@@ -210,27 +210,53 @@ async fn config_users_bad_input_and_memory_stores_are_refused_clearly() {
     assert!(err.contains("no [redis] is configured"), "{err}");
 }
 
-/// `session.local_cache`: a revocation made elsewhere (here the CLI) still
-/// reaches this instance within the cache's lifetime; a logout here ends the
-/// session at once.
+/// `session.local_cache`: a revocation made elsewhere (here the CLI) is not
+/// seen within the cache's lifetime (the cache answers), then is seen once it
+/// is over; a logout here ends the session at once.
 #[tokio::test]
 async fn with_the_local_session_cache_revocations_still_land_within_a_second() {
+    use std::time::{Duration, Instant};
+    const WINDOW: Duration = Duration::from_secs(1);
     let stack = Stack::start("[session]\nlocal_cache = \"1s\"\n").await;
     let config = stack.lk.dir.path().join("latchkey.toml");
-    let bob = stack.browser();
-    sign_in(&stack, &bob, "bob@example.com").await;
-    assert_eq!(status_on(&stack, &bob, "/reports").await, 200);
-    assert_eq!(
-        status_on(&stack, &bob, "/reports").await,
-        200,
-        "a cached answer"
-    );
 
-    ok(&cli(
-        &config,
-        &["sessions", "revoke", "--user", "bob@example.com"],
-    ));
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    // Revoked elsewhere (the CLI, straight in Redis): the cache still
+    // answers 200 within its window, and 401 once the window is over. The
+    // window opens at the first lookup (the cache's "now" is taken when
+    // that request arrives, so no earlier than `asked`). A round where the
+    // CLI and the second request took most of the window says nothing
+    // about the cache: it is run again, a bounded number of times.
+    let mut slow = Vec::new();
+    let (bob, fetched_by) = loop {
+        assert!(
+            slow.len() < 5,
+            "the machine was too slow for the window in every round: {slow:?}"
+        );
+        let bob = stack.browser();
+        sign_in(&stack, &bob, "bob@example.com").await;
+        let asked = Instant::now();
+        assert_eq!(status_on(&stack, &bob, "/reports").await, 200);
+        let fetched_by = Instant::now();
+        ok(&cli(
+            &config,
+            &["sessions", "revoke", "--user", "bob@example.com"],
+        ));
+        let cached = status_on(&stack, &bob, "/reports").await;
+        let answered = asked.elapsed();
+        // 100 ms short of the window: milliseconds rounded on both clocks.
+        if answered >= WINDOW - Duration::from_millis(100) {
+            slow.push(answered);
+            continue;
+        }
+        assert_eq!(
+            cached, 200,
+            "revoked elsewhere {answered:?} after the first lookup: still answered from the cache"
+        );
+        break (bob, fetched_by);
+    };
+    // The window closes at most WINDOW after the first answer came back.
+    let closed = fetched_by + WINDOW + Duration::from_millis(50);
+    tokio::time::sleep(closed.saturating_duration_since(Instant::now())).await;
     assert_eq!(
         status_on(&stack, &bob, "/reports").await,
         401,

@@ -634,7 +634,7 @@ fn every_request_is_refused_or_forwarded_as_judged() {
             .await
             .expect("bind echo");
         let addr = l.local_addr().expect("echo addr");
-        tokio::spawn(latchkey::echo::serve(l, std::future::pending()));
+        tokio::spawn(latchkey::cli::echo::serve(l, std::future::pending()));
         addr
     });
     let lk = Latchkey::start_with_env(

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use latchkey::keys::{generate_pem, Alg};
+use latchkey::identity::keys::{generate_pem, Alg};
 use serde_json::Value;
 
 use crate::flow::{echoed, echoed_header, sign_in, Stack};

@@ -7,8 +7,8 @@ use std::process::{Command, Output};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use latchkey::keys::Alg;
-use latchkey::session::{user_id, User};
+use latchkey::identity::keys::Alg;
+use latchkey::store::records::{user_id, User};
 use latchkey::store::{RedisStore, Store};
 
 use crate::assertion::{assertion_toml, write_key};

@@ -59,6 +59,87 @@ fn the_shipped_example_config_passes_and_lists_its_rules() {
     );
 }
 
+/// A config whose Redis and SMTP URLs carry passwords, with `[redis]` and
+/// `[mail]` replaced by `edit` (to make it fail in a given way).
+fn with_passwords(edit: impl Fn(&str) -> String) -> tempfile::TempDir {
+    let dir = crate::support::temp_dir();
+    let config = r#"
+[server]
+listen = "127.0.0.1:8080"
+public_url = "https://auth.example.com"
+
+[redis]
+url = "redis://:s3cret@127.0.0.1:6379/0"
+
+[mail]
+transport = "smtp"
+smtp_url = "smtps://user:s3cret@smtp.example.com:465"
+from = "Example Sign-in <login@example.com>"
+
+[[users]]
+email = "alice@example.com"
+roles = ["admin"]
+"#;
+    std::fs::write(dir.path().join("latchkey.toml"), edit(config)).expect("write config");
+    dir
+}
+
+/// Neither stream of `out` holds the password `s3cret`.
+fn assert_no_password(out: &std::process::Output) -> (String, String) {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    for (name, text) in [("stdout", &stdout), ("stderr", &stderr)] {
+        assert!(
+            !text.contains("s3cret"),
+            "a password reached {name}:\n{text}"
+        );
+    }
+    (stdout, stderr)
+}
+
+/// `check` prints the store and the mail transport of a config that
+/// compiles: their URLs with the password as `***`.
+#[test]
+fn check_prints_no_password_of_a_config_that_passes() {
+    let dir = with_passwords(str::to_owned);
+    let out = check(&dir.path().join("latchkey.toml"));
+    let (stdout, stderr) = assert_no_password(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("redis (redis://:***@127.0.0.1:6379/0)"),
+        "the store, its password masked:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("smtp (smtps://user:***@"),
+        "the mail transport, its password masked:\n{stdout}"
+    );
+}
+
+/// Problems name the URL they are about, with the password masked, for a
+/// URL the url crate reads and for one it cannot.
+#[test]
+fn check_prints_no_password_of_a_config_that_fails() {
+    let dir = with_passwords(|c| c.replace("smtps://", "ftp://"));
+    let out = check(&dir.path().join("latchkey.toml"));
+    let (_, stderr) = assert_no_password(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("mail.smtp_url: \"ftp://user:***@smtp.example.com:465\""),
+        "{stderr}"
+    );
+}
+
+/// A URL the url crate cannot read (a port that is no number) still has
+/// its password masked when a problem quotes it.
+#[test]
+fn check_masks_the_password_of_a_url_it_cannot_read() {
+    let dir = with_passwords(|c| c.replace("127.0.0.1:6379/0", "127.0.0.1:notaport/0"));
+    let out = check(&dir.path().join("latchkey.toml"));
+    let (_, stderr) = assert_no_password(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("redis.url: \"redis://:***@"), "{stderr}");
+}
+
 #[test]
 fn a_missing_config_file_says_how_to_give_one() {
     let out = check(Path::new("/nonexistent/latchkey.toml"));

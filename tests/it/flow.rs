@@ -22,7 +22,7 @@ pub async fn start_echo() -> SocketAddr {
         .await
         .expect("bind echo");
     let addr = l.local_addr().expect("echo addr");
-    tokio::spawn(latchkey::echo::serve(l, std::future::pending()));
+    tokio::spawn(latchkey::cli::echo::serve(l, std::future::pending()));
     addr
 }
 
@@ -513,7 +513,25 @@ async fn unknown_addresses_get_the_same_page_and_no_mail() {
         .smtp
         .wait_for("bob@example.com", Duration::from_secs(10))
         .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Why nothing is sent: the request was refused (and logged so) instead
+    // of a link being made; nothing is queued after that.
+    stack
+        .lk
+        .wait_for_audit(
+            "sign_in_refused",
+            Some("refused"),
+            "nobody@example.com",
+            1,
+            Duration::from_secs(10),
+        )
+        .await;
+    assert_eq!(
+        stack
+            .lk
+            .audit_count("sign_in_requested", None, "nobody@example.com"),
+        0,
+        "no link made for an address that may not sign in"
+    );
     assert!(
         stack
             .smtp

@@ -496,7 +496,7 @@ async fn json_logs_carry_the_request_id_and_audit_events() {
 
     let audit: Vec<&serde_json::Value> = lines
         .iter()
-        .filter(|l| l["target"] == "latchkey::audit")
+        .filter(|l| l["target"] == "latchkey::obs::audit")
         .collect();
     let events: Vec<&str> = audit.iter().filter_map(|l| l["event"].as_str()).collect();
     assert_eq!(
@@ -504,7 +504,7 @@ async fn json_logs_carry_the_request_id_and_audit_events() {
         ["sign_in_requested", "sign_in_completed", "signed_out"],
         "{log}"
     );
-    let alice_id = latchkey::session::user_id("alice@example.com");
+    let alice_id = latchkey::store::records::user_id("alice@example.com");
     for line in &audit {
         assert_eq!(line["user_id"], alice_id.as_str(), "{line}");
         assert_eq!(line["ip"], "127.0.0.1", "{line}");
@@ -582,7 +582,7 @@ async fn no_secret_reaches_the_log_even_at_trace() {
 
     let log = stack.lk.log();
     assert!(log.contains("TRACE"), "trace logging was on:\n{log}");
-    assert!(log.contains("latchkey::audit"), "audit events logged");
+    assert!(log.contains("latchkey::obs::audit"), "audit events logged");
     // Each line without its leading timestamp, whose fractional seconds
     // could be any six digits.
     let text: Vec<&str> = log

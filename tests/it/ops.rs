@@ -673,3 +673,35 @@ async fn connections_beyond_max_connections_are_closed() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// `listen = "127.0.0.1:0"`: the kernel picks the port, and latchkey says
+/// which in its `--ready-file` (how the test harness starts it without a
+/// bind-then-release race), and serves there.
+#[tokio::test]
+async fn listen_on_port_zero_reports_the_bound_port() {
+    let lk = Latchkey::start_on(0, |_| {
+        "[server]\nlisten = \"127.0.0.1:0\"\npublic_url = \"http://auth.test\"\nadmin_listen = \"127.0.0.1:0\"\n"
+            .to_owned()
+    });
+    assert_ne!(lk.port, 0, "the ready file names the port the kernel chose");
+    let ready = std::fs::read_to_string(lk.dir.path().join("ready")).unwrap();
+    let admin: SocketAddr = ready
+        .lines()
+        .find_map(|l| l.strip_prefix("admin="))
+        .unwrap_or_else(|| panic!("no admin= line in {ready:?}"))
+        .parse()
+        .unwrap();
+    assert_ne!(admin.port(), 0);
+    let me = raw(
+        lk.addr,
+        b"GET /.latchkey/me HTTP/1.1\r\nHost: auth.test\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(me.starts_with("HTTP/1.1 401"), "{me}");
+    let health = raw(
+        admin,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+}

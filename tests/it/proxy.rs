@@ -20,7 +20,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use latchkey::config::HeadersConfig;
-use latchkey::proxy::{Forward, IdentityHeaders, Proxy, Upstream};
+use latchkey::upstream::{Forward, IdentityHeaders, Proxy, Upstream};
 use latchkey::{full, Body};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -101,7 +101,7 @@ where
 async fn start_echo() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(latchkey::echo::serve(listener, std::future::pending()));
+    tokio::spawn(latchkey::cli::echo::serve(listener, std::future::pending()));
     addr
 }
 

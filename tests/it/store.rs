@@ -4,25 +4,45 @@
 //! 3-master Redis Cluster (`store::cluster::*`). Redis-only
 //! checks (outages, what keys hold, expiries) follow at the end.
 //!
-//! Time is real: sessions get `now` from the system clock and the tests
-//! sleep through idle and absolute ends (a few seconds in all).
+//! Time: every check gets the store and the `Clock` its callers read. The
+//! memory store runs on a manual clock, so its expiry checks (idle and
+//! absolute session ends, link and attempt TTLs, rate-limit windows, token
+//! ends: the `ends_*` checks) move that clock to the very millisecond an
+//! entry must die, and sleep not at all. Redis counts TTLs itself, in real
+//! time, so it gets the system clock and two real-time checks
+//! (`real_time_*`) that sleep through one short TTL each, with margins
+//! of a second or more for a loaded machine: an entry is checked alive
+//! well inside its TTL and dead only after a sleep past it (a sleep is
+//! never shorter than asked, so load cannot make those fail).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use latchkey::session::{
-    AttemptRecord, LinkRecord, Secret, SessionRecord, TokenHash, TokenRecord, User,
+use latchkey::identity::secret::Secret;
+use latchkey::obs::clock::Clock;
+
+use latchkey::store::records::{
+    AttemptRecord, LinkRecord, SessionRecord, TokenHash, TokenRecord, User,
 };
-use latchkey::store::{CodeCheck, RedisStore, Store, StoreError};
+use latchkey::store::{slide_step, CodeCheck, RedisStore, Store, StoreError};
 
 use crate::support::redis::RedisServer;
 
 const PREFIX: &str = "latchkey:";
 
+/// Where the memory store's manual clock starts (2026-01-01, Unix ms): far
+/// from the real time, so a store that read the system clock instead of
+/// its own would be caught.
+const START: u64 = 1_767_225_600_000;
+
 fn now() -> u64 {
     latchkey::unix_ms(SystemTime::now())
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
 }
 
 fn token() -> Secret {
@@ -35,7 +55,7 @@ fn hash() -> TokenHash {
 
 fn user(email: &str, roles: &[&str]) -> User {
     User {
-        id: latchkey::session::user_id(email),
+        id: latchkey::store::records::user_id(email),
         email: email.to_owned(),
         roles: roles.iter().map(|r| r.to_string()).collect(),
         created_at: now(),
@@ -73,92 +93,96 @@ fn attempt() -> AttemptRecord {
     }
 }
 
+fn token_of(user: &User, jti: &str, created_at: u64, expires_at: u64) -> TokenRecord {
+    TokenRecord {
+        jti: jti.to_owned(),
+        user_id: user.id.clone(),
+        email: user.email.clone(),
+        name: "ci".into(),
+        created_at,
+        expires_at,
+        session: None,
+    }
+}
+
+/// Whether `user`'s live sessions at `now` include `h` (a read that, unlike
+/// a touch, does not slide the idle end).
+async fn listed<S: Store>(store: &S, user: &User, h: &TokenHash, now: u64) -> bool {
+    let sessions = store.list_sessions(&user.id, now).await.unwrap();
+    sessions.iter().any(|s| s.id == h.to_hex())
+}
+
 async fn sleep_until(start: Instant, ms: u64) {
     tokio::time::sleep_until((start + Duration::from_millis(ms)).into()).await;
 }
 
-// --- the checks -------------------------------------------------------
+// --- the checks, on every store ----------------------------------------
 
-/// Idle end slides on each touch, never past the absolute end; an untouched
-/// session dies after `idle`; every session dies at its absolute end.
-async fn sessions<S: Store>(store: Arc<S>) {
+/// A touch slides the idle end to `now + idle` (a backend may skip a move
+/// shorter than a slide step), never past the absolute end; a session
+/// already over is never live; revoking one leaves the others alone.
+async fn sessions<S: Store>(store: Arc<S>, clock: Clock) {
     let alice = user("alice@example.com", &["admin"]);
-    let idle = Duration::from_millis(1500);
-    let start = Instant::now();
-    let t0 = now();
-    let expires_at = t0 + 3500;
-    let (slid, idle_only) = (hash(), hash());
-    let record = session_of(&alice, expires_at);
+    let idle = ms(1500);
+    let step = slide_step(idle).as_millis() as u64;
+    let t0 = clock.now_ms();
+    let (open, capped, over) = (hash(), hash(), hash());
+    let open_record = session_of(&alice, t0 + 60_000);
+    let capped_record = session_of(&alice, t0 + 1000);
+    for (h, r) in [(&open, &open_record), (&capped, &capped_record)] {
+        store.create_session(h, r, idle, t0).await.unwrap();
+    }
     store
-        .create_session(&slid, &record, idle, t0)
+        .create_session(&over, &session_of(&alice, t0), idle, t0)
         .await
         .unwrap();
-    store
-        .create_session(&idle_only, &session_of(&alice, t0 + 60_000), idle, t0)
+
+    let t = clock.now_ms();
+    let (got, idle_end) = store.touch_session(&open, idle, t).await.unwrap().unwrap();
+    assert_eq!(got, open_record);
+    assert!(
+        idle_end <= t + 1500 && idle_end + step >= t + 1500,
+        "the idle end is now + idle, within a step: {idle_end} at {t}"
+    );
+    let (got, idle_end) = store
+        .touch_session(&capped, idle, t)
         .await
+        .unwrap()
         .unwrap();
-
-    sleep_until(start, 1000).await;
-    let t = now();
-    let (got, idle_end) = store.touch_session(&slid, idle, t).await.unwrap().unwrap();
-    assert_eq!(got, record);
-    assert_eq!(idle_end, t + 1500, "the idle end slides");
-
-    // Past the untouched session's idle end, within the touched one's.
-    sleep_until(start, 2000).await;
-    let t = now();
-    assert!(store
-        .touch_session(&idle_only, idle, t)
-        .await
-        .unwrap()
-        .is_none());
-    let (_, idle_end) = store.touch_session(&slid, idle, t).await.unwrap().unwrap();
-    assert_eq!(idle_end, expires_at, "never past the absolute end");
-
-    // Past the absolute end; it was touched 1.5 s ago, still idle-alive.
-    sleep_until(start, 3700).await;
-    assert!(store
-        .touch_session(&slid, idle, now())
-        .await
-        .unwrap()
-        .is_none());
-    assert!(store.list_sessions(&alice.id).await.unwrap().is_empty());
+    assert_eq!(got, capped_record);
+    assert!(
+        idle_end <= t0 + 1000 && idle_end + step >= t0 + 1000,
+        "never past the absolute end: {idle_end}"
+    );
+    assert!(
+        store.touch_session(&over, idle, t).await.unwrap().is_none(),
+        "a session already over is never live"
+    );
 
     // Revoking one session leaves the others alone.
-    let (a, b) = (hash(), hash());
-    let long = now() + 60_000;
-    for h in [&a, &b] {
-        store
-            .create_session(h, &session_of(&alice, long), idle, now())
-            .await
-            .unwrap();
-    }
-    assert!(store.revoke_session(&a).await.unwrap());
-    assert!(!store.revoke_session(&a).await.unwrap(), "already gone");
+    assert!(store.revoke_session(&open).await.unwrap());
+    assert!(!store.revoke_session(&open).await.unwrap(), "already gone");
+    let t = clock.now_ms();
+    assert!(store.touch_session(&open, idle, t).await.unwrap().is_none());
     assert!(store
-        .touch_session(&a, idle, now())
-        .await
-        .unwrap()
-        .is_none());
-    assert!(store
-        .touch_session(&b, idle, now())
+        .touch_session(&capped, idle, t)
         .await
         .unwrap()
         .is_some());
-    let listed = store.list_sessions(&alice.id).await.unwrap();
+    let listed = store.list_sessions(&alice.id, t).await.unwrap();
     assert_eq!(
         listed.iter().map(|s| s.id.clone()).collect::<Vec<_>>(),
-        [b.to_hex()]
+        [capped.to_hex()]
     );
 }
 
 /// A user's sessions are listed with their idle ends and revoked together;
 /// other users' sessions stay.
-async fn user_sessions<S: Store>(store: Arc<S>) {
+async fn user_sessions<S: Store>(store: Arc<S>, clock: Clock) {
     let bob = user("bob@example.com", &[]);
     let carol = user("carol@example.com", &[]);
     let idle = Duration::from_secs(600);
-    let t = now();
+    let t = clock.now_ms();
     let expires_at = t + 3_600_000;
     let bobs: Vec<TokenHash> = (0..3).map(|_| hash()).collect();
     for h in &bobs {
@@ -173,7 +197,7 @@ async fn user_sessions<S: Store>(store: Arc<S>) {
         .await
         .unwrap();
 
-    let listed = store.list_sessions(&bob.id).await.unwrap();
+    let listed = store.list_sessions(&bob.id, clock.now_ms()).await.unwrap();
     let ids: HashSet<String> = listed.iter().map(|s| s.id.clone()).collect();
     let want: HashSet<String> = bobs.iter().map(TokenHash::to_hex).collect();
     assert_eq!(ids, want);
@@ -184,31 +208,33 @@ async fn user_sessions<S: Store>(store: Arc<S>) {
         let expected = t + 600_000;
         assert!(s.idle_expires_at.abs_diff(expected) < 5_000, "{s:?}");
     }
-    assert!(store.list_sessions("nobody").await.unwrap().is_empty());
+    let t = clock.now_ms();
+    assert!(store.list_sessions("nobody", t).await.unwrap().is_empty());
 
     assert_eq!(store.revoke_user_sessions(&bob.id).await.unwrap(), 3);
     for h in &bobs {
-        assert!(store.touch_session(h, idle, now()).await.unwrap().is_none());
+        assert!(store.touch_session(h, idle, t).await.unwrap().is_none());
     }
-    assert!(store.list_sessions(&bob.id).await.unwrap().is_empty());
+    assert!(store.list_sessions(&bob.id, t).await.unwrap().is_empty());
     assert_eq!(store.revoke_user_sessions(&bob.id).await.unwrap(), 0);
     assert!(store
-        .touch_session(&carols, idle, now())
+        .touch_session(&carols, idle, t)
         .await
         .unwrap()
         .is_some());
-    assert_eq!(store.list_sessions(&carol.id).await.unwrap().len(), 1);
+    assert_eq!(store.list_sessions(&carol.id, t).await.unwrap().len(), 1);
 }
 
 /// User records are read as stored right now, and a session outlives its
 /// user's record (identity then refuses it).
-async fn users<S: Store>(store: Arc<S>) {
+async fn users<S: Store>(store: Arc<S>, clock: Clock) {
     let dave = user("dave@example.com", &["member"]);
     let erin = user("erin@example.com", &["admin"]);
     let idle = Duration::from_secs(600);
     let h = hash();
+    let t = clock.now_ms();
     store
-        .create_session(&h, &session_of(&dave, now() + 3_600_000), idle, now())
+        .create_session(&h, &session_of(&dave, t + 3_600_000), idle, t)
         .await
         .unwrap();
     assert_eq!(store.get_user(&dave.id).await.unwrap(), None);
@@ -258,7 +284,7 @@ async fn users<S: Store>(store: Arc<S>) {
     assert!(!store.delete_user(&dave.id).await.unwrap());
     assert_eq!(store.get_user(&dave.id).await.unwrap(), None);
     assert!(store
-        .touch_session(&h, idle, now())
+        .touch_session(&h, idle, clock.now_ms())
         .await
         .unwrap()
         .is_some());
@@ -266,8 +292,8 @@ async fn users<S: Store>(store: Arc<S>) {
 }
 
 /// Links: peek leaves them, take uses them up exactly once, even under a
-/// race, and they expire.
-async fn links<S: Store + 'static>(store: Arc<S>) {
+/// race; a zero TTL stores nothing.
+async fn links<S: Store + 'static>(store: Arc<S>, _clock: Clock) {
     let ttl = Duration::from_secs(600);
     let h = hash();
     let l = link("frank@example.com");
@@ -289,21 +315,16 @@ async fn links<S: Store + 'static>(store: Arc<S>) {
     let won = takers.join_all().await.into_iter().flatten().count();
     assert_eq!(won, 1, "exactly one concurrent take gets the link");
 
-    let short = hash();
-    store
-        .put_link(&short, &l, Duration::from_millis(300))
-        .await
-        .unwrap();
-    assert!(store.peek_link(&short).await.unwrap().is_some());
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(store.peek_link(&short).await.unwrap(), None);
-    assert_eq!(store.take_link(&short).await.unwrap(), None);
+    let dead = hash();
+    store.put_link(&dead, &l, Duration::ZERO).await.unwrap();
+    assert_eq!(store.peek_link(&dead).await.unwrap(), None);
+    assert_eq!(store.take_link(&dead).await.unwrap(), None);
 }
 
 /// Attempts: stored; a code is judged in one step (wrong ones counted,
 /// the right one uses the attempt up, the limit voids it); gone when
-/// deleted or expired.
-async fn attempts<S: Store>(store: Arc<S>) {
+/// deleted.
+async fn attempts<S: Store>(store: Arc<S>, _clock: Clock) {
     let ttl = Duration::from_secs(600);
     let code = token();
     let (right, wrong) = (code.hash(), hash());
@@ -389,30 +410,12 @@ async fn attempts<S: Store>(store: Arc<S>) {
         "judging does not revive it"
     );
     store.delete_attempt(&hash()).await.unwrap();
-
-    // Failures keep the attempt's lifetime.
-    let short = hash();
-    store
-        .put_attempt(&short, &a, Duration::from_millis(400))
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(
-        store.check_code(&short, Some(&wrong), 3).await.unwrap(),
-        CodeCheck::Wrong { left: 2 }
-    );
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(store.get_attempt(&short).await.unwrap(), None);
-    assert_eq!(
-        store.check_code(&short, Some(&right), 3).await.unwrap(),
-        CodeCheck::Missing
-    );
 }
 
 /// Codes under fire: 24 wrong codes and the right one at once, 20 times
 /// over. At most `max` are judged each time, and never the right one
 /// after the attempt was voided.
-async fn codes_under_fire<S: Store + 'static>(store: Arc<S>) {
+async fn codes_under_fire<S: Store + 'static>(store: Arc<S>, _clock: Clock) {
     let max = 3;
     for round in 0..20 {
         let code = token();
@@ -449,7 +452,7 @@ async fn codes_under_fire<S: Store + 'static>(store: Arc<S>) {
 
 /// Counters under fire: 50 hits at once on one key each get their own
 /// count, so a cap of `n` lets exactly `n` through.
-async fn hits_under_fire<S: Store + 'static>(store: Arc<S>) {
+async fn hits_under_fire<S: Store + 'static>(store: Arc<S>, _clock: Clock) {
     let key = format!("fire:{}", hash().to_hex());
     let mut hits = tokio::task::JoinSet::new();
     for _ in 0..50 {
@@ -461,49 +464,31 @@ async fn hits_under_fire<S: Store + 'static>(store: Arc<S>) {
     assert_eq!(counts, (1..=50).collect::<Vec<u64>>());
 }
 
-/// Fixed windows: counts climb within one, restart after it; keys are
-/// independent.
-async fn rate_limits<S: Store>(store: Arc<S>) {
-    let window = Duration::from_millis(1000);
+/// Fixed windows: counts climb within one, each hit told the time left;
+/// keys are independent.
+async fn rate_limits<S: Store>(store: Arc<S>, _clock: Clock) {
+    let window = Duration::from_secs(60);
     for n in 1..=3 {
         let (count, left) = store.hit("email:g@example.com", window).await.unwrap();
         assert_eq!(count, n);
-        assert!(
-            left <= window && left > Duration::from_millis(500),
-            "{left:?}"
-        );
+        assert!(left <= window && left > window / 2, "{left:?}");
     }
     assert_eq!(store.hit("ip:192.0.2.1", window).await.unwrap().0, 1);
-    tokio::time::sleep(Duration::from_millis(1200)).await;
-    let (count, left) = store.hit("email:g@example.com", window).await.unwrap();
-    assert_eq!(count, 1, "a new window after the old one ended");
-    assert!(left > Duration::from_millis(500), "{left:?}");
-    assert_eq!(store.hit("ip:192.0.2.1", window).await.unwrap().0, 1);
-}
-
-fn token_of(user: &User, jti: &str, created_at: u64, expires_at: u64) -> TokenRecord {
-    TokenRecord {
-        jti: jti.to_owned(),
-        user_id: user.id.clone(),
-        email: user.email.clone(),
-        name: "ci".into(),
-        created_at,
-        expires_at,
-        session: None,
-    }
+    assert_eq!(store.hit("ip:192.0.2.1", window).await.unwrap().0, 2);
 }
 
 /// Bearer token records: read back with their user's stored record (or
-/// none), listed oldest first, gone when revoked or past their end.
-async fn tokens<S: Store>(store: Arc<S>) {
+/// none), listed oldest first, gone when revoked; one already past its end
+/// is not stored.
+async fn tokens<S: Store>(store: Arc<S>, clock: Clock) {
     let tess = user("tess@example.com", &["member"]);
     let ghost = user("ghost@example.com", &["member"]);
     store.put_user(&tess).await.unwrap();
-    let t = now();
+    let t = clock.now_ms();
     let long = token_of(&tess, "jti-long", t, t + 600_000);
-    let short = token_of(&tess, "jti-short", t + 1, t + 600);
+    let other = token_of(&tess, "jti-other", t + 1, t + 600_000);
     let orphan = token_of(&ghost, "jti-orphan", t + 2, t + 600_000);
-    for r in [&long, &short, &orphan] {
+    for r in [&long, &other, &orphan] {
         store.put_token(r, t).await.unwrap();
     }
     assert_eq!(
@@ -518,50 +503,318 @@ async fn tokens<S: Store>(store: Arc<S>) {
     assert_eq!(store.get_token("jti-unknown").await.unwrap(), None);
     assert_eq!(
         store.list_tokens().await.unwrap(),
-        vec![long.clone(), short.clone(), orphan.clone()]
+        vec![long.clone(), other.clone(), orphan.clone()]
     );
 
     assert!(store.revoke_token("jti-long").await.unwrap());
     assert_eq!(store.get_token("jti-long").await.unwrap(), None);
     assert!(!store.revoke_token("jti-long").await.unwrap());
-
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    assert_eq!(store.get_token("jti-short").await.unwrap(), None);
-    assert_eq!(store.list_tokens().await.unwrap(), vec![orphan.clone()]);
+    assert_eq!(store.list_tokens().await.unwrap(), vec![other, orphan]);
 
     let dead = token_of(&tess, "jti-dead", t, t);
     store.put_token(&dead, t).await.unwrap();
     assert_eq!(store.get_token("jti-dead").await.unwrap(), None);
 }
 
-async fn ping<S: Store>(store: Arc<S>) {
+async fn ping<S: Store>(store: Arc<S>, _clock: Clock) {
     store.ping().await.unwrap();
+}
+
+// --- expiry on a store that runs on the clock (memory) ------------------
+
+/// The idle end slides on a touch and an untouched session dies at it; no
+/// session lives past its absolute end. Each to the millisecond.
+async fn ends_of_sessions<S: Store>(store: Arc<S>, clock: Clock) {
+    let alice = user("alice@example.com", &["admin"]);
+    let idle = ms(1500);
+    let t0 = clock.now_ms();
+    let expires_at = t0 + 3500;
+    let (slid, idle_only) = (hash(), hash());
+    let record = session_of(&alice, expires_at);
+    store
+        .create_session(&slid, &record, idle, t0)
+        .await
+        .unwrap();
+    store
+        .create_session(&idle_only, &session_of(&alice, t0 + 60_000), idle, t0)
+        .await
+        .unwrap();
+
+    clock.advance(ms(1000));
+    let t = clock.now_ms();
+    let (got, idle_end) = store.touch_session(&slid, idle, t).await.unwrap().unwrap();
+    assert_eq!(got, record);
+    assert_eq!(idle_end, t + 1500, "the idle end slides");
+
+    // The untouched session ends at t0 + idle, not a millisecond later.
+    clock.advance(ms(499));
+    assert!(listed(&*store, &alice, &idle_only, clock.now_ms()).await);
+    clock.advance(ms(1));
+    assert!(!listed(&*store, &alice, &idle_only, clock.now_ms()).await);
+    let t = clock.now_ms();
+    assert!(store
+        .touch_session(&idle_only, idle, t)
+        .await
+        .unwrap()
+        .is_none());
+
+    // The touched one lives on to its slid end, t0 + 2500.
+    clock.advance(ms(999));
+    let t = clock.now_ms();
+    let (_, idle_end) = store.touch_session(&slid, idle, t).await.unwrap().unwrap();
+    assert_eq!(idle_end, expires_at, "never past the absolute end");
+
+    // Touched 1 s ago, idle-alive for 0.5 s more, but at its absolute end.
+    clock.advance(ms(1000));
+    assert!(listed(&*store, &alice, &slid, clock.now_ms()).await);
+    clock.advance(ms(1));
+    let t = clock.now_ms();
+    assert_eq!(t, expires_at);
+    assert!(!listed(&*store, &alice, &slid, t).await);
+    assert!(store.touch_session(&slid, idle, t).await.unwrap().is_none());
+    assert!(store.list_sessions(&alice.id, t).await.unwrap().is_empty());
+}
+
+/// A link lives exactly its TTL, for peeks and takes alike.
+async fn ends_of_links<S: Store>(store: Arc<S>, clock: Clock) {
+    let l = link("frank@example.com");
+    let (peeked, taken) = (hash(), hash());
+    store.put_link(&peeked, &l, ms(300)).await.unwrap();
+    store.put_link(&taken, &l, ms(300)).await.unwrap();
+    clock.advance(ms(299));
+    assert!(store.peek_link(&peeked).await.unwrap().is_some());
+    assert_eq!(store.take_link(&taken).await.unwrap(), Some(l.clone()));
+    store.put_link(&taken, &l, ms(1)).await.unwrap();
+    clock.advance(ms(1));
+    assert_eq!(store.peek_link(&peeked).await.unwrap(), None);
+    assert_eq!(store.take_link(&peeked).await.unwrap(), None);
+    assert_eq!(store.take_link(&taken).await.unwrap(), None);
+}
+
+/// An attempt lives exactly its TTL, and a wrong code does not extend it.
+async fn ends_of_attempts<S: Store>(store: Arc<S>, clock: Clock) {
+    let code = token();
+    let a = AttemptRecord {
+        code: code.hash().to_hex(),
+        ..attempt()
+    };
+    let h = hash();
+    store.put_attempt(&h, &a, ms(400)).await.unwrap();
+    clock.advance(ms(200));
+    assert_eq!(
+        store.check_code(&h, Some(&hash()), 3).await.unwrap(),
+        CodeCheck::Wrong { left: 2 }
+    );
+    clock.advance(ms(199));
+    assert_eq!(store.get_attempt(&h).await.unwrap().unwrap().failures, 1);
+    clock.advance(ms(1));
+    assert_eq!(store.get_attempt(&h).await.unwrap(), None);
+    assert_eq!(
+        store.check_code(&h, Some(&code.hash()), 3).await.unwrap(),
+        CodeCheck::Missing
+    );
+}
+
+/// A window lasts exactly its length from its first hit, tells each hit
+/// what is left of it, and a new one starts after it.
+async fn ends_of_windows<S: Store>(store: Arc<S>, clock: Clock) {
+    let window = ms(1000);
+    let key = "email:g@example.com";
+    assert_eq!(store.hit(key, window).await.unwrap(), (1, window));
+    clock.advance(ms(400));
+    assert_eq!(
+        store.hit("ip:192.0.2.1", window).await.unwrap(),
+        (1, window)
+    );
+    assert_eq!(store.hit(key, window).await.unwrap(), (2, ms(600)));
+    clock.advance(ms(599));
+    assert_eq!(store.hit(key, window).await.unwrap(), (3, ms(1)));
+    clock.advance(ms(1));
+    assert_eq!(
+        store.hit(key, window).await.unwrap(),
+        (1, window),
+        "a new window after the old one ended"
+    );
+    assert_eq!(
+        store.hit("ip:192.0.2.1", window).await.unwrap(),
+        (2, ms(400))
+    );
+}
+
+/// A token lives until its `expires_at`: read, listed and revocable until
+/// then, gone from all three after.
+async fn ends_of_tokens<S: Store>(store: Arc<S>, clock: Clock) {
+    let tess = user("tess@example.com", &["member"]);
+    let t = clock.now_ms();
+    let short = token_of(&tess, "jti-short", t, t + 600);
+    let other = token_of(&tess, "jti-other", t + 1, t + 600);
+    let long = token_of(&tess, "jti-long", t + 2, t + 600_000);
+    for r in [&short, &other, &long] {
+        store.put_token(r, t).await.unwrap();
+    }
+    clock.advance(ms(599));
+    assert!(store.get_token("jti-short").await.unwrap().is_some());
+    assert_eq!(store.list_tokens().await.unwrap().len(), 3);
+    clock.advance(ms(1));
+    assert_eq!(store.get_token("jti-short").await.unwrap(), None);
+    assert!(
+        !store.revoke_token("jti-other").await.unwrap(),
+        "already over"
+    );
+    assert_eq!(store.list_tokens().await.unwrap(), vec![long]);
+}
+
+// --- expiry on Redis, which keeps real time ------------------------------
+
+/// Sessions on Redis's own clock: the idle end slides on a touch, an
+/// untouched session dies after `idle`, a touched one at its absolute end.
+/// About 6 s. Every "still alive" check has at least 1.2 s to spare.
+async fn real_time_sessions<S: Store>(store: Arc<S>, clock: Clock) {
+    let alice = user("alice@example.com", &["admin"]);
+    let idle = ms(3000);
+    let t0 = clock.now_ms();
+    let expires_at = t0 + 6000;
+    let (slid, idle_only) = (hash(), hash());
+    let record = session_of(&alice, expires_at);
+    store
+        .create_session(&slid, &record, idle, t0)
+        .await
+        .unwrap();
+    store
+        .create_session(&idle_only, &session_of(&alice, t0 + 60_000), idle, t0)
+        .await
+        .unwrap();
+    // Both keys were written before `start`: each ends by start + idle.
+    let start = Instant::now();
+
+    sleep_until(start, 1500).await;
+    let t = clock.now_ms();
+    let (got, idle_end) = store.touch_session(&slid, idle, t).await.unwrap().unwrap();
+    assert_eq!(got, record);
+    assert_eq!(idle_end, t + 3000, "the idle end slides");
+
+    // Past the untouched session's idle end, well within the touched one's.
+    sleep_until(start, 3300).await;
+    let t = clock.now_ms();
+    assert!(store
+        .touch_session(&idle_only, idle, t)
+        .await
+        .unwrap()
+        .is_none());
+    let (_, idle_end) = store.touch_session(&slid, idle, t).await.unwrap().unwrap();
+    assert_eq!(idle_end, expires_at, "never past the absolute end");
+
+    // Past the absolute end (t0 + 6000), within the idle end it would have
+    // had (touched at 3300 or later: 6300).
+    sleep_until(start, 6100).await;
+    let t = clock.now_ms();
+    assert!(store.touch_session(&slid, idle, t).await.unwrap().is_none());
+    assert!(store.list_sessions(&alice.id, t).await.unwrap().is_empty());
+}
+
+/// Links, attempts (a wrong code keeping the TTL), rate-limit windows and
+/// tokens on Redis's own clock: alive within their 2 s, gone after. About
+/// 2.3 s; 2 s to spare for the checks that they are still there.
+async fn real_time_ttls<S: Store>(store: Arc<S>, clock: Clock) {
+    let ttl = ms(2000);
+    let l = link("frank@example.com");
+    let code = token();
+    let a = AttemptRecord {
+        code: code.hash().to_hex(),
+        ..attempt()
+    };
+    let (lh, ah, key) = (hash(), hash(), format!("email:{}", hash().to_hex()));
+    let tess = user("tess@example.com", &["member"]);
+    let t = clock.now_ms();
+    let tok = token_of(&tess, "jti-real-time", t, t + 2000);
+    store.put_link(&lh, &l, ttl).await.unwrap();
+    store.put_attempt(&ah, &a, ttl).await.unwrap();
+    assert_eq!(store.hit(&key, ttl).await.unwrap().0, 1);
+    store.put_token(&tok, t).await.unwrap();
+    // Everything was written before `start`: it all ends by start + 2 s.
+    let start = Instant::now();
+
+    assert_eq!(store.peek_link(&lh).await.unwrap(), Some(l));
+    assert_eq!(
+        store.check_code(&ah, Some(&hash()), 3).await.unwrap(),
+        CodeCheck::Wrong { left: 2 }
+    );
+    let (count, left) = store.hit(&key, ttl).await.unwrap();
+    assert_eq!(count, 2);
+    assert!(left <= ttl && left > Duration::ZERO, "{left:?}");
+    assert!(store.get_token("jti-real-time").await.unwrap().is_some());
+
+    sleep_until(start, 2300).await;
+    assert_eq!(store.peek_link(&lh).await.unwrap(), None);
+    assert_eq!(store.take_link(&lh).await.unwrap(), None);
+    assert_eq!(store.get_attempt(&ah).await.unwrap(), None, "TTL kept");
+    assert_eq!(
+        store.check_code(&ah, Some(&code.hash()), 3).await.unwrap(),
+        CodeCheck::Missing
+    );
+    assert_eq!(
+        store.hit(&key, ttl).await.unwrap().0,
+        1,
+        "a new window after the old one ended"
+    );
+    assert_eq!(store.get_token("jti-real-time").await.unwrap(), None);
+    assert!(store.list_tokens().await.unwrap().is_empty());
 }
 
 // --- running them against each store ---------------------------------
 
+/// `everywhere`: on every store, with no time passing. `on_the_clock`: the
+/// memory store only, on a manual clock the check moves. `real_time`: Redis
+/// and the cluster only, on the system clock.
 macro_rules! conformance {
-    ($($check:ident),* $(,)?) => {
+    (
+        everywhere: [$($check:ident),* $(,)?],
+        on_the_clock: [$($clocked:ident),* $(,)?],
+        real_time: [$($real:ident),* $(,)?] $(,)?
+    ) => {
         mod memory {
+            use latchkey::obs::clock::Clock;
+            use latchkey::store::MemoryStore;
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $check() {
-                    super::$check(std::sync::Arc::new(latchkey::store::MemoryStore::new())).await;
+                    let clock = Clock::manual(super::START);
+                    let store = std::sync::Arc::new(MemoryStore::new(clock.clone()));
+                    super::$check(store, clock).await;
+                }
+            )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $clocked() {
+                    let clock = Clock::manual(super::START);
+                    let store = std::sync::Arc::new(MemoryStore::new(clock.clone()));
+                    super::$clocked(store, clock).await;
                 }
             )*
         }
         mod redis {
+            use latchkey::obs::clock::Clock;
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $check() {
                     let server = crate::support::redis::RedisServer::start();
                     let store = latchkey::store::RedisStore::new(&server.url(), super::PREFIX)
                         .expect("redis store");
-                    super::$check(std::sync::Arc::new(store)).await;
+                    super::$check(std::sync::Arc::new(store), Clock::system()).await;
+                }
+            )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $real() {
+                    let server = crate::support::redis::RedisServer::start();
+                    let store = latchkey::store::RedisStore::new(&server.url(), super::PREFIX)
+                        .expect("redis store");
+                    super::$real(std::sync::Arc::new(store), Clock::system()).await;
                 }
             )*
         }
         mod cluster {
+            use latchkey::obs::clock::Clock;
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $check() {
@@ -569,7 +822,17 @@ macro_rules! conformance {
                     let target = latchkey::store::redis::Target::Cluster(cluster.urls());
                     let store = latchkey::store::RedisStore::open(&target, super::PREFIX, None)
                         .expect("redis store");
-                    super::$check(std::sync::Arc::new(store)).await;
+                    super::$check(std::sync::Arc::new(store), Clock::system()).await;
+                }
+            )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $real() {
+                    let cluster = crate::support::redis_ha::Cluster::start();
+                    let target = latchkey::store::redis::Target::Cluster(cluster.urls());
+                    let store = latchkey::store::RedisStore::open(&target, super::PREFIX, None)
+                        .expect("redis store");
+                    super::$real(std::sync::Arc::new(store), Clock::system()).await;
                 }
             )*
         }
@@ -577,16 +840,26 @@ macro_rules! conformance {
 }
 
 conformance!(
-    sessions,
-    user_sessions,
-    users,
-    links,
-    attempts,
-    codes_under_fire,
-    rate_limits,
-    hits_under_fire,
-    tokens,
-    ping
+    everywhere: [
+        sessions,
+        user_sessions,
+        users,
+        links,
+        attempts,
+        codes_under_fire,
+        rate_limits,
+        hits_under_fire,
+        tokens,
+        ping,
+    ],
+    on_the_clock: [
+        ends_of_sessions,
+        ends_of_links,
+        ends_of_attempts,
+        ends_of_windows,
+        ends_of_tokens,
+    ],
+    real_time: [real_time_sessions, real_time_ttls],
 );
 
 // --- Redis only --------------------------------------------------------
@@ -798,7 +1071,11 @@ async fn redis_outages_fail_fast_and_heal() {
 
 /// A busy session is written once per slide step, not on every request
 /// (Redis, its replicas and its AOF see one PEXPIRE), and its idle end
-/// still moves once the step has passed.
+/// still moves once the step has passed. Real time: the step is measured
+/// by the key's PTTL, so the caller's clock cannot skip it; the 50 touches
+/// have the whole 1.2 s step, room for a loaded machine. Real time: the step is measured
+/// by the key's PTTL, so a caller's clock cannot skip it. 50 touches get
+/// the whole 1.2 s step, a loaded machine's margin.
 #[tokio::test]
 async fn redis_touches_write_once_per_slide_step() {
     async fn pexpires(server: &RedisServer) -> u64 {
@@ -815,7 +1092,7 @@ async fn redis_touches_write_once_per_slide_step() {
     }
     let server = RedisServer::start();
     let store = redis_store(&server);
-    let idle = Duration::from_secs(60); // a step of 600 ms
+    let idle = Duration::from_secs(120); // a step of 1.2 s
     let h = hash();
     let record = session_of(&user("kim@example.com", &[]), now() + 3_600_000);
     store
@@ -825,14 +1102,14 @@ async fn redis_touches_write_once_per_slide_step() {
     let before = pexpires(&server).await;
     for _ in 0..50 {
         let (_, end) = store.touch_session(&h, idle, now()).await.unwrap().unwrap();
-        assert!(end > now() + 59_000, "{end}");
+        assert!(end > now() + 118_000, "{end}");
     }
     assert_eq!(pexpires(&server).await, before, "no write within the step");
 
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    tokio::time::sleep(Duration::from_millis(1300)).await;
     let t = now();
     let (_, end) = store.touch_session(&h, idle, t).await.unwrap().unwrap();
-    assert_eq!(end, t + 60_000, "slid once the step passed");
+    assert_eq!(end, t + 120_000, "slid once the step passed");
     assert_eq!(pexpires(&server).await, before + 1);
     let left: i64 = ::redis::cmd("PTTL")
         .arg(format!("{PREFIX}s:{}", h.to_hex()))
@@ -845,7 +1122,7 @@ async fn redis_touches_write_once_per_slide_step() {
         )
         .await
         .unwrap();
-    assert!(left > 59_000, "Redis holds the new idle end: {left} ms");
+    assert!(left > 118_000, "Redis holds the new idle end: {left} ms");
 }
 
 /// A Redis that accepts connections but never answers (hung, or a wrong

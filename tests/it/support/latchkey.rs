@@ -6,6 +6,14 @@ use std::process::{Command, Output, Stdio};
 
 use super::{free_port, temp_dir, ChildGuard};
 
+/// The `listen=` address of a ready file latchkey wrote, once it exists.
+pub fn read_ready(path: &std::path::Path) -> Option<SocketAddr> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("listen="))
+        .and_then(|a| a.parse().ok())
+}
+
 pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_latchkey"))
 }
@@ -29,61 +37,83 @@ pub struct Latchkey {
 
 impl Latchkey {
     /// Starts `latchkey serve` with the config `make(port)` returns (it
-    /// must listen on 127.0.0.1:port) and waits until it accepts.
-    pub fn start(make: impl FnOnce(u16) -> String) -> Latchkey {
+    /// must listen on 127.0.0.1:port) and waits until latchkey says, in its
+    /// `--ready-file`, that it serves. A port taken between choosing it and
+    /// latchkey binding it is chosen again.
+    pub fn start(make: impl Fn(u16) -> String) -> Latchkey {
         Latchkey::start_with_env(make, &[])
     }
 
     /// `start` on a given port (to restart on the same one).
-    pub fn start_on(port: u16, make: impl FnOnce(u16) -> String) -> Latchkey {
-        Latchkey::start_on_with_env(port, make, &[])
+    pub fn start_on(port: u16, make: impl Fn(u16) -> String) -> Latchkey {
+        Latchkey::launch(port, &make, &[])
+            .unwrap_or_else(|log| panic!("latchkey could not listen on 127.0.0.1:{port}:\n{log}"))
     }
 
     /// `start` with extra environment variables, set after the defaults
     /// (so `LATCHKEY_LOG` here replaces the default `debug` filter).
-    pub fn start_with_env(make: impl FnOnce(u16) -> String, env: &[(&str, &str)]) -> Latchkey {
-        Latchkey::start_on_with_env(free_port(), make, env)
+    pub fn start_with_env(make: impl Fn(u16) -> String, env: &[(&str, &str)]) -> Latchkey {
+        let mut last = String::new();
+        for _ in 0..5 {
+            match Latchkey::launch(free_port(), &make, env) {
+                Ok(lk) => return lk,
+                Err(log) => last = log,
+            }
+        }
+        panic!("latchkey found no free port in 5 tries:\n{last}")
     }
 
-    fn start_on_with_env(
+    /// One start; `Err(log)` only when the port was taken meanwhile.
+    fn launch(
         port: u16,
-        make: impl FnOnce(u16) -> String,
+        make: &dyn Fn(u16) -> String,
         env: &[(&str, &str)],
-    ) -> Latchkey {
+    ) -> Result<Latchkey, String> {
         let dir = temp_dir();
         let path = dir.path().join("latchkey.toml");
         std::fs::write(&path, make(port)).expect("write config");
+        let ready = dir.path().join("ready");
         let log = std::fs::File::create(dir.path().join("latchkey.log")).expect("log file");
-        let guard = ChildGuard::spawn(
+        let mut guard = ChildGuard::spawn(
             "latchkey",
             Command::new(binary())
                 .args(["serve", "--config"])
                 .arg(&path)
+                .arg("--ready-file")
+                .arg(&ready)
                 .env("LATCHKEY_LOG", "debug,hyper=info,h2=info,redis=info")
                 .envs(env.iter().copied())
                 .stdout(Stdio::from(log.try_clone().expect("log")))
                 .stderr(Stdio::from(log)),
         );
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-        let mut guard = guard;
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-        while std::net::TcpStream::connect(addr).is_err() {
+        let addr = loop {
             let log =
                 || std::fs::read_to_string(dir.path().join("latchkey.log")).unwrap_or_default();
+            if let Some(addr) = read_ready(&ready) {
+                break addr;
+            }
             if let Ok(Some(status)) = guard.child.try_wait() {
-                panic!("latchkey exited ({status}) instead of serving:\n{}", log());
+                let log = log();
+                if log.contains("Address already in use") {
+                    return Err(log);
+                }
+                panic!("latchkey exited ({status}) instead of serving:\n{log}");
             }
             if std::time::Instant::now() > deadline {
-                panic!("latchkey did not listen on {addr} within 15s:\n{}", log());
+                panic!(
+                    "latchkey did not serve on port {port} within 15s:\n{}",
+                    log()
+                );
             }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        Latchkey {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        Ok(Latchkey {
             addr,
-            port,
+            port: addr.port(),
             dir,
             guard,
-        }
+        })
     }
 
     /// Everything latchkey logged so far.
@@ -121,6 +151,46 @@ impl Latchkey {
                 return None;
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// How many audit events `event` (`sign_in_refused`, ...) latchkey has
+    /// logged about `email`, with `reason` when one is given. Reads text and
+    /// JSON logs alike; the address is matched by its user id, as logged.
+    pub fn audit_count(&self, event: &str, reason: Option<&str>, email: &str) -> usize {
+        let id = latchkey::store::records::user_id(email);
+        let has = |line: &str, key: &str, value: &str| {
+            line.contains(&format!("{key}=\"{value}\""))
+                || line.contains(&format!("\"{key}\":\"{value}\""))
+        };
+        self.log()
+            .lines()
+            .filter(|l| l.contains("latchkey::obs::audit"))
+            .filter(|l| has(l, "event", event) && has(l, "user_id", &id))
+            .filter(|l| reason.is_none_or(|r| has(l, "reason", r)))
+            .count()
+    }
+
+    /// Waits until `audit_count(event, reason, email)` reaches `n`, or
+    /// panics showing the log.
+    pub async fn wait_for_audit(
+        &self,
+        event: &str,
+        reason: Option<&str>,
+        email: &str,
+        n: usize,
+        within: std::time::Duration,
+    ) {
+        let deadline = std::time::Instant::now() + within;
+        while self.audit_count(event, reason, email) < n {
+            if std::time::Instant::now() > deadline {
+                panic!(
+                    "latchkey logged {} of {n} audit events {event} ({reason:?}) for {email} within {within:?}:\n{}",
+                    self.audit_count(event, reason, email),
+                    self.log()
+                );
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     }
 

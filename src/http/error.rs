@@ -1,0 +1,149 @@
+//! The one error type of the request path. Each variant knows its HTTP
+//! status and who is at fault; handlers return it, and `gate` logs it and
+//! renders it once (a page for browsers, a short JSON body for programs).
+//! Clients see a short message; details go to the log.
+
+use std::time::Duration;
+
+use http::{header, HeaderValue, Response, StatusCode};
+
+use crate::http::forwarded::ForwardedError;
+use crate::http::pages::{Page, Pages};
+/// JSON answers are built by the one response builder; re-exported here,
+/// where handlers have always found them.
+pub use crate::http::response::json;
+use crate::identity::keys::SignError;
+use crate::policy::path::PathError;
+use crate::store::StoreError;
+use crate::upstream::ProxyError;
+use crate::Body;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GateError {
+    #[error("ambiguous or malformed path: {0}")]
+    BadPath(#[from] PathError),
+    #[error("missing or malformed Host")]
+    BadHost,
+    #[error("bad request: {0}")]
+    BadRequest(&'static str),
+    #[error("forwarded headers refused: {0}")]
+    Forwarded(#[from] ForwardedError),
+    #[error("no app is configured for this host")]
+    UnknownHost,
+    #[error("not found")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("request body too large")]
+    BodyTooLarge,
+    #[error("form failed its CSRF check: {0}")]
+    Csrf(&'static str),
+    #[error("rate limit reached")]
+    TooManyRequests { retry_after: Duration },
+    #[error("session store unavailable: {0}")]
+    Store(#[from] StoreError),
+    #[error("upstream: {0}")]
+    Proxy(#[from] ProxyError),
+    #[error("token signing: {0}")]
+    Signing(#[from] SignError),
+}
+
+/// Who caused an error: decides the log level and what the client is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    Client,
+    Upstream,
+    Latchkey,
+}
+
+impl GateError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            GateError::BadPath(_)
+            | GateError::BadHost
+            | GateError::BadRequest(_)
+            | GateError::Forwarded(_) => StatusCode::BAD_REQUEST,
+            GateError::UnknownHost | GateError::NotFound => StatusCode::NOT_FOUND,
+            GateError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            GateError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            GateError::Csrf(_) => StatusCode::FORBIDDEN,
+            GateError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            GateError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            GateError::Proxy(e) => e.status(),
+            GateError::Signing(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn fault(&self) -> Fault {
+        match self {
+            GateError::Store(_) | GateError::Signing(_) => Fault::Latchkey,
+            GateError::Proxy(_) => Fault::Upstream,
+            _ => Fault::Client,
+        }
+    }
+
+    fn title_and_message(&self) -> (&'static str, &'static str) {
+        match self {
+            GateError::BadPath(_) => ("Bad request", "This address is malformed or ambiguous, so it was refused."),
+            GateError::BadHost => ("Bad request", "The request did not say which site it is for."),
+            GateError::BadRequest(why) => ("Bad request", why),
+            GateError::Forwarded(_) => ("Bad request", "The proxy in front described this request in a way that cannot be read."),
+            GateError::UnknownHost => ("Not found", "No application is configured for this address."),
+            GateError::NotFound => ("Not found", "There is nothing at this address."),
+            GateError::MethodNotAllowed => ("Not allowed", "This page does not accept that kind of request."),
+            GateError::BodyTooLarge => ("Too large", "The form sent was too large."),
+            GateError::Csrf(_) => (
+                "Please try again",
+                "This form expired or did not come from this site. Go back, reload the page and try again.",
+            ),
+            GateError::TooManyRequests { .. } => (
+                "Too many attempts",
+                "Too many attempts from your network. Wait a few minutes and try again.",
+            ),
+            GateError::Store(_) => (
+                "Temporarily unavailable",
+                "Sign-in is temporarily unavailable. You have not been signed out; try again in a moment.",
+            ),
+            GateError::Proxy(_) if self.status() == StatusCode::GATEWAY_TIMEOUT => (
+                "The application is slow",
+                "The application did not answer in time. Try again in a moment.",
+            ),
+            GateError::Signing(_) => (
+                "Something went wrong",
+                "latchkey could not complete this request. Try again in a moment.",
+            ),
+            GateError::Proxy(_) => (
+                "The application is unavailable",
+                "The application behind this sign-in could not be reached. Try again in a moment.",
+            ),
+        }
+    }
+
+    /// The response a client sees: a page for browsers, JSON otherwise.
+    pub fn respond(&self, pages: &Pages, html: bool) -> Response<Body> {
+        let status = self.status();
+        let (title, message) = self.title_and_message();
+        let mut resp = if html {
+            pages.respond(
+                status,
+                &Page::Error {
+                    status: status.as_u16(),
+                    title,
+                    message,
+                },
+            )
+        } else {
+            json(
+                status,
+                &serde_json::json!({ "error": title, "message": message }),
+            )
+        };
+        if let GateError::TooManyRequests { retry_after } = self {
+            let secs = retry_after.as_secs().max(1);
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        resp
+    }
+}

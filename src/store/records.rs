@@ -1,0 +1,196 @@
+//! The records the store keeps: users, sessions, links, sign-in attempts
+//! and bearer-token records, and `TokenHash`, the SHA-256 of a secret under
+//! which each is kept. Plain data (serde), no behaviour beyond naming: the
+//! secrets themselves live in `identity::secret` and never reach the store.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// SHA-256 of a secret: what the store keys and compares on.
+#[derive(Clone, Copy, Serialize, Deserialize)]
+pub struct TokenHash(pub [u8; 32]);
+
+impl TokenHash {
+    /// Lower-case hex, used in store keys and as the public id of a session.
+    pub fn to_hex(&self) -> String {
+        let mut s = String::with_capacity(64);
+        for b in self.0 {
+            s.push(char::from(HEX[(b >> 4) as usize]));
+            s.push(char::from(HEX[(b & 15) as usize]));
+        }
+        s
+    }
+
+    pub fn from_hex(hex: &str) -> Option<TokenHash> {
+        if hex.len() != 64 {
+            return None;
+        }
+        let mut out = [0u8; 32];
+        for (i, pair) in hex.as_bytes().chunks(2).enumerate() {
+            let hi = (pair[0] as char).to_digit(16)?;
+            let lo = (pair[1] as char).to_digit(16)?;
+            out[i] = (hi * 16 + lo) as u8;
+        }
+        Some(TokenHash(out))
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+impl PartialEq for TokenHash {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.ct_eq(&other.0).into()
+    }
+}
+
+impl fmt::Debug for TokenHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TokenHash({}..)", &self.to_hex()[..8])
+    }
+}
+
+impl Eq for TokenHash {}
+
+/// A person who may sign in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// Stable: derived from the normalized email (see `user_id`).
+    pub id: String,
+    pub email: String,
+    pub roles: Vec<String>,
+    /// Unix milliseconds.
+    pub created_at: u64,
+}
+
+/// Lower-cases and trims an address; `None` if it is not plausibly one.
+pub fn normalize_email(raw: &str) -> Option<String> {
+    let email = raw.trim().to_ascii_lowercase();
+    let (local, domain) = email.rsplit_once('@')?;
+    let ok = !local.is_empty()
+        && local.len() <= 64
+        && email.len() <= 254
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && !email.contains(['<', '>', ',', ';', '"', '\\'])
+        && domain
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+    ok.then_some(email)
+}
+
+/// The stable id of the user with this (normalized) email. Derived, so every
+/// instance agrees without coordination and re-adding an address keeps its id.
+pub fn user_id(email: &str) -> String {
+    let digest = Sha256::digest(format!("latchkey-user:{email}").as_bytes());
+    TokenHash(digest.into()).to_hex()[..24].to_owned()
+}
+
+/// A signed-in browser, as stored under the hash of its token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    pub user_id: String,
+    pub email: String,
+    /// Unix milliseconds.
+    pub created_at: u64,
+    /// Unix milliseconds: the absolute end, never extended.
+    pub expires_at: u64,
+    pub ip: String,
+    pub user_agent: String,
+}
+
+/// A session as listed for admins: its public id is the token hash in hex.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    pub id: String,
+    pub record: SessionRecord,
+    /// Unix milliseconds when it ends if left idle (<= record.expires_at).
+    pub idle_expires_at: u64,
+}
+
+/// A requested magic link, stored under the hash of the link token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkRecord {
+    pub email: String,
+    /// Already validated return address ("" for none).
+    pub return_to: String,
+    /// Hash of the attempt cookie of the browser that asked (hex).
+    pub attempt: String,
+    /// Unix milliseconds.
+    pub created_at: u64,
+    pub expires_at: u64,
+    pub ip: String,
+    pub user_agent: String,
+}
+
+/// The browser-side half of a sign-in attempt, stored under the hash of the
+/// attempt cookie: which link it asked for and the hash of the typed code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    /// Hash of the link token (hex).
+    pub link: String,
+    /// Hash of the one-time code (hex).
+    pub code: String,
+    pub failures: u32,
+}
+
+/// A bearer token, as stored under its `jti` (the token's public id; the
+/// signed token itself is never stored). A token works only while its
+/// record lives, so revoking it takes effect on the very next request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    pub jti: String,
+    pub user_id: String,
+    pub email: String,
+    /// What it is for: `--name` of `latchkey tokens issue`, or "session"
+    /// for one exchanged at `POST /.latchkey/token`.
+    pub name: String,
+    /// Unix milliseconds.
+    pub created_at: u64,
+    /// Unix milliseconds: the token's `exp`; the record expires with it.
+    pub expires_at: u64,
+    /// For a token exchanged at `POST /.latchkey/token`: the hash (hex) of
+    /// the session it came from. Such a token works only while that session
+    /// lives (a logout or revocation ends both), and its use counts as the
+    /// session's activity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::secret::Secret;
+
+    #[test]
+    fn hashes_round_trip_through_hex() {
+        let h = Secret::generate(&mut rand::rng()).hash();
+        assert_eq!(TokenHash::from_hex(&h.to_hex()), Some(h));
+        assert_eq!(TokenHash::from_hex("zz"), None);
+    }
+
+    #[test]
+    fn emails_are_normalized_and_ids_stable() {
+        assert_eq!(
+            normalize_email(" Alice@Example.COM "),
+            Some("alice@example.com".into())
+        );
+        for bad in [
+            "",
+            "alice",
+            "@x.com",
+            "a@b",
+            "a b@x.com",
+            "a@x.com>",
+            "a@.x.com",
+        ] {
+            assert_eq!(normalize_email(bad), None, "{bad}");
+        }
+        assert_eq!(user_id("alice@example.com"), user_id("alice@example.com"));
+        assert_ne!(user_id("alice@example.com"), user_id("bob@example.com"));
+    }
+}
