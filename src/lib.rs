@@ -3,9 +3,17 @@
 //! it; as a reverse proxy or as the forward-auth target of Traefik, Caddy and
 //! Nginx.
 //!
-//! Data flows one way: `config` (file format) → `settings` (validated and
-//! compiled once) → `server` (listeners) → `gate` (identity → decision →
-//! outcome), which hands off to `login`, `forward_auth` or `proxy`.
+//! The code is in layers, each folder using only those below it: `cli`,
+//! `server` (listeners), `gate` (the one router of `/.latchkey/*`, identity →
+//! decision → outcome, forward-auth, the proxy handoff), `app` (the
+//! composition root: `Settings` compiled once from `config`, and `App`),
+//! `signin`, `http`, `upstream`, `identity`, `store`, `policy`, `tls`, `obs`,
+//! `config`. A request walks down them and never back up.
+//!
+//! Public is only what the binary (`cli::main`), the fuzz targets, the
+//! benchmarks and the integration tests reach (the config format, the
+//! store contract, the parsers and policy); everything else is
+//! `pub(crate)`.
 
 // Deep async types (hyper server + TLS + upgrades) need more than the default.
 #![recursion_limit = "256"]
@@ -18,7 +26,7 @@ pub mod http;
 pub mod identity;
 pub mod obs;
 pub mod policy;
-pub mod server;
+pub(crate) mod server;
 pub mod signin;
 pub mod store;
 pub mod tls;

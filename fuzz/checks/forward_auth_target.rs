@@ -57,6 +57,7 @@ pub fn check(data: &[u8]) {
         bearer: false,
         user_agent: String::new(),
         request_id: String::new(),
+        method_override: None,
     };
     let Ok(t) = Target::read(flavor, nginx, &headers, &ctx, &Method::GET) else {
         return;

@@ -1,12 +1,15 @@
 //! `App`: everything a request needs, built once from `Settings` and shared
 //! as one `Arc<App>`. No global state: the store, the mail queue and the
-//! upstream client live here.
+//! upstream client live here. It is the composition root only: the layers
+//! below get the narrow parts they use (`parts`: `Identifier`, `SignIn`),
+//! never `App` itself; gate and server, above, hold the `Arc<App>`.
 //!
 //! A config reload (SIGHUP) builds a new `App` with
 //! [`App::reconfigured`]: new settings, the same store, mail queue and
 //! upstream pool (all cheap to share). The server swaps it in for new
 //! requests; requests in flight keep the `Arc<App>` they started with.
 
+mod parts;
 pub mod settings;
 
 use std::sync::Arc;

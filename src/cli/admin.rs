@@ -16,6 +16,7 @@ use clap::Subcommand;
 
 use super::tokens::now_ms;
 use crate::app::settings::Settings;
+use crate::policy::check_role_name;
 use crate::store::records::{normalize_email, user_id, TokenHash, User};
 use crate::store::{RedisStore, Store, StoreError};
 
@@ -96,7 +97,7 @@ fn email(raw: &str) -> Result<String, AdminError> {
 fn roles(raw: &str) -> Result<Vec<String>, AdminError> {
     let mut out: Vec<String> = Vec::new();
     for r in raw.split(',').map(str::trim).filter(|r| !r.is_empty()) {
-        if r.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if check_role_name(r).is_err() {
             return Err(AdminError::BadRole(r.to_owned()));
         }
         if !out.iter().any(|o| o == r) {

@@ -1,5 +1,7 @@
 //! `latchkey demo`: the whole product with no set-up — the memory store,
 //! sign-in links printed to the terminal, and the built-in echo app behind it.
+//! It only writes the config and starts the pieces: serving is `serve.rs`'s,
+//! the echo app `echo.rs`'s.
 
 use std::net::SocketAddr;
 

@@ -1,5 +1,6 @@
 //! `latchkey keys generate`: a fresh signing key (PEM) for identity
-//! assertions and bearer tokens, and the config lines that use it.
+//! assertions and bearer tokens, and the config lines that use it. Making
+//! and reading keys is `identity::keys`'; this writes the file and the lines.
 
 use std::io::Write as _;
 use std::path::Path;
@@ -7,9 +8,8 @@ use std::path::Path;
 use rand::RngCore;
 
 use super::tokens::{now_ms, CliError};
-use crate::identity::keys::{generate_pem, Alg};
-use crate::identity::tokens::JWKS_MAX_AGE;
-use crate::signin::login::{human_duration, rfc3339};
+use crate::identity::keys::{generate_pem, Alg, JWKS_MAX_AGE};
+use crate::signin::time_text::{human_duration, rfc3339};
 
 /// `latchkey keys generate [--alg es256|eddsa] [--kid ID] [--out FILE]`:
 /// a fresh private key (PEM) and the config lines that use it.

@@ -3,12 +3,12 @@
 //! `tokens` and `keys` work on the configured store and keys (`admin.rs`,
 //! `tokens.rs`, `keys.rs`). The only layer that uses `anyhow`.
 
-pub mod admin;
-pub mod demo;
+pub(crate) mod admin;
+pub(crate) mod demo;
 pub mod echo;
-pub mod keys;
-pub mod serve;
-pub mod tokens;
+pub(crate) mod keys;
+pub(crate) mod serve;
+pub(crate) mod tokens;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

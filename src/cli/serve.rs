@@ -1,6 +1,7 @@
 //! `latchkey serve` (and the demo's server): binds the listeners, builds the
 //! `App`, says where it serves (log line, `--ready-file`), and runs the
-//! server until SIGTERM or Ctrl-C.
+//! server until SIGTERM or Ctrl-C. Accepting, reloading and draining are
+//! `server`'s; what a request means is `gate`'s.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

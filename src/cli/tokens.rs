@@ -1,7 +1,7 @@
 //! `latchkey tokens issue|list|revoke`: long-lived bearer tokens for
 //! scripts, managed in the configured store. `cli` parses the command line
 //! and calls these; what a token is and how it is checked lives in
-//! `identity::tokens`.
+//! `identity::bearer`.
 //!
 //! A token's value is printed once, on standard output alone (so
 //! `TOKEN=$(latchkey tokens issue ...)` works); everything else goes to
@@ -10,9 +10,9 @@
 use std::io::Write as _;
 
 use crate::app::settings::Settings;
-use crate::identity::tokens::{self, IssueError};
+use crate::identity::bearer::IssueError;
 use crate::obs::clock::Clock;
-use crate::signin::login::rfc3339;
+use crate::signin::time_text::rfc3339;
 use crate::store::records::{normalize_email, user_id};
 use crate::store::{Backend, Store, StoreError};
 
@@ -87,8 +87,10 @@ pub async fn issue(
             .await?
             .ok_or_else(|| CliError::UnknownUser(email.clone()))?,
     };
-    let (token, record) =
-        tokens::issue(settings, &store, &user, name, None, ttl_d, now_ms()).await?;
+    let (token, record) = settings
+        .signer()
+        .issue(&store, &user, name, None, ttl_d, now_ms())
+        .await?;
     eprintln!(
         "Issued token {} ({}) for {}, valid until {}.\n\
          It is printed once, below; keep it like a password. Send it as\n  \

@@ -7,6 +7,12 @@
 //! TOML file, then `LATCHKEY_*` environment variables (`__` nests:
 //! `LATCHKEY_SERVER__LISTEN`; other `LATCHKEY_` variables are not config).
 //! Unknown keys are errors.
+//! It also holds `redact_url` (in `redact.rs`), for every layer above that
+//! prints a URL from the file.
+
+mod redact;
+
+pub use redact::redact_url;
 
 use std::collections::BTreeMap;
 use std::path::Path;

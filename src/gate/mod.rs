@@ -1,41 +1,41 @@
-//! The request pipeline: read the request once (`Ctx`), route latchkey's own
-//! URLs to `login` and `forward_auth`, and send everything else through the
-//! gate: identity → decision → outcome (proxy, sign-in, or forbidden).
+//! The request pipeline: read the request once (`Ctx`), send latchkey's own
+//! URLs through the one table of them (`router`), and everything else
+//! through the gate (`proxy`): identity → decision (`judge`) → outcome
+//! (proxy, sign-in, or forbidden). Forward-auth (`forward_auth`) judges a
+//! request a front proxy describes.
 //!
-//! This is also the one place errors are logged and rendered: inner
-//! handlers return `GateError` and decide nothing about presentation. And
-//! the one place every request is counted (`Metrics::request`), inside a
-//! tracing span that carries its request id.
+//! This is also the one place errors are logged and rendered ([`render`]):
+//! inner handlers return `GateError` and decide nothing about presentation.
+//! And the one place every request is counted (`Metrics::request`), inside
+//! a tracing span that carries its request id.
 
 pub mod forward_auth;
+pub(crate) mod judge;
+mod proxy;
+pub(crate) mod router;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
-use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http::{header, Request, Response};
 use hyper::body::Incoming;
 use tracing::Instrument as _;
 
 use crate::app::App;
-use crate::http::cookies;
-use crate::http::error::{json, Fault, GateError};
-
-use crate::http::pages::Page;
+use crate::http::credentials;
+use crate::http::error::{Fault, GateError};
 use crate::http::request::{
-    forwarded_host, header_str, host_name, method_is_canonical, raw_host, wants_html, Client, Ctx,
+    header_str, host_name, method_is_canonical, method_override, raw_host, wants_html, Client, Ctx,
 };
-use crate::identity::session::Identity;
-use crate::identity::tokens;
 use crate::obs::metrics::{Outcome, Route};
 use crate::obs::request_id::{RequestId, X_REQUEST_ID};
 use crate::policy::path::normalize_path;
-use crate::policy::rules::{Decision, Request as RuleRequest};
-use crate::signin::login::{self, now_ms, redirect};
-use crate::store::StoreError;
-use crate::upstream::Forward;
 use crate::Body;
-use forward_auth::Flavor;
+
+pub use judge::{forbidden, judge, sign_in_first};
+
+/// An answer and what it amounts to, for the metrics.
+pub type Answer = (Response<Body>, Outcome);
 
 /// Serves one request; never fails (errors become responses). Counts its
 /// outcome, and returns the request id on forward-auth answers.
@@ -57,17 +57,7 @@ pub async fn handle(
         let (route, result) = route(&app, req, peer, tls, html, &id).await;
         let (mut resp, outcome) = match result {
             Ok(answer) => answer,
-            Err(e) => {
-                match e.fault() {
-                    Fault::Client => tracing::debug!(error = %e, "request refused"),
-                    Fault::Upstream => tracing::warn!(error = %e, "upstream failed"),
-                    Fault::Latchkey => tracing::error!(error = %e, "request failed"),
-                }
-                if matches!(e, GateError::Store(_)) {
-                    app.metrics.store_error();
-                }
-                (e.respond(&app.settings.pages, html), outcome_of(&e))
-            }
+            Err(e) => render(&app, &e, html),
         };
         app.metrics.request(route, outcome);
         if matches!(route, Route::Traefik | Route::Nginx) {
@@ -89,6 +79,20 @@ pub async fn handle(
     .await
 }
 
+/// An error, logged by whose fault it is and rendered for the caller (a
+/// page for a browser, JSON for a program).
+pub(crate) fn render(app: &App, e: &GateError, html: bool) -> Answer {
+    match e.fault() {
+        Fault::Client => tracing::debug!(error = %e, "request refused"),
+        Fault::Upstream => tracing::warn!(error = %e, "upstream failed"),
+        Fault::Latchkey => tracing::error!(error = %e, "request failed"),
+    }
+    if matches!(e, GateError::Store(_)) {
+        app.metrics.store_error();
+    }
+    (e.respond(&app.settings.pages, html), outcome_of(e))
+}
+
 /// At most 256 characters of a path, for the log.
 fn log_path(path: &str) -> &str {
     match path.char_indices().nth(256) {
@@ -102,16 +106,6 @@ fn outcome_of(e: &GateError) -> Outcome {
         GateError::Store(_) => Outcome::StoreError,
         GateError::Proxy(_) => Outcome::UpstreamError,
         _ => Outcome::BadRequest,
-    }
-}
-
-/// Which front door a (normalized, or raw when it did not normalize) path is.
-fn route_of(path: &str) -> Route {
-    match path {
-        "/.latchkey/auth" => Route::Traefik,
-        "/.latchkey/auth/request" => Route::Nginx,
-        p if p == "/.latchkey" || p.starts_with("/.latchkey/") => Route::Pages,
-        _ => Route::Proxy,
     }
 }
 
@@ -139,20 +133,18 @@ fn context(
         host,
         path,
         query: req.uri().query().map(str::to_owned),
-        now: now_ms(),
+        now: app.clock.now_ms(),
         html,
-        bearer: tokens::bearer_token(headers).is_some(),
+        bearer: credentials::bearer_token(headers).is_some(),
         user_agent: header_str(headers, header::USER_AGENT.as_str())
             .unwrap_or("")
             .chars()
             .take(256)
             .collect(),
         request_id: id.as_str().to_owned(),
+        method_override: method_override(headers)?,
     })
 }
-
-/// An answer and what it amounts to, for the metrics.
-pub type Answer = (Response<Body>, Outcome);
 
 async fn route(
     app: &Arc<App>,
@@ -165,206 +157,17 @@ async fn route(
     let ctx = match context(app, &req, peer, tls, html, id) {
         Ok(ctx) => ctx,
         Err(e) => {
-            let route = route_of(req.uri().path());
+            let route = router::metric_route(req.uri().path());
             if route == Route::Nginx {
                 return (route, Ok(forward_auth::refused(&e)));
             }
             return (route, Err(e));
         }
     };
-    let route = route_of(&ctx.path);
+    let route = router::metric_route(&ctx.path);
     let result = match route {
-        Route::Traefik => forward_auth::handle(app, &req, &ctx, Flavor::Traefik).await,
-        Route::Nginx => forward_auth::handle(app, &req, &ctx, Flavor::Nginx).await,
-        Route::Pages => login::handle(app, req, &ctx)
-            .await
-            .map(|resp| (resp, Outcome::Allowed)),
-        Route::Proxy => gate(app, req, ctx).await,
+        Route::Proxy => proxy::handle(app, req, ctx).await,
+        _ => router::serve(app, req, &ctx).await,
     };
     (route, result)
-}
-
-/// Looks the caller up and decides. A store error counts as "no identity"
-/// only where the anonymous answer is already Allow (public paths);
-/// anywhere else it is a 503, never a sign-out. Its time is the decision
-/// latency in the metrics.
-pub async fn judge(
-    app: &App,
-    headers: &http::HeaderMap,
-    target: &RuleRequest<'_>,
-    now: u64,
-) -> Result<(Decision, Option<Identity>), StoreError> {
-    let started = Instant::now();
-    let decided = decide(app, headers, target, now).await;
-    app.metrics.decision.observe(started.elapsed());
-    // Once per decision, with exactly what the rules saw (never the query:
-    // it can carry tokens). The property test in tests/it/as_judged.rs
-    // compares it with what the app received.
-    tracing::debug!(
-        method = %target.method,
-        host = target.host,
-        path = log_path(target.path),
-        decision = decided.as_ref().map_or("store_error", |(d, _)| d.label()),
-        "judged"
-    );
-    decided
-}
-
-async fn decide(
-    app: &App,
-    headers: &http::HeaderMap,
-    target: &RuleRequest<'_>,
-    now: u64,
-) -> Result<(Decision, Option<Identity>), StoreError> {
-    let identity = app.identify(headers, now).await;
-    match identity {
-        Ok(identity) => {
-            let roles = identity.as_ref().map(|i| i.user.roles.as_slice());
-            Ok((app.settings.rules.decide(target, roles).decision, identity))
-        }
-        Err(e) => match app.settings.rules.decide(target, None).decision {
-            Decision::Allow => {
-                app.metrics.store_error();
-                tracing::warn!(error = %e, "session store unavailable; public path served anonymously");
-                Ok((Decision::Allow, None))
-            }
-            _ => Err(e),
-        },
-    }
-}
-
-async fn gate(app: &Arc<App>, mut req: Request<Incoming>, ctx: Ctx) -> Result<Answer, GateError> {
-    let s = &app.settings;
-    let upstream = s
-        .apps
-        .get(&ctx.host)
-        .and_then(|a| a.upstream.as_ref())
-        .ok_or(GateError::UnknownHost)?;
-    let method = req.method().clone();
-    // latchkey is no forward proxy: a CONNECT asks for a tunnel that no
-    // rule could look into (and an upstream's 2xx would open one).
-    if method == Method::CONNECT {
-        return Err(GateError::MethodNotAllowed);
-    }
-    let target = RuleRequest {
-        host: &ctx.host,
-        method: &method,
-        path: &ctx.path,
-    };
-    let (decision, identity) = judge(app, req.headers(), &target, ctx.now).await?;
-    match decision {
-        Decision::Allow => {
-            // Forwarded as judged: this method (the request's own), the
-            // judged host (with the port sent), the judged path.
-            let host = forwarded_host(&ctx.raw_host, &ctx.host);
-            let path_and_query = match &ctx.query {
-                Some(q) => format!("{}?{q}", ctx.path),
-                None => ctx.path.clone(),
-            };
-            let who = identity.as_ref().map(|i| {
-                (
-                    i.user.id.as_str(),
-                    i.user.email.as_str(),
-                    i.user.roles.as_slice(),
-                )
-            });
-            let assertion = identity
-                .as_ref()
-                .and_then(|i| app.assertion(i, &ctx.host, ctx.now));
-            tokens::strip_own_bearer(s, req.headers_mut());
-            let fwd = Forward {
-                client_ip: ctx.client.ip,
-                peer_ip: ctx.client.peer,
-                prior_forwarded_for: ctx.client.prior_forwarded_for.as_deref(),
-                proto: ctx.client.proto,
-                host: &host,
-                path_and_query: &path_and_query,
-                identity: who,
-                assertion: assertion.as_deref(),
-                headers: &s.headers,
-                own_cookies: &[
-                    &s.session.cookie_name,
-                    cookies::csrf_name(s),
-                    cookies::attempt_name(s),
-                ],
-                request_id: &ctx.request_id,
-            };
-            let started = Instant::now();
-            let answer = app.proxy.forward(req, upstream, fwd).await;
-            app.metrics.upstream.observe(started.elapsed());
-            Ok((answer?, Outcome::Allowed))
-        }
-        Decision::SignIn => {
-            let here = format!("{}://{}", ctx.client.proto, ctx.raw_host);
-            let resp = sign_in_first(&ctx, &method, &here, &original_url(&ctx));
-            Ok((resp, Outcome::SignIn))
-        }
-        Decision::Forbid => Ok((forbidden(app, &ctx, identity.as_ref()), Outcome::Forbidden)),
-    }
-}
-
-/// The URL the person asked for, as a return address.
-fn original_url(ctx: &Ctx) -> String {
-    match &ctx.query {
-        Some(q) => format!("{}://{}{}?{q}", ctx.client.proto, ctx.raw_host, ctx.path),
-        None => format!("{}://{}{}", ctx.client.proto, ctx.raw_host, ctx.path),
-    }
-}
-
-/// The sign-in page's URL at `base` (an origin) with a return address.
-pub fn login_url(base: &str, rd: &str) -> String {
-    let rd: String = form_urlencoded::byte_serialize(rd.as_bytes()).collect();
-    format!("{base}/.latchkey/login?rd={rd}")
-}
-
-/// "Sign in first": a redirect for a person's browser (302 for safe
-/// methods, 303 otherwise), a 401 for programs, and for a bearer request a
-/// 401 challenge (its token did not hold).
-pub fn sign_in_first(ctx: &Ctx, method: &Method, base: &str, rd: &str) -> Response<Body> {
-    if ctx.bearer {
-        return tokens::challenge(
-            StatusCode::UNAUTHORIZED,
-            tokens::INVALID_TOKEN,
-            &serde_json::json!({ "error": tokens::INVALID_TOKEN }),
-        );
-    }
-    let url = login_url(base, rd);
-    if !ctx.html {
-        let mut resp = json(
-            StatusCode::UNAUTHORIZED,
-            &serde_json::json!({ "error": "sign in first", "login_url": url }),
-        );
-        if let Ok(v) = HeaderValue::from_str(&url) {
-            resp.headers_mut().insert(header::LOCATION, v);
-        }
-        return resp;
-    }
-    let status = if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
-        StatusCode::FOUND
-    } else {
-        StatusCode::SEE_OTHER
-    };
-    redirect(status, &url)
-}
-
-/// Signed in but not allowed (or a deny rule).
-pub fn forbidden(app: &App, ctx: &Ctx, identity: Option<&Identity>) -> Response<Body> {
-    if ctx.bearer {
-        return tokens::challenge(
-            StatusCode::FORBIDDEN,
-            tokens::INSUFFICIENT_SCOPE,
-            &serde_json::json!({ "error": "forbidden" }),
-        );
-    }
-    if ctx.html {
-        let email = identity.map(|i| i.user.email.as_str()).unwrap_or("");
-        app.settings
-            .pages
-            .respond(StatusCode::FORBIDDEN, &Page::Forbidden { email })
-    } else {
-        json(
-            StatusCode::FORBIDDEN,
-            &serde_json::json!({ "error": "forbidden" }),
-        )
-    }
 }

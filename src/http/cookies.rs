@@ -2,14 +2,15 @@
 //! the session cookie (`HttpOnly; SameSite=Lax; Path=/`, `Secure` on https,
 //! `Domain` only with cookie_domain), the CSRF cookie of its forms, and the
 //! sign-in attempt cookie that binds a magic link to the browser that asked.
-//! Reading them back: [`secrets`].
+//! Their attributes are compiled once (`Cookies`, by `app::settings`).
+//! Reading them back: [`secrets`]; what a session cookie is worth is
+//! identity's business.
 
 use std::time::Duration;
 
 use cookie::{Cookie, SameSite};
 use http::{header::SET_COOKIE, HeaderMap, HeaderValue, Response};
 
-use crate::app::settings::Settings;
 use crate::http::request::cookies;
 use crate::identity::secret::Secret;
 use crate::Body;
@@ -30,69 +31,91 @@ pub fn secrets<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item 
         .take(SAME_NAME_AT_MOST)
 }
 
-/// The CSRF cookie's name (`__Host-` prefixed on https).
-pub fn csrf_name(s: &Settings) -> &'static str {
-    if s.secure {
-        "__Host-latchkey_csrf"
-    } else {
-        "latchkey_csrf"
-    }
+/// The attributes of latchkey's cookies, compiled once from `[session]`,
+/// `[login]` and public_url.
+pub struct Cookies {
+    /// public_url is https: `Secure`, and `__Host-` names when host-only.
+    pub secure: bool,
+    /// The session cookie's name as used: `__Host-` + configured name when
+    /// public_url is https and no cookie_domain is set.
+    pub session_name: String,
+    /// `session.cookie_domain` (no leading dot): the session cookie's `Domain`.
+    pub domain: Option<String>,
+    /// How long the session cookie lives: as long as the session can.
+    pub session_max_age: Duration,
+    /// How long the attempt cookie lives: as long as the link it binds.
+    pub attempt_max_age: Duration,
 }
 
-/// The sign-in attempt cookie's name (`__Host-` prefixed on https).
-pub fn attempt_name(s: &Settings) -> &'static str {
-    if s.secure {
-        "__Host-latchkey_attempt"
-    } else {
-        "latchkey_attempt"
-    }
-}
-
-fn build(s: &Settings, name: &str, value: &str, max_age: Option<Duration>, domain: bool) -> String {
-    let mut c = Cookie::build((name.to_owned(), value.to_owned()))
-        .path("/")
-        .http_only(true)
-        .secure(s.secure)
-        .same_site(SameSite::Lax);
-    if let Some(age) = max_age {
-        c = c.max_age(cookie::time::Duration::seconds(age.as_secs() as i64));
-    }
-    if domain {
-        if let Some(d) = &s.session.cookie_domain {
-            c = c.domain(d.clone());
+impl Cookies {
+    /// The CSRF cookie's name (`__Host-` prefixed on https).
+    pub fn csrf_name(&self) -> &'static str {
+        if self.secure {
+            "__Host-latchkey_csrf"
+        } else {
+            "latchkey_csrf"
         }
     }
-    c.build().to_string()
-}
 
-/// The session cookie: lives as long as the session can.
-pub fn session(s: &Settings, token: &str) -> String {
-    build(
-        s,
-        &s.session.cookie_name,
-        token,
-        Some(s.session.max_lifetime),
-        true,
-    )
-}
+    /// The sign-in attempt cookie's name (`__Host-` prefixed on https).
+    pub fn attempt_name(&self) -> &'static str {
+        if self.secure {
+            "__Host-latchkey_attempt"
+        } else {
+            "latchkey_attempt"
+        }
+    }
 
-pub fn clear_session(s: &Settings) -> String {
-    build(s, &s.session.cookie_name, "", Some(Duration::ZERO), true)
-}
+    /// Every cookie name latchkey sets: stripped before a request goes upstream.
+    pub fn own_names(&self) -> [&str; 3] {
+        [&self.session_name, self.csrf_name(), self.attempt_name()]
+    }
 
-/// The CSRF cookie: a browser-session cookie on latchkey's own host.
-pub fn csrf(s: &Settings, token: &str) -> String {
-    build(s, csrf_name(s), token, None, false)
-}
+    fn build(&self, name: &str, value: &str, max_age: Option<Duration>, domain: bool) -> String {
+        let mut c = Cookie::build((name.to_owned(), value.to_owned()))
+            .path("/")
+            .http_only(true)
+            .secure(self.secure)
+            .same_site(SameSite::Lax);
+        if let Some(age) = max_age {
+            c = c.max_age(cookie::time::Duration::seconds(age.as_secs() as i64));
+        }
+        if domain {
+            if let Some(d) = &self.domain {
+                c = c.domain(d.clone());
+            }
+        }
+        c.build().to_string()
+    }
 
-/// The attempt cookie: as long as the link it binds. Host-only: the link
-/// points back at the host where sign-in started.
-pub fn attempt(s: &Settings, token: &str) -> String {
-    build(s, attempt_name(s), token, Some(s.login.link_ttl), false)
-}
+    /// The session cookie: lives as long as the session can.
+    pub fn session(&self, token: &str) -> String {
+        self.build(&self.session_name, token, Some(self.session_max_age), true)
+    }
 
-pub fn clear_attempt(s: &Settings) -> String {
-    build(s, attempt_name(s), "", Some(Duration::ZERO), false)
+    pub fn clear_session(&self) -> String {
+        self.build(&self.session_name, "", Some(Duration::ZERO), true)
+    }
+
+    /// The CSRF cookie: a browser-session cookie on latchkey's own host.
+    pub fn csrf(&self, token: &str) -> String {
+        self.build(self.csrf_name(), token, None, false)
+    }
+
+    /// The attempt cookie: as long as the link it binds. Host-only: the link
+    /// points back at the host where sign-in started.
+    pub fn attempt(&self, token: &str) -> String {
+        self.build(
+            self.attempt_name(),
+            token,
+            Some(self.attempt_max_age),
+            false,
+        )
+    }
+
+    pub fn clear_attempt(&self) -> String {
+        self.build(self.attempt_name(), "", Some(Duration::ZERO), false)
+    }
 }
 
 /// Appends a Set-Cookie header.

@@ -42,6 +42,7 @@ pub enum Lines {
 }
 
 impl Forwarded {
+    #[cfg(test)]
     pub const ALL: [Forwarded; 8] = [
         Forwarded::For,
         Forwarded::Proto,

@@ -4,10 +4,11 @@
 //! and the pages. Routing and deciding are `gate`'s; what pages say is
 //! `signin`'s and `gate`'s.
 
-pub mod cookies;
-pub mod error;
-pub mod forwarded;
-pub mod origin;
+pub(crate) mod cookies;
+pub(crate) mod credentials;
+pub(crate) mod error;
+pub(crate) mod forwarded;
+pub(crate) mod origin;
 pub mod pages;
 pub mod request;
-pub mod response;
+pub(crate) mod response;

@@ -178,6 +178,7 @@ mod tests {
             bearer: false,
             user_agent: String::new(),
             request_id: String::new(),
+            method_override: None,
         }
     }
 

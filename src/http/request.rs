@@ -154,6 +154,40 @@ pub fn method_is_canonical(method: &Method) -> bool {
         .any(|known| known.eq_ignore_ascii_case(m) && *known != m)
 }
 
+/// The headers through which a client asks an app to run another method
+/// than the request's own (Express `method-override`, Symfony, Google's
+/// APIs, many Java stacks): `X-HTTP-Method-Override`, `X-HTTP-Method`,
+/// `X-Method-Override`.
+pub const METHOD_OVERRIDE_HEADERS: [&str; 3] = [
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
+/// The method a client asks the app to run instead of the request's own,
+/// if any: one value in one of [`METHOD_OVERRIDE_HEADERS`]. Such a request
+/// is judged as both methods (an app that honours the header runs the
+/// override). Two different overrides, or one that is not a canonical
+/// method, are refused: there is no one method to judge.
+pub fn method_override(headers: &HeaderMap) -> Result<Option<Method>, GateError> {
+    let mut found: Option<Method> = None;
+    for name in METHOD_OVERRIDE_HEADERS {
+        for value in headers.get_all(name) {
+            let method = Method::from_bytes(value.as_bytes())
+                .ok()
+                .filter(method_is_canonical)
+                .ok_or(GateError::BadRequest("bad method override header"))?;
+            match &found {
+                Some(seen) if *seen != method => {
+                    return Err(GateError::BadRequest("conflicting method override headers"))
+                }
+                _ => found = Some(method),
+            }
+        }
+    }
+    Ok(found)
+}
+
 /// The normalized host name (no port) of a raw Host value.
 pub fn host_name(raw: &str) -> Result<String, GateError> {
     normalize_host(raw).ok_or(GateError::BadHost)
@@ -526,4 +560,7 @@ pub struct Ctx {
     pub user_agent: String,
     /// The request id (`request_id.rs`): forwarded upstream as `X-Request-Id`.
     pub request_id: String,
+    /// The method a `X-HTTP-Method-Override` (or a sibling header) asks
+    /// the app to run: the request is judged as that method too.
+    pub method_override: Option<Method>,
 }

@@ -1,42 +1,65 @@
-//! Who is calling: a bearer token latchkey made (`Authorization: Bearer`,
-//! checked by `tokens`), else the session cookie, looked up in the store
-//! (one round trip that also slides the idle timeout; a second one reads
-//! the user's record when the user is not in `[[users]]`). Either way joined
-//! with the user's current record. Users from `[[users]]` win over stored
-//! ones; a session or token whose user no longer exists is no identity at
-//! all, so removing a user or changing their roles takes effect on the very
-//! next request. A browser may send several session cookies (a host-only
-//! and a `Domain` one, or one another app under cookie_domain set): the
-//! first of them (at most `cookies::SAME_NAME_AT_MOST`) that is a live
+//! Who is calling: a bearer token latchkey made (checked by `bearer`), else
+//! the session cookie, looked up in the store (one round trip that also
+//! slides the idle timeout; a second one reads the user's record when the
+//! user is not in `[[users]]`). Either way joined with the user's current
+//! record. Users from `[[users]]` win over stored ones; a session or token
+//! whose user no longer exists is no identity at all, so removing a user
+//! or changing their roles takes effect on the very next request. A browser
+//! may send several session cookies (a host-only and a `Domain` one, or one
+//! another app under cookie_domain set): the first of them that is a live
 //! session is the identity.
 //!
 //! A bearer token that latchkey did not make (another key id, or not a JWT)
 //! is the app's business: it is ignored here and the cookie decides. One
 //! that latchkey made but that fails (expired, revoked, tampered) is no
 //! identity, and the cookie is not consulted.
+//!
+//! Reading the credentials off a request is http's (`http::credentials`);
+//! this file gets them as values, with the parts it needs (`Identifier`,
+//! handed out by `App`).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use http::HeaderMap;
+use crate::identity::assertion::Signer;
+use crate::identity::cache::SessionCache;
+use crate::identity::secret::Secret;
+use crate::identity::session::{Identity, SessionRef, SessionSettings};
+use crate::store::records::{TokenHash, User};
+use crate::store::{Backend, Store, StoreResult};
 
-use crate::app::App;
-use crate::http::cookies;
-use crate::identity::session::{Identity, SessionRef};
-use crate::identity::tokens::bearer_token;
-use crate::store::records::TokenHash;
-use crate::store::{Store, StoreResult};
+/// What a request carries to say who it is (read by `http::credentials`).
+pub struct Credentials<'h> {
+    /// The token of `Authorization: Bearer`, whoever made it.
+    pub bearer: Option<&'h str>,
+    /// The session cookies' values that have a token's shape, in the order sent.
+    pub sessions: Vec<Secret>,
+}
 
-impl App {
+/// What looking a caller up needs, borrowed from `App`.
+pub struct Identifier<'a> {
+    pub store: &'a Backend,
+    /// `session.local_cache`; `None` when off.
+    pub cache: Option<&'a SessionCache>,
+    pub session: &'a SessionSettings,
+    /// Users from `[[users]]`, by normalized email.
+    pub users: &'a HashMap<String, User>,
+    pub signer: Signer<'a>,
+}
+
+impl Identifier<'_> {
     /// `Ok(None)`: no credentials, or none that holds. `Err`: the store
     /// could not answer (never treated as signed out).
-    pub async fn identify(&self, headers: &HeaderMap, now: u64) -> StoreResult<Option<Identity>> {
-        let s = &self.settings;
-        if let Some(bearer) = bearer_token(headers).filter(|t| s.keys.holds(t)) {
+    pub async fn identify(
+        &self,
+        credentials: &Credentials<'_>,
+        now: u64,
+    ) -> StoreResult<Option<Identity>> {
+        if let Some(bearer) = credentials.bearer.filter(|t| self.signer.keys.holds(t)) {
             return self.identify_bearer(bearer, now).await;
         }
-        // Of several session cookies (see `cookies::secrets`), the first
-        // that is a live session wins.
-        for token in cookies::secrets(headers, &s.session.cookie_name) {
+        // Of several session cookies, the first that is a live session wins.
+        for token in &credentials.sessions {
             if let Some(identity) = self.identify_session(token.hash(), now).await? {
                 return Ok(Some(identity));
             }
@@ -44,47 +67,50 @@ impl App {
         Ok(None)
     }
 
+    /// The user behind a session or token's email: configured, else the
+    /// stored record that came with the lookup.
+    pub(super) fn current_user(&self, email: &str, stored: Option<&User>) -> Option<User> {
+        match self.users.get(email) {
+            Some(configured) => Some(configured.clone()),
+            None => stored.cloned(),
+        }
+    }
+
     /// The live session under `hash`, joined with its user.
     async fn identify_session(&self, hash: TokenHash, now: u64) -> StoreResult<Option<Identity>> {
-        let s = &self.settings;
-        let cached = self.session_cache.as_ref().and_then(|c| c.get(&hash, now));
+        let cached = self.cache.and_then(|c| c.get(&hash, now));
         let lookup = match cached {
             Some(hit) => hit,
             None => {
                 let Some((record, idle_end)) = self
                     .store
-                    .touch_session(&hash, s.session.idle_timeout, now)
+                    .touch_session(&hash, self.session.idle_timeout, now)
                     .await?
                 else {
                     return Ok(None);
                 };
                 // A second round trip only for users kept in the store.
-                let stored_user = match s.users.contains_key(&record.email) {
+                let stored_user = match self.users.contains_key(&record.email) {
                     true => None,
                     false => self.store.get_user(&record.user_id).await?,
                 };
                 let found = Arc::new((record, idle_end, stored_user));
-                if let Some(cache) = &self.session_cache {
+                if let Some(cache) = self.cache {
                     cache.put(&hash, found.clone(), now);
                 }
                 found
             }
         };
         let (record, idle_end, stored_user) = &*lookup;
-        let idle_end = *idle_end;
-        let user = match s.users.get(&record.email) {
-            Some(configured) => configured.clone(),
-            None => match stored_user {
-                Some(u) => u.clone(),
-                None => return Ok(None),
-            },
+        let Some(user) = self.current_user(&record.email, stored_user.as_ref()) else {
+            return Ok(None);
         };
         Ok(Some(Identity {
             user,
             session: Some(SessionRef {
                 hash,
                 expires_at: record.expires_at,
-                idle_expires_at: idle_end,
+                idle_expires_at: *idle_end,
             }),
             token: None,
         }))

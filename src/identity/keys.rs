@@ -5,7 +5,7 @@
 //! one claims serialization and one signature), verifying a token latchkey
 //! signed itself (bearer tokens, with `jsonwebtoken`), publishing the public
 //! halves as a JWKS, and generating fresh keys for `latchkey keys generate`.
-//! What goes into a token is `tokens`' business.
+//! What goes into a token is `assertion`'s and `bearer`'s business.
 //!
 //! The first key signs; every key verifies and is published. Rotation
 //! without a gap: add the new key last (published, not signing), wait until
@@ -30,6 +30,10 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::config::KeyConfig;
+
+/// How long verifiers may cache the JWKS. Rotation waits at least this
+/// long between publishing a key and signing with it.
+pub const JWKS_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Clock skew tolerated when checking `exp` and `iat` between instances.
 const LEEWAY_SECS: u64 = 5;

@@ -1,8 +1,12 @@
-//! Who is calling: secrets and session records, keys and assertions, bearer tokens, the session cache, and the lookup that joins them.
+//! Who is calling: secrets and session records, keys and assertions,
+//! bearer tokens, the session cache, and the lookup that joins them
+//! (`identify`). It reads no request: http hands it the credentials, App the
+//! parts it needs (`Identifier`). Answering a request is the layers above.
 
-pub mod cache;
-pub mod identify;
+pub(crate) mod assertion;
+pub(crate) mod bearer;
+pub(crate) mod cache;
+pub(crate) mod identify;
 pub mod keys;
 pub mod secret;
-pub mod session;
-pub mod tokens;
+pub(crate) mod session;

@@ -1,5 +1,9 @@
 //! `Identity`: who is calling, once a session cookie or a bearer token
-//! checked out, joined with the user's current record.
+//! checked out, joined with the user's current record; and
+//! `SessionSettings`, how long a session lives. The cookie that carries a
+//! session is http's (`http::cookies`); storing sessions is the store's.
+
+use std::time::Duration;
 
 use crate::store::records::{TokenHash, TokenRecord, User};
 
@@ -18,4 +22,12 @@ pub struct SessionRef {
     pub hash: TokenHash,
     pub expires_at: u64,
     pub idle_expires_at: u64,
+}
+
+/// `[session]`'s lifetimes, compiled.
+pub struct SessionSettings {
+    pub idle_timeout: Duration,
+    pub max_lifetime: Duration,
+    /// `session.local_cache`: at most one second, `None` when off.
+    pub local_cache: Option<Duration>,
 }

@@ -4,5 +4,5 @@
 pub mod audit;
 pub mod clock;
 pub mod mail_stats;
-pub mod metrics;
-pub mod request_id;
+pub(crate) mod metrics;
+pub(crate) mod request_id;

@@ -24,7 +24,7 @@
 //! and `..` (`...`, `..%20`) is refused: Windows servers drop trailing dots
 //! and spaces and would read it as `..`. Splitting query from path and normalizing the Host
 //! header live here too; matching normalized paths against rules is
-//! `rules.rs`'s job.
+//! `rules`' job.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 

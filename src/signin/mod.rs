@@ -1,4 +1,117 @@
-//! The pages and POSTs that turn a person into a session: email link and code, logout; mail.
+//! The pages and POSTs under `/.latchkey/` that turn a person into a
+//! session and back out again: the sign-in page and its email link + code
+//! (`link`, `verify`), `logout`, `me`, the bearer-token exchange and the
+//! JWKS (`token`); the CSRF check of their forms (`csrf`) and their rate
+//! limits (`limits`); mail (`mail`).
+//!
+//! Handlers get a [`SignIn`]: references to exactly the parts they use,
+//! handed out by `App`. Which URL reaches which handler is `gate::router`'s
+//! business (no handler here routes); rendering errors is gate's.
 
-pub mod login;
+pub(crate) mod csrf;
+pub(crate) mod limits;
+pub(crate) mod link;
+pub(crate) mod logout;
 pub mod mail;
+pub(crate) mod me;
+pub(crate) mod settings;
+pub(crate) mod time_text;
+pub(crate) mod token;
+pub(crate) mod verify;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use http::{Response, StatusCode};
+use url::Url;
+
+use crate::http::cookies::Cookies;
+use crate::http::pages::Pages;
+use crate::http::request::Ctx;
+use crate::identity::assertion::Signer;
+use crate::identity::cache::SessionCache;
+use crate::identity::identify::Identifier;
+use crate::obs::audit::{self, Actor, AuditEvent};
+use crate::obs::mail_stats::MailStats;
+use crate::obs::metrics::{Metrics, SignInFailure};
+use crate::policy::redirect::ReturnPolicy;
+use crate::store::records::User;
+use crate::store::Backend;
+use crate::Body;
+use mail::MailQueue;
+use settings::{Limits, LoginSettings};
+
+/// What sign-in's handlers use, borrowed from `App` for one request.
+pub struct SignIn<'a> {
+    pub login: &'a LoginSettings,
+    pub limits: &'a Limits,
+    pub cookies: &'a Cookies,
+    /// Users from `[[users]]`, by normalized email.
+    pub users: &'a HashMap<String, User>,
+    pub public_url: &'a Url,
+    pub return_policy: &'a ReturnPolicy,
+    pub pages: &'a Pages,
+    /// Lifetime of a bearer token from `POST /.latchkey/token`.
+    pub token_ttl: Duration,
+    pub store: &'a Backend,
+    /// `session.local_cache`: sessions ended here are forgotten there too.
+    pub session_cache: Option<&'a SessionCache>,
+    pub mail: &'a MailQueue,
+    pub mail_stats: &'a MailStats,
+    pub metrics: &'a Metrics,
+    /// Who is calling (logout, me, the token exchange).
+    pub identifier: Identifier<'a>,
+    /// Runs a link request's work off the request path.
+    pub detached: &'a dyn Detached,
+}
+
+/// Work that must outlive the request that asked for it. `App` implements
+/// it, since only it owns what such a task holds on to.
+pub trait Detached: Send + Sync {
+    /// Runs `pending.send` in a task of its own, in the request's span.
+    fn prepare_link(&self, pending: link::PendingLink);
+}
+
+impl SignIn<'_> {
+    /// The signing keys and the issuer.
+    pub fn signer(&self) -> Signer<'_> {
+        self.identifier.signer
+    }
+
+    /// Records an audit event for this request's client.
+    fn audit(&self, ctx: &Ctx, user_id: &str, event: AuditEvent) {
+        let ip = ctx.client.ip.to_string();
+        let who = Actor {
+            user_id,
+            ip: &ip,
+            user_agent: &ctx.user_agent,
+        };
+        audit::record(self.metrics, event, who);
+    }
+
+    /// A sign-in that did not happen (`user_id` empty when not known).
+    fn refused(&self, ctx: &Ctx, user_id: &str, why: SignInFailure) {
+        self.audit(ctx, user_id, AuditEvent::SignInRefused(why));
+    }
+}
+
+/// The sign-in page's URL at `base` (an origin, or "" for this host) with
+/// a return address.
+pub fn login_url(base: &str, rd: &str) -> String {
+    let rd: String = form_urlencoded::byte_serialize(rd.as_bytes()).collect();
+    format!("{base}/.latchkey/login?rd={rd}")
+}
+
+/// The sign-in page on this host, keeping a (validated) return address.
+fn retry_url(rd: &str) -> String {
+    if rd.is_empty() {
+        "/.latchkey/login".into()
+    } else {
+        login_url("", rd)
+    }
+}
+
+/// A redirect that is never cached.
+pub fn redirect(status: StatusCode, location: &str) -> Response<Body> {
+    crate::http::response::redirect(status, location)
+}

@@ -2,11 +2,12 @@
 //! talks HTTPS to an upstream.
 //!
 //! This module owns reading PEM files (`[server.tls] cert, key`,
-//! `server.upstream_ca`, `apps[].ca_file`), the certificate resolver that
+//! `server.upstream_ca`, `apps[].ca_file`; and the one check that
+//! `redis.ca_file` and `mail.ca_file` hold certificates, `read_ca_pem`), the certificate resolver that
 //! lets a renewed certificate take over without a restart and without
 //! dropping a connection, and building rustls configs. It uses the process's
 //! one crypto provider (aws-lc-rs, installed by `main`). Accepting
-//! connections is `server`'s; forwarding is `proxy`'s.
+//! connections is `server`'s; forwarding is `upstream`'s.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -266,6 +267,36 @@ pub fn client_config(ca_file: Option<&Path>) -> Result<ClientConfig, TlsError> {
         .with_no_client_auth())
 }
 
+/// The marker every PEM certificate block starts with.
+const PEM_CERT_BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
+
+/// Why a CA file for a TLS client of another library (Redis, SMTP) cannot
+/// be used. Worded to follow the quoted file name.
+#[derive(Debug, thiserror::Error)]
+pub enum CaFileError {
+    #[error("cannot be read: {0}; expected a PEM file of CA certificates")]
+    Read(#[source] std::io::Error),
+    #[error(
+        "holds no PEM certificate; expected a file with \"-----BEGIN CERTIFICATE-----\" blocks"
+    )]
+    NoCert,
+}
+
+/// The bytes of a PEM file of CA certificates, for the clients that parse
+/// PEM themselves (redis-rs, lettre): only checked to hold a
+/// `-----BEGIN CERTIFICATE-----` block, the library reads the rest.
+pub fn read_ca_pem(path: &Path) -> Result<Vec<u8>, CaFileError> {
+    let pem = std::fs::read(path).map_err(CaFileError::Read)?;
+    if pem
+        .windows(PEM_CERT_BEGIN.len())
+        .any(|w| w == PEM_CERT_BEGIN)
+    {
+        Ok(pem)
+    } else {
+        Err(CaFileError::NoCert)
+    }
+}
+
 /// The error and its causes on one line, for config problems and logs.
 pub fn explain(e: &TlsError) -> String {
     let mut out = e.to_string();
@@ -300,6 +331,18 @@ mod tests {
 
     fn served(r: &CertResolver) -> Vec<u8> {
         r.current.load().key.cert[0].to_vec()
+    }
+
+    #[test]
+    fn ca_pem_is_sniffed_for_a_certificate_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let (files, _) = write_pair(dir.path(), "ca.test");
+        assert!(read_ca_pem(&files.cert).unwrap().starts_with(b"-----BEGIN"));
+        assert!(matches!(read_ca_pem(&files.key), Err(CaFileError::NoCert)));
+        let missing = dir.path().join("missing.pem");
+        let err = read_ca_pem(&missing).unwrap_err();
+        assert!(matches!(err, CaFileError::Read(_)));
+        assert!(err.to_string().starts_with("cannot be read: "), "{err}");
     }
 
     #[test]

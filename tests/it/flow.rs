@@ -770,6 +770,7 @@ async fn forward_auth_answers_traefik_and_nginx() {
             let mut h = vec![
                 ("host", "auth.test".to_owned()),
                 ("x-original-url", url.to_owned()),
+                ("x-original-method", "GET".to_owned()),
             ];
             if let Some(c) = cookie {
                 h.push(("cookie", c));

@@ -166,6 +166,7 @@ policy = "deny"
         &[
             ("host", &host),
             ("x-original-url", &format!("http://{host}/reports")),
+            ("x-original-method", "GET"),
         ],
         b"",
     )

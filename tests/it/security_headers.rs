@@ -143,6 +143,7 @@ async fn every_answer_latchkey_makes_carries_the_security_headers() {
         case(what, "GET", "/.latchkey/auth/request", status)
             .with("host", auth.clone())
             .with("x-original-url", url)
+            .with("x-original-method", "GET")
     };
     let big_form = format!("email={}", "a".repeat(20_000));
 

@@ -30,13 +30,23 @@
 //!   dots and spaces (`/ADMIN./x` and `/admin%20/x` are `/admin/x`), for
 //!   upstreams such as IIS; otherwise paths are compared byte for byte.
 
+//!
+//! The pieces: this file holds the types and `decide`; `compile` turns
+//! the config into them (and says what is wrong with it); `matching`
+//! compares a request with a rule (host index, path segments); `describe`
+//! is what `latchkey check` prints. What a role name may be is
+//! `policy::roles`'.
+
+mod compile;
+mod describe;
+mod matching;
+
 use std::collections::HashMap;
-use std::fmt::Write as _;
 
 use http::Method;
 
-use crate::config::{AccessConfig, RuleConfig};
-use crate::policy::path::{normalize_host, normalize_path, split_host_port};
+pub(crate) use compile::KNOWN_METHODS;
+use matching::Segments;
 
 /// What a rule (or the default) requires.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +67,21 @@ pub enum Decision {
 }
 
 impl Decision {
+    /// Of two decisions, the one that lets less through: forbid over sign
+    /// in over allow.
+    pub fn stricter(self, other: Decision) -> Decision {
+        let rank = |d: Decision| match d {
+            Decision::Allow => 0,
+            Decision::SignIn => 1,
+            Decision::Forbid => 2,
+        };
+        if rank(other) > rank(self) {
+            other
+        } else {
+            self
+        }
+    }
+
     /// For logs: `allow`, `sign_in`, `forbid`.
     pub fn label(self) -> &'static str {
         match self {
@@ -136,93 +161,7 @@ enum Segment {
     One,
 }
 
-const POLICIES: &str = "public, authenticated, roles, deny";
-
-/// Methods a rule may name. `http::Method` accepts any token, which would let
-/// a typo such as "GETT" silently never match.
-pub(crate) const KNOWN_METHODS: &[&str] = &[
-    "GET",
-    "HEAD",
-    "POST",
-    "PUT",
-    "DELETE",
-    "CONNECT",
-    "OPTIONS",
-    "TRACE",
-    "PATCH",
-    // WebDAV
-    "PROPFIND",
-    "PROPPATCH",
-    "MKCOL",
-    "COPY",
-    "MOVE",
-    "LOCK",
-    "UNLOCK",
-    "REPORT",
-    "SEARCH",
-];
-
 impl Rules {
-    /// Compiles `[[rules]]` + `[access]`. Collects EVERY problem, each a line
-    /// naming the key, the value and what is expected.
-    pub fn compile(rules: &[RuleConfig], access: &AccessConfig) -> Result<Rules, Vec<String>> {
-        let mut problems = Vec::new();
-        let default = compile_default(&access.default, &mut problems);
-        let compiled: Vec<Option<Rule>> = rules
-            .iter()
-            .enumerate()
-            .map(|(i, r)| compile_rule(i, r, &mut problems))
-            .collect();
-        if !problems.is_empty() {
-            return Err(problems);
-        }
-        let rules: Vec<Rule> = compiled.into_iter().flatten().collect();
-        let default = default.unwrap_or(Policy::Deny);
-
-        let any_host: Vec<usize> = rules
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| matches!(r.host, HostPattern::Any))
-            .map(|(i, _)| i)
-            .collect();
-        // Each list is a superset, in order, of the rules that can match a
-        // host it is used for; `matches` still checks every candidate.
-        let mut by_host: HashMap<String, Vec<usize>> = HashMap::new();
-        let mut by_suffix: HashMap<String, Vec<usize>> = HashMap::new();
-        for rule in &rules {
-            match &rule.host {
-                HostPattern::Exact(h) => {
-                    by_host.entry(h.clone()).or_default();
-                }
-                HostPattern::Subdomains(suffix) => {
-                    by_suffix.entry(suffix.clone()).or_default();
-                }
-                HostPattern::Any => {}
-            }
-        }
-        for (host, list) in by_host.iter_mut() {
-            *list = candidates_where(&rules, |pattern| match pattern {
-                HostPattern::Exact(h) => h == host,
-                other => other.matches(host),
-            });
-        }
-        for (key, list) in by_suffix.iter_mut() {
-            *list = candidates_where(&rules, |pattern| match pattern {
-                HostPattern::Exact(_) => false,
-                HostPattern::Subdomains(suffix) => key.ends_with(suffix.as_str()),
-                HostPattern::Any => true,
-            });
-        }
-        Ok(Rules {
-            rules,
-            default,
-            case_insensitive: access.case_insensitive_paths,
-            by_host,
-            by_suffix,
-            any_host,
-        })
-    }
-
     /// Pure: first matching rule decides, else the default. `roles == None`
     /// means anonymous.
     pub fn decide(&self, req: &Request<'_>, roles: Option<&[String]>) -> Verdict {
@@ -248,46 +187,30 @@ impl Rules {
         }
     }
 
+    /// The decision for `req`, and for `req` as method `also` when given
+    /// (a method override the app may honour): the stricter of the two.
+    pub fn decide_as(
+        &self,
+        req: &Request<'_>,
+        also: Option<&Method>,
+        roles: Option<&[String]>,
+    ) -> Decision {
+        let first = self.decide(req, roles).decision;
+        match also {
+            Some(method) if method != req.method => {
+                let other = Request { method, ..*req };
+                first.stricter(self.decide(&other, roles).decision)
+            }
+            _ => first,
+        }
+    }
+
     /// The policy that made `verdict` (a rule's or the default).
     pub fn policy(&self, verdict: &Verdict) -> &Policy {
         verdict
             .rule
             .and_then(|i| self.rules.get(i))
             .map_or(&self.default, |r| &r.policy)
-    }
-
-    /// Human-readable listing of the compiled rules for `latchkey check`: one
-    /// line per rule (index, host, methods, path, policy, roles) and the default.
-    pub fn describe(&self) -> String {
-        let mut out = String::new();
-        for (i, rule) in self.rules.iter().enumerate() {
-            let host = match &rule.host {
-                HostPattern::Any => "*".to_owned(),
-                HostPattern::Exact(h) => h.clone(),
-                HostPattern::Subdomains(s) => format!("*{s}"),
-            };
-            let methods = match &rule.methods {
-                None => "*".to_owned(),
-                Some(m) => m.iter().map(Method::as_str).collect::<Vec<_>>().join(","),
-            };
-            let _ = writeln!(
-                out,
-                "rules[{i}]  host {host}  methods {methods}  path {}  → {}",
-                rule.path.text,
-                describe_policy(&rule.policy)
-            );
-        }
-        let _ = writeln!(
-            out,
-            "default   → {}{}",
-            describe_policy(&self.default),
-            if self.case_insensitive {
-                "  (paths compared without regard to ASCII case)"
-            } else {
-                ""
-            }
-        );
-        out
     }
 
     pub fn len(&self) -> usize {
@@ -297,94 +220,6 @@ impl Rules {
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
     }
-
-    /// The rules that can match a normalized `host`, in order: those of its
-    /// exact entry, else of its longest wildcard suffix, else the rules for
-    /// any host. (A host matching a wildcard ends with that wildcard's
-    /// suffix, so its longest such suffix's list holds every wildcard that
-    /// matches it.)
-    fn candidates(&self, host: &str) -> &[usize] {
-        if let Some(list) = self.by_host.get(host) {
-            return list;
-        }
-        if !self.by_suffix.is_empty() {
-            let mut from = 0;
-            while let Some(dot) = host.get(from..).and_then(|rest| rest.find('.')) {
-                let at = from + dot;
-                if let Some(list) = host.get(at..).and_then(|s| self.by_suffix.get(s)) {
-                    return list;
-                }
-                from = at + 1;
-            }
-        }
-        &self.any_host
-    }
-
-    /// `segments`: the request path already split (see `Segments`), or
-    /// `None` to split it here.
-    fn matches(&self, i: usize, req: &Request<'_>, segments: Option<&[&str]>) -> bool {
-        let Some(rule) = self.rules.get(i) else {
-            return false;
-        };
-        rule.host.matches(req.host)
-            && rule
-                .methods
-                .as_ref()
-                .is_none_or(|m| m.iter().any(|m| m == req.method))
-            && match segments {
-                Some(segments) => rule.path.matches_split(segments, self.case_insensitive),
-                None => rule.path.matches(req.path, self.case_insensitive),
-            }
-    }
-}
-
-/// The indexes of `rules` whose host pattern passes `keep`, in order.
-fn candidates_where(rules: &[Rule], keep: impl Fn(&HostPattern) -> bool) -> Vec<usize> {
-    rules
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| keep(&r.host))
-        .map(|(i, _)| i)
-        .collect()
-}
-
-/// Most paths have at most this many segments; longer ones are split per rule.
-const MAX_SEGMENTS: usize = 24;
-
-/// A request path split once per decision into the segments rules compare
-/// (parameters removed, empty segments dropped), on the stack.
-struct Segments<'a> {
-    list: [&'a str; MAX_SEGMENTS],
-    len: usize,
-}
-
-impl<'a> Segments<'a> {
-    /// `None` when the path has more than `MAX_SEGMENTS` segments.
-    fn split(path: &'a str, case_insensitive: bool) -> Option<Segments<'a>> {
-        let mut out = Segments {
-            list: [""; MAX_SEGMENTS],
-            len: 0,
-        };
-        for segment in request_segments(path, case_insensitive) {
-            *out.list.get_mut(out.len)? = segment;
-            out.len += 1;
-        }
-        Some(out)
-    }
-
-    fn as_slice(&self) -> &[&'a str] {
-        self.list.get(..self.len).unwrap_or(&[])
-    }
-}
-
-/// The segments of a request path as rules compare them: path parameters
-/// (`;x=1`, `%3Bx=1`) removed, in IIS mode (`case_insensitive`) trailing
-/// dots and spaces too, then empty segments dropped.
-fn request_segments(path: &str, case_insensitive: bool) -> impl Iterator<Item = &str> {
-    path.split('/')
-        .map(without_params)
-        .map(move |s| if case_insensitive { windows_name(s) } else { s })
-        .filter(|s| !s.is_empty())
 }
 
 fn judge(policy: &Policy, roles: Option<&[String]>) -> Decision {
@@ -403,343 +238,11 @@ fn judge(policy: &Policy, roles: Option<&[String]>) -> Decision {
     }
 }
 
-fn describe_policy(policy: &Policy) -> String {
-    match policy {
-        Policy::Public => "public".into(),
-        Policy::Authenticated => "authenticated".into(),
-        Policy::Roles(r) => format!("roles {}", r.join(",")),
-        Policy::Deny => "deny".into(),
-    }
-}
-
-impl HostPattern {
-    fn matches(&self, host: &str) -> bool {
-        let host = host.strip_suffix('.').unwrap_or(host);
-        match self {
-            HostPattern::Any => true,
-            HostPattern::Exact(h) => h.eq_ignore_ascii_case(host),
-            HostPattern::Subdomains(suffix) => {
-                host.len() > suffix.len()
-                    && host
-                        .get(host.len() - suffix.len()..)
-                        .is_some_and(|tail| tail.eq_ignore_ascii_case(suffix))
-            }
-        }
-    }
-}
-
-impl PathPattern {
-    fn matches(&self, path: &str, case_insensitive: bool) -> bool {
-        let mut segments = request_segments(path, case_insensitive);
-        for want in &self.segments {
-            let Some(got) = segments.next() else {
-                return false;
-            };
-            if !want.matches(got, case_insensitive) {
-                return false;
-            }
-        }
-        self.any_depth || segments.next().is_none()
-    }
-
-    /// `matches` on a path already split by `request_segments`.
-    fn matches_split(&self, segments: &[&str], case_insensitive: bool) -> bool {
-        let fits = if self.any_depth {
-            segments.len() >= self.segments.len()
-        } else {
-            segments.len() == self.segments.len()
-        };
-        fits && self
-            .segments
-            .iter()
-            .zip(segments)
-            .all(|(want, got)| want.matches(got, case_insensitive))
-    }
-}
-
-impl Segment {
-    fn matches(&self, got: &str, case_insensitive: bool) -> bool {
-        match self {
-            Segment::One => true,
-            Segment::Literal(lit) if case_insensitive => lit.eq_ignore_ascii_case(got),
-            Segment::Literal(lit) => lit == got,
-        }
-    }
-}
-
-/// A segment without its path parameters: cut at the first `;` or `%3B`.
-fn without_params(segment: &str) -> &str {
-    let raw = segment.find(';');
-    let encoded = segment
-        .as_bytes()
-        .windows(3)
-        .position(|w| w[0] == b'%' && w[1] == b'3' && w[2].eq_ignore_ascii_case(&b'b'));
-    match (raw, encoded) {
-        (Some(a), Some(b)) => &segment[..a.min(b)],
-        (Some(a), None) | (None, Some(a)) => &segment[..a],
-        (None, None) => segment,
-    }
-}
-
-/// A segment as Windows reads a file name: trailing dots and spaces
-/// (raw or `%20`) dropped. `.` and `..` never get here (normalized away).
-fn windows_name(mut segment: &str) -> &str {
-    loop {
-        if let Some(s) = segment
-            .strip_suffix('.')
-            .or_else(|| segment.strip_suffix(' '))
-        {
-            segment = s;
-        } else if let Some(s) = segment.strip_suffix("%20") {
-            segment = s;
-        } else {
-            return segment;
-        }
-    }
-}
-
-fn parse_policy(value: &str) -> Option<Policy> {
-    match value {
-        "public" => Some(Policy::Public),
-        "authenticated" => Some(Policy::Authenticated),
-        "roles" => Some(Policy::Roles(Vec::new())),
-        "deny" => Some(Policy::Deny),
-        _ => None,
-    }
-}
-
-fn compile_default(value: &str, problems: &mut Vec<String>) -> Option<Policy> {
-    match parse_policy(value) {
-        Some(Policy::Roles(_)) => {
-            problems.push(format!(
-                "access.default: {value:?} cannot be the default, which has no roles; \
-                 expected one of public, authenticated, deny (add a rule with path \"/**\" \
-                 and policy \"roles\" instead)"
-            ));
-            None
-        }
-        Some(p) => Some(p),
-        None => {
-            problems.push(format!(
-                "access.default: {value:?} is not a policy; expected one of public, authenticated, deny"
-            ));
-            None
-        }
-    }
-}
-
-fn compile_rule(i: usize, rule: &RuleConfig, problems: &mut Vec<String>) -> Option<Rule> {
-    let before = problems.len();
-    let at = format!("rules[{i}]");
-
-    let host = match &rule.host {
-        None => Some(HostPattern::Any),
-        Some(h) => compile_host(h)
-            .map_err(|why| problems.push(format!("{at}.host: {h:?} {why}")))
-            .ok(),
-    };
-
-    let methods = match &rule.methods {
-        None => None,
-        Some(list) if list.is_empty() => {
-            problems.push(format!(
-                "{at}.methods: [] names no method; expected at least one, or leave methods out for any method"
-            ));
-            None
-        }
-        Some(list) => {
-            let mut out = Vec::with_capacity(list.len());
-            for (j, m) in list.iter().enumerate() {
-                match compile_method(m) {
-                    Ok(m) => out.push(m),
-                    Err(why) => problems.push(format!("{at}.methods[{j}]: {m:?} {why}")),
-                }
-            }
-            Some(out)
-        }
-    };
-
-    let path = match &rule.path {
-        None => Some(PathPattern {
-            text: "/**".into(),
-            segments: Vec::new(),
-            any_depth: true,
-        }),
-        Some(p) => compile_path(p)
-            .map_err(|why| problems.push(format!("{at}.path: {p:?} {why}")))
-            .ok(),
-    };
-
-    let policy = match parse_policy(&rule.policy) {
-        Some(Policy::Roles(_)) => match &rule.roles {
-            None => {
-                problems.push(format!(
-                    "{at}.roles: policy \"roles\" needs at least one role"
-                ));
-                None
-            }
-            Some(roles) if roles.is_empty() => {
-                problems.push(format!(
-                    "{at}.roles: policy \"roles\" needs at least one role"
-                ));
-                None
-            }
-            Some(roles) => {
-                for (j, r) in roles.iter().enumerate() {
-                    if let Err(why) = check_role(r) {
-                        problems.push(format!("{at}.roles[{j}]: {r:?} {why}"));
-                    }
-                }
-                Some(Policy::Roles(roles.clone()))
-            }
-        },
-        Some(p) => {
-            if let Some(roles) = &rule.roles {
-                problems.push(format!(
-                    "{at}.roles: {roles:?} given with policy {:?}; roles are only used with policy \"roles\"",
-                    rule.policy
-                ));
-            }
-            Some(p)
-        }
-        None => {
-            problems.push(format!(
-                "{at}.policy: {:?} is not a policy; expected one of {POLICIES}",
-                rule.policy
-            ));
-            None
-        }
-    };
-
-    if problems.len() > before {
-        return None;
-    }
-    Some(Rule {
-        host: host?,
-        methods,
-        path: path?,
-        policy: policy?,
-    })
-}
-
-fn compile_host(raw: &str) -> Result<HostPattern, &'static str> {
-    if raw == "*" {
-        return Err("is not a host; leave host out to match any host");
-    }
-    let (wildcard, name) = match raw.strip_prefix("*.") {
-        Some(rest) => (true, rest),
-        None => (false, raw),
-    };
-    if name.contains('*') {
-        return Err("is not a host; expected a host name, or \"*.\" followed by one");
-    }
-    match split_host_port(name) {
-        Some((_, Some(_))) => return Err("has a port; expected a host name without port"),
-        None => return Err("is not a host name; expected a name such as app.example.com"),
-        Some((_, None)) => {}
-    }
-    let Some(host) = normalize_host(name) else {
-        return Err("is not a host name; expected a name such as app.example.com");
-    };
-    if wildcard {
-        if host.starts_with('[') || host.parse::<std::net::Ipv4Addr>().is_ok() {
-            return Err(
-                "puts \"*.\" before an IP address; expected \"*.\" followed by a domain name",
-            );
-        }
-        Ok(HostPattern::Subdomains(format!(".{host}")))
-    } else {
-        Ok(HostPattern::Exact(host))
-    }
-}
-
-fn compile_method(raw: &str) -> Result<Method, String> {
-    if KNOWN_METHODS.contains(&raw) {
-        return Method::from_bytes(raw.as_bytes()).map_err(|e| e.to_string());
-    }
-    let upper = raw.to_ascii_uppercase();
-    if KNOWN_METHODS.contains(&upper.as_str()) {
-        Err(format!(
-            "is not an HTTP method; methods are case-sensitive, expected {upper:?}"
-        ))
-    } else {
-        Err(format!(
-            "is not an HTTP method; expected one of {}",
-            KNOWN_METHODS.join(", ")
-        ))
-    }
-}
-
-fn check_role(role: &str) -> Result<(), &'static str> {
-    if role.is_empty() {
-        Err("is empty; expected a role name")
-    } else if role
-        .bytes()
-        .any(|b| b == b',' || b.is_ascii_whitespace() || b.is_ascii_control())
-    {
-        Err("is not a role name; expected no commas, spaces or control characters")
-    } else {
-        Ok(())
-    }
-}
-
-fn compile_path(raw: &str) -> Result<PathPattern, String> {
-    if !raw.starts_with('/') {
-        return Err("must start with \"/\"".into());
-    }
-    check_globs(raw)?;
-    let normal = normalize_path(raw).map_err(|e| format!("is not a valid path: {e}"))?;
-    // Dot segments may have moved a glob; check what will actually be used.
-    check_globs(&normal)?;
-    if normal.contains(';') {
-        return Err(
-            "contains \";\"; path parameters are removed from requests before matching, \
-             so a pattern cannot name them"
-                .into(),
-        );
-    }
-    let mut names: Vec<&str> = normal[1..].split('/').filter(|s| !s.is_empty()).collect();
-    let any_depth = names.last() == Some(&"**");
-    if any_depth {
-        names.pop();
-    }
-    let segments = names
-        .into_iter()
-        .map(|s| match s {
-            "*" => Segment::One,
-            lit => Segment::Literal(lit.to_owned()),
-        })
-        .collect();
-    Ok(PathPattern {
-        text: normal,
-        segments,
-        any_depth,
-    })
-}
-
-/// `*` only as a whole segment, `**` only as the whole last one.
-fn check_globs(path: &str) -> Result<(), String> {
-    let segs: Vec<&str> = path[1..].split('/').collect();
-    for (k, seg) in segs.iter().enumerate() {
-        let last = k + 1 == segs.len();
-        match *seg {
-            "*" => {}
-            "**" if last => {}
-            "**" => return Err("has \"**\" before the end; expected \"**\" only as the whole last segment (\"/x/**\")".into()),
-            s if s.contains('*') => {
-                return Err(format!(
-                    "has {s:?}; expected \"*\" only as a whole segment (\"/x/*\") and \"**\" only as the whole last one"
-                ))
-            }
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
+    use super::matching::MAX_SEGMENTS;
     use super::*;
+    use crate::config::{AccessConfig, RuleConfig};
 
     fn rule(
         host: Option<&str>,

@@ -1,0 +1,77 @@
+//! Signing out: `GET /.latchkey/logout` asks to confirm (a link alone must
+//! not end a session), `POST` ends every session cookie the browser sent,
+//! clears the cookie, and goes back to a (validated) `rd` or the "signed
+//! out" page. Bearer tokens exchanged from those sessions die with them
+//! (identity's `bearer` checks the session).
+
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+
+use crate::http::cookies;
+use crate::http::credentials;
+use crate::http::error::GateError;
+use crate::http::pages::Page;
+use crate::http::request::Ctx;
+use crate::obs::audit::AuditEvent;
+use crate::signin::csrf::{checked_form, csrf_token, set_csrf};
+use crate::signin::{redirect, SignIn};
+use crate::store::Store;
+use crate::Body;
+
+/// `GET /.latchkey/logout`: the confirm form.
+pub async fn confirm_page(
+    cx: &SignIn<'_>,
+    req: Request<Incoming>,
+    _ctx: &Ctx,
+) -> Result<Response<Body>, GateError> {
+    let (csrf, set) = csrf_token(cx, req.headers());
+    let mut resp = cx.pages.respond(
+        StatusCode::OK,
+        &Page::LogoutConfirm {
+            csrf: csrf.expose(),
+        },
+    );
+    set_csrf(cx, &mut resp, &csrf, set);
+    Ok(resp)
+}
+
+/// `POST /.latchkey/logout`.
+pub async fn logout(
+    cx: &SignIn<'_>,
+    req: Request<Incoming>,
+    ctx: &Ctx,
+) -> Result<Response<Body>, GateError> {
+    let (headers, form) = checked_form(cx, req, ctx).await?;
+    let credentials = credentials::read(&headers, cx.cookies);
+    // Every session cookie the browser sent ends: it is cleared below.
+    if !credentials.sessions.is_empty() {
+        // Whose session it was, for the audit trail.
+        let id = cx
+            .identifier
+            .identify(&credentials, ctx.now)
+            .await?
+            .map(|i| i.user.id)
+            .unwrap_or_default();
+        let mut ended = false;
+        for token in &credentials.sessions {
+            if let Some(cache) = cx.session_cache {
+                cache.forget(&token.hash());
+            }
+            ended |= cx.store.revoke_session(&token.hash()).await?;
+        }
+        if ended {
+            cx.audit(ctx, &id, AuditEvent::SignedOut);
+        }
+    }
+    let mut resp = match cx.return_policy.check(form.get("rd")) {
+        Some(rd) => redirect(StatusCode::SEE_OTHER, &rd),
+        None => cx.pages.respond(
+            StatusCode::OK,
+            &Page::SignedOut {
+                login_url: "/.latchkey/login",
+            },
+        ),
+    };
+    cookies::add(&mut resp, cx.cookies.clear_session());
+    Ok(resp)
+}
