@@ -20,7 +20,7 @@ use crate::obs::clock::Clock;
 use crate::obs::mail_stats::MailStats;
 use crate::obs::metrics::Metrics;
 use crate::signin::mail::MailQueue;
-use crate::store::{Backend, MemoryStore, StoreError};
+use crate::store::{Backend, StoreError};
 use crate::upstream::Proxy;
 
 pub struct App {
@@ -43,15 +43,8 @@ impl App {
     /// when the store is down and serves as soon as it is back.
     pub fn new(settings: Settings) -> Result<App, AppError> {
         let clock = Clock::system();
-        let store = match &settings.redis {
-            Some(r) => Backend::Redis(r.open()?),
-            None => {
-                tracing::warn!(
-                    "no [redis] configured: using the in-memory store (one instance only; sessions are lost on restart)"
-                );
-                Backend::Memory(MemoryStore::new(clock.clone()))
-            }
-        };
+        let redis = settings.redis.as_ref().map(|r| r.open()).transpose()?;
+        let store = Backend::open(redis, settings.store_path.as_deref(), &clock)?;
         let mail_stats = Arc::new(MailStats::default());
         let mail = MailQueue::spawn(settings.mailer.clone(), mail_stats.clone());
         let proxy = Proxy::new(settings.upstream_timeout)?;

@@ -26,6 +26,8 @@ use serde::{Deserialize, Serialize};
 pub struct FileConfig {
     pub server: ServerConfig,
     pub redis: Option<RedisConfig>,
+    /// `[store]`: the embedded durable store (one instance, no `[redis]`).
+    pub store: Option<StoreConfig>,
     pub session: SessionConfig,
     pub login: LoginConfig,
     pub mail: MailConfig,
@@ -117,6 +119,15 @@ pub struct RedisConfig {
     pub ca_file: Option<String>,
     /// Prefix for every key latchkey writes, so several deployments can share a Redis.
     pub key_prefix: Option<String>,
+}
+
+/// `[store]`: where the embedded store keeps its file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// The store file, like `/var/lib/latchkey/store` (its directory is
+    /// created if missing).
+    pub path: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -1,7 +1,9 @@
 //! Where sessions, magic links, sign-in attempts, users and rate-limit
-//! counters live. One contract (`Store`), two implementations: Redis for
-//! production (`redis.rs`) and memory for a single instance (`memory.rs`).
-//! `Backend` picks one at start-up; the rest of latchkey sees only `Backend`.
+//! counters live. One contract (`Store`), three implementations: Redis for
+//! production (`redis/`), an embedded durable file for a single instance
+//! (`embedded/`, `[store] path`) and memory for a single instance that may
+//! lose everything on restart (`memory.rs`). `Backend::open` picks one at
+//! start-up; the rest of latchkey sees only `Backend`.
 //!
 //! Times are Unix milliseconds. Where a record's end is an absolute time
 //! (sessions, tokens) the caller passes `now`; TTLs (links, attempts,
@@ -11,17 +13,22 @@
 //! memory store moves time by moving that clock. Every secret arrives
 //! already hashed.
 
+pub mod embedded;
 pub mod memory;
 pub mod records;
 pub mod redis;
 
 use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use crate::obs::clock::Clock;
 
 use crate::store::records::{
     AttemptRecord, LinkRecord, SessionInfo, SessionRecord, TokenHash, TokenRecord, User,
 };
 
+pub use embedded::EmbeddedStore;
 pub use memory::MemoryStore;
 pub use redis::RedisStore;
 
@@ -32,6 +39,28 @@ pub enum StoreError {
     Redis(#[from] ::redis::RedisError),
     #[error("stored record is corrupt: {0}")]
     Corrupt(#[from] serde_json::Error),
+    /// Boxed: redb's errors are large, and this one travels on every path.
+    #[error("embedded store: {0}")]
+    Embedded(Box<redb::Error>),
+    #[error(
+        "embedded store {}: already open in another process; one latchkey per store file (stop the other one, or give this one its own [store] path)",
+        path.display()
+    )]
+    Locked { path: PathBuf },
+    #[error("embedded store {}: cannot open it: {source}", path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: Box<redb::DatabaseError>,
+    },
+    #[error("embedded store: cannot create the directory {}: {source}", path.display())]
+    Dir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("embedded store: its worker stopped: {0}")]
+    Worker(#[from] tokio::task::JoinError),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -207,10 +236,41 @@ pub trait Store: Send + Sync {
     fn ping(&self) -> impl Future<Output = StoreResult<()>> + Send;
 }
 
-/// The store latchkey runs on, chosen from config at start-up.
+/// The store latchkey runs on, chosen from config at start-up. One value
+/// per process, behind an `Arc`: its variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Backend {
     Memory(MemoryStore),
     Redis(RedisStore),
+    Embedded(EmbeddedStore),
+}
+
+impl Backend {
+    /// The store the config names: Redis when `[redis]` is given (`redis`,
+    /// opened lazily), else the embedded store at `[store] path`, else
+    /// memory. The config never names both (`check` refuses that). Opening
+    /// the embedded store takes its file's lock: a second process fails
+    /// here with [`StoreError::Locked`].
+    pub fn open(
+        redis: Option<RedisStore>,
+        path: Option<&Path>,
+        clock: &Clock,
+    ) -> StoreResult<Backend> {
+        Ok(match (redis, path) {
+            (Some(r), _) => Backend::Redis(r),
+            (None, Some(path)) => {
+                let store = EmbeddedStore::open(path, clock.clone())?;
+                tracing::info!(path = %path.display(), "using the embedded store (one instance; survives restarts)");
+                Backend::Embedded(store)
+            }
+            (None, None) => {
+                tracing::warn!(
+                    "no [redis] or [store] configured: using the in-memory store (one instance only; sessions are lost on restart)"
+                );
+                Backend::Memory(MemoryStore::new(clock.clone()))
+            }
+        })
+    }
 }
 
 macro_rules! delegate {
@@ -218,6 +278,7 @@ macro_rules! delegate {
         match $self {
             Backend::Memory(s) => s.$method($($arg),*).await,
             Backend::Redis(s) => s.$method($($arg),*).await,
+            Backend::Embedded(s) => s.$method($($arg),*).await,
         }
     };
 }

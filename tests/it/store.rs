@@ -1,11 +1,12 @@
 //! The store conformance suite: each check is written once, generic over
-//! `Store`, and run against `MemoryStore` (`store::memory::*`) and against
+//! `Store`, and run against `MemoryStore` (`store::memory::*`), against
+//! `EmbeddedStore` on a real redb file (`store::embedded::*`), and against
 //! `RedisStore` on a real redis-server (`store::redis::*`) and on a real
 //! 3-master Redis Cluster (`store::cluster::*`). Redis-only
 //! checks (outages, what keys hold, expiries) follow at the end.
 //!
 //! Time: every check gets the store and the `Clock` its callers read. The
-//! memory store runs on a manual clock, so its expiry checks (idle and
+//! memory and embedded stores run on a manual clock, so its expiry checks (idle and
 //! absolute session ends, link and attempt TTLs, rate-limit windows, token
 //! ends: the `ends_*` checks) move that clock to the very millisecond an
 //! entry must die, and sleep not at all. Redis counts TTLs itself, in real
@@ -764,8 +765,8 @@ async fn real_time_ttls<S: Store>(store: Arc<S>, clock: Clock) {
 // --- running them against each store ---------------------------------
 
 /// `everywhere`: on every store, with no time passing. `on_the_clock`: the
-/// memory store only, on a manual clock the check moves. `real_time`: Redis
-/// and the cluster only, on the system clock.
+/// memory and embedded stores, on a manual clock the check moves.
+/// `real_time`: Redis and the cluster only, on the system clock.
 macro_rules! conformance {
     (
         everywhere: [$($check:ident),* $(,)?],
@@ -789,6 +790,30 @@ macro_rules! conformance {
                     let clock = Clock::manual(super::START);
                     let store = std::sync::Arc::new(MemoryStore::new(clock.clone()));
                     super::$clocked(store, clock).await;
+                }
+            )*
+        }
+        mod embedded {
+            use latchkey::obs::clock::Clock;
+            use latchkey::store::EmbeddedStore;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $check() {
+                    let dir = crate::support::temp_dir();
+                    let clock = Clock::manual(super::START);
+                    let store = EmbeddedStore::open(&dir.path().join("store"), clock.clone())
+                        .expect("embedded store");
+                    super::$check(std::sync::Arc::new(store), clock).await;
+                }
+            )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $clocked() {
+                    let dir = crate::support::temp_dir();
+                    let clock = Clock::manual(super::START);
+                    let store = EmbeddedStore::open(&dir.path().join("store"), clock.clone())
+                        .expect("embedded store");
+                    super::$clocked(std::sync::Arc::new(store), clock).await;
                 }
             )*
         }
@@ -963,11 +988,26 @@ async fn redis_keys_hold_only_hashes() {
     }
 }
 
+/// Every key latchkey writes, the indexes included, has a TTL, also after
+/// the operations that rewrite an index (listing, revoking, adding).
 #[tokio::test]
 async fn redis_keys_all_expire() {
     let server = RedisServer::start();
     let store = redis_store(&server);
     fill(&store).await;
+    let hana = user("hana@example.com", &["member"]);
+    let (idle, t) = (Duration::from_secs(600), now());
+    let gone = hash();
+    store
+        .create_session(&gone, &session_of(&hana, t + 60_000), idle, t)
+        .await
+        .unwrap();
+    assert!(store.revoke_session(&gone).await.unwrap());
+    assert_eq!(store.list_sessions(&hana.id, now()).await.unwrap().len(), 1);
+    let spare = token_of(&hana, "jti-spare", t, t + 60_000);
+    store.put_token(&spare, t).await.unwrap();
+    assert!(store.revoke_token("jti-spare").await.unwrap());
+    assert_eq!(store.list_tokens().await.unwrap().len(), 1);
     let keys = keys_and_ttls(&server).await;
     let expiring = ["s:", "us:", "l:", "a:", "rl:", "t:", "tokens"];
     let permanent = ["u:", "users"];
@@ -989,6 +1029,148 @@ async fn redis_keys_all_expire() {
             "no {kind} key written"
         );
     }
+}
+
+async fn redis_con(server: &RedisServer) -> ::redis::aio::MultiplexedConnection {
+    let client = ::redis::Client::open(server.url()).unwrap();
+    client.get_multiplexed_async_connection().await.unwrap()
+}
+
+/// How many keys match `pattern`, and how many members `index` holds.
+async fn live_and_indexed(server: &RedisServer, pattern: &str, index: &str) -> (usize, usize) {
+    let mut con = redis_con(server).await;
+    let keys: Vec<String> = ::redis::cmd("KEYS")
+        .arg(pattern)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let members: usize = ::redis::cmd("ZCARD")
+        .arg(index)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    (keys.len(), members)
+}
+
+/// Steady issuance does not grow the indexes: 8 tokens and 8 sessions of
+/// one user every 300 ms, each living 1 s, for 4 s. After every batch the
+/// token index and the user's session index hold at most the live records
+/// plus one batch (those that ended since the last trim), not all 120.
+#[tokio::test]
+async fn redis_indexes_stay_bounded_by_what_is_live() {
+    let server = RedisServer::start();
+    let store = redis_store(&server);
+    let tess = user("tess@example.com", &["member"]);
+    let idle = Duration::from_secs(600);
+    let (mut most_tokens, mut most_sessions) = (0, 0);
+    for round in 0..15 {
+        let t = now();
+        for i in 0..8 {
+            let jti = format!("jti-{round}-{i}");
+            store
+                .put_token(&token_of(&tess, &jti, t, t + 1000), t)
+                .await
+                .unwrap();
+            store
+                .create_session(&hash(), &session_of(&tess, t + 1000), idle, t)
+                .await
+                .unwrap();
+        }
+        let (live, indexed) =
+            live_and_indexed(&server, &format!("{PREFIX}t:*"), &format!("{PREFIX}tokens")).await;
+        assert!(
+            indexed <= live + 8,
+            "round {round}: {indexed} jtis indexed, {live} tokens live"
+        );
+        most_tokens = most_tokens.max(indexed);
+        let (live, indexed) = live_and_indexed(
+            &server,
+            &format!("{PREFIX}s:*"),
+            &format!("{PREFIX}us:{}", tess.id),
+        )
+        .await;
+        assert!(
+            indexed <= live + 8,
+            "round {round}: {indexed} sessions indexed, {live} live"
+        );
+        most_sessions = most_sessions.max(indexed);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(
+        most_tokens <= 48 && most_sessions <= 48,
+        "{most_tokens} {most_sessions}"
+    );
+}
+
+/// Indexes an older latchkey wrote as plain sets are turned into sorted
+/// sets on first touch, losing no member and keeping a TTL: the session in
+/// one is still listed and revoked with its user's, the token still listed.
+#[tokio::test]
+async fn redis_old_set_indexes_are_upgraded_in_place() {
+    let server = RedisServer::start();
+    let store = redis_store(&server);
+    let mut con = redis_con(&server).await;
+    let ola = user("ola@example.com", &[]);
+    let (h, t) = (hash(), now());
+    let record = session_of(&ola, t + 3_600_000);
+    let token = token_of(&ola, "jti-old", t, t + 3_600_000);
+    let index = format!("{PREFIX}us:{}", ola.id);
+    let tokens = format!("{PREFIX}tokens");
+    ::redis::pipe()
+        .cmd("SET")
+        .arg(format!("{PREFIX}s:{}", h.to_hex()))
+        .arg(serde_json::to_string(&record).unwrap())
+        .arg("PX")
+        .arg(600_000)
+        .cmd("SADD")
+        .arg(&index)
+        .arg(h.to_hex())
+        .cmd("PEXPIRE")
+        .arg(&index)
+        .arg(3_600_000)
+        .cmd("SET")
+        .arg(format!("{PREFIX}t:jti-old"))
+        .arg(serde_json::to_string(&token).unwrap())
+        .arg("PX")
+        .arg(3_600_000)
+        .cmd("SADD")
+        .arg(&tokens)
+        .arg("jti-old")
+        .cmd("PEXPIRE")
+        .arg(&tokens)
+        .arg(3_600_000)
+        .exec_async(&mut con)
+        .await
+        .unwrap();
+
+    let listed = store.list_sessions(&ola.id, now()).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(store.list_tokens().await.unwrap(), vec![token]);
+    for key in [&index, &tokens] {
+        let kind: String = ::redis::cmd("TYPE")
+            .arg(key)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        assert_eq!(kind, "zset", "{key}");
+        let ttl: i64 = ::redis::cmd("PTTL")
+            .arg(key)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        assert!(ttl > 3_600_000, "{key} keeps a TTL: {ttl}");
+    }
+    // A new session joins the upgraded index; both are revoked together.
+    store
+        .create_session(&hash(), &record, Duration::from_secs(600), now())
+        .await
+        .unwrap();
+    assert_eq!(store.revoke_user_sessions(&ola.id).await.unwrap(), 2);
+    assert!(store
+        .touch_session(&h, Duration::from_secs(600), now())
+        .await
+        .unwrap()
+        .is_none());
 }
 
 /// Fails within `limit`, and fails rather than hangs.
@@ -1067,6 +1249,44 @@ async fn redis_outages_fail_fast_and_heal() {
         .await
         .unwrap()
         .is_some());
+}
+
+/// Redis restarts (empty) with nobody noticing, or after calls failed
+/// while it was down: 100 ms after it accepts connections again, the very
+/// first calls succeed, the non-idempotent ones (HIT, GETDEL, CHECK_CODE)
+/// and the multi-command pipeline (`touch_session`) included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restarts_fail_no_call_once_it_is_back() {
+    let mut server = RedisServer::start();
+    let store = redis_store(&server);
+    let idle = Duration::from_secs(600);
+    let ivan = user("ivan@example.com", &[]);
+    for round in 0..6 {
+        store.ping().await.unwrap();
+        if round % 2 == 0 {
+            server.restart(); // quiet: no call while it is down
+        } else {
+            server.stop();
+            fails_fast("hit while down", store.hit("k", Duration::from_secs(60))).await;
+            server.restart();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let (count, _) = store
+            .hit(&format!("k{round}"), Duration::from_secs(60))
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: the first call failed: {e}"));
+        assert_eq!(count, 1);
+        let h = hash();
+        store
+            .create_session(&h, &session_of(&ivan, now() + 60_000), idle, now())
+            .await
+            .unwrap();
+        assert!(store
+            .touch_session(&h, idle, now())
+            .await
+            .unwrap()
+            .is_some());
+    }
 }
 
 /// A busy session is written once per slide step, not on every request

@@ -48,7 +48,10 @@ impl Settings {
                             .join(", ")
                     ),
                 },
-                None => "memory (single instance, lost on restart)".into(),
+                None => match &self.store_path {
+                    Some(path) => format!("embedded ({})", path.display()),
+                    None => "memory (single instance, lost on restart)".into(),
+                },
             }
         );
         let _ = writeln!(

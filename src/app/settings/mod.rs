@@ -67,6 +67,8 @@ pub struct Settings {
     /// Connection limits and the shutdown grace period.
     pub conn: ConnLimits,
     pub redis: Option<RedisSettings>,
+    /// `[store] path`: the embedded store's file (never with `redis`).
+    pub store_path: Option<std::path::PathBuf>,
     pub session: SessionSettings,
     /// The cookies latchkey sets, their attributes compiled once.
     pub cookies: Cookies,
@@ -98,6 +100,12 @@ impl Settings {
         let mut p = Problems::default();
         let server = server::compile(&mut p, &cfg.server);
         let redis = cfg.redis.as_ref().and_then(|r| redis::compile(&mut p, r));
+        let store_path = cfg.store.as_ref().and_then(|s| {
+            p.take(crate::store::embedded::compile(
+                &s.path,
+                cfg.redis.is_some(),
+            ))
+        });
         let secure = server
             .public_url
             .as_ref()
@@ -163,6 +171,7 @@ impl Settings {
             http_redirect_listen: server.http_redirect_listen,
             conn: server.conn,
             redis,
+            store_path,
             session: session.session,
             cookies,
             login,

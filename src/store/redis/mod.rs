@@ -7,10 +7,13 @@
 //! Start-up never waits for Redis: `RedisStore::open` only parses addresses.
 //! The connection is made on first use and retried on every call until it
 //! succeeds. Short connection and response timeouts turn a dead Redis into a
-//! quick error (latchkey answers 503) instead of a hung request; no call
-//! retries inside a request, the next request simply tries again.
+//! quick error (latchkey answers 503) instead of a hung request. A command
+//! whose connection died under it is sent once more on a new connection
+//! (never after a timeout), and a health task PINGs every 250 ms and
+//! reconnects in the background, so the first request after Redis is back
+//! does not fail (`connect.rs`).
 //!
-//! - One URL: a `ConnectionManager` reconnects by itself.
+//! - One URL: one multiplexed connection is kept, dropped when it dies.
 //! - Sentinel: the sentinels are asked for the master, and one multiplexed
 //!   connection to it is kept. A connection-level error, a timeout or a
 //!   `READONLY` answer (the master was demoted) drops it, so the next call
@@ -24,14 +27,24 @@
 //! | key | value | expiry |
 //! |---|---|---|
 //! | `{p}s:{hash}` | session JSON | idle end, never past `expires_at` |
-//! | `{p}us:{user_id}` | set of that user's session hashes | latest absolute end among them |
+//! | `{p}us:{user_id}` | sorted set of that user's session hashes, scored by absolute end | latest absolute end among them |
 //! | `{p}u:{user_id}` | user JSON | none |
 //! | `{p}users` | set of user ids | none |
 //! | `{p}l:{hash}` | link JSON | link TTL |
 //! | `{p}a:{hash}` | attempt JSON (failures counted in place by `CHECK_CODE`) | attempt TTL, kept on failures |
 //! | `{p}rl:{key}` | hit counter | the window, from its first hit |
 //! | `{p}t:{jti}` | bearer token JSON (no token, only its record) | the token's `exp` |
-//! | `{p}tokens` | set of token jtis | latest `exp` among them |
+//! | `{p}tokens` | sorted set of token jtis, scored by `exp` | latest `exp` among them |
+//!
+//! Indexes shrink as well as grow: adding a member first drops every
+//! member whose score (absolute end, Unix ms) is not past the caller's
+//! `now` (ZREMRANGEBYSCORE), so an index holds the live members plus
+//! those that ended since its last write, whatever the rate of issue.
+//! A session is scored by its absolute end, not its sliding idle end (a
+//! slide would otherwise cost a second write): an idle-expired session
+//! leaves its user's index when listed or at its absolute end. Indexes
+//! written as plain sets by older versions are converted on first touch
+//! (`scripts::SORTED`).
 //!
 //! Expiries are set relative (PEXPIRE/PX) from the caller's `now`, so
 //! clock skew between latchkey and Redis does not move them. Needs Redis

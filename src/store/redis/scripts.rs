@@ -3,15 +3,17 @@
 //! counting a hit, reading a token with its user). Each documents its
 //! KEYS and ARGV. The ones that touch more than one key, or build keys
 //! from what they read, run on one node only (URL or sentinel); a cluster
-//! runs only the single-key ones (`INDEX_SESSION`, `CHECK_CODE`, `HIT`)
-//! and splits the rest into single-key steps (see `sessions.rs`,
-//! `tokens.rs`).
+//! runs only the single-key ones (`INDEX_SESSION`, `INDEX_MEMBERS`,
+//! `UNINDEX`, `CHECK_CODE`, `HIT`) and splits the rest into single-key
+//! steps (see `sessions.rs`, `tokens.rs`).
 
 use redis::Script;
 
 pub(super) struct Scripts {
     pub(super) put_indexed: Script,
     pub(super) index_session: Script,
+    pub(super) index_members: Script,
+    pub(super) unindex: Script,
     pub(super) revoke_session: Script,
     pub(super) list_sessions: Script,
     pub(super) revoke_user_sessions: Script,
@@ -24,28 +26,57 @@ pub(super) struct Scripts {
 
 impl Scripts {
     pub(super) fn new() -> Scripts {
+        let indexed = |body: &str| Script::new(&format!("{SORTED}{body}"));
         Scripts {
-            put_indexed: Script::new(PUT_INDEXED),
-            index_session: Script::new(INDEX_SESSION),
-            revoke_session: Script::new(REVOKE_SESSION),
-            list_sessions: Script::new(LIST_SESSIONS),
-            revoke_user_sessions: Script::new(REVOKE_USER_SESSIONS),
+            put_indexed: indexed(PUT_INDEXED),
+            index_session: indexed(INDEX_SESSION),
+            index_members: indexed(INDEX_MEMBERS),
+            unindex: indexed(UNINDEX),
+            revoke_session: indexed(REVOKE_SESSION),
+            list_sessions: indexed(LIST_SESSIONS),
+            revoke_user_sessions: indexed(REVOKE_USER_SESSIONS),
             check_code: Script::new(CHECK_CODE),
             hit: Script::new(HIT),
             get_token: Script::new(GET_TOKEN),
-            revoke_token: Script::new(REVOKE_TOKEN),
-            list_tokens: Script::new(LIST_TOKENS),
+            revoke_token: indexed(REVOKE_TOKEN),
+            list_tokens: indexed(LIST_TOKENS),
         }
     }
 }
 
-/// KEYS[1] a record, KEYS[2] the set indexing it; ARGV: record JSON, its
-/// TTL ms, how long it may live at most (ms), its member name in the index.
-/// The index lives at least as long as its longest-lived member. Stores
-/// sessions (in their user's index) and API tokens (in the token index).
+/// Prepended to every script that touches an index (`{p}us:{user_id}`,
+/// `{p}tokens`). Each index is a sorted set of members scored by their
+/// absolute end (Unix ms), trimmed of ended members whenever one is added,
+/// so it holds what is alive, not everything ever issued. An index an
+/// older latchkey wrote is a plain set: `sorted` turns it into the sorted
+/// set in place, scoring every member by the set's own end (it outlived
+/// all of them) plus an hour for clock skew, and keeps a TTL on it. One
+/// key, so a cluster runs it too.
+const SORTED: &str = r"
+local function sorted(key)
+  if redis.call('TYPE', key).ok ~= 'set' then return end
+  local members = redis.call('SMEMBERS', key)
+  local left = redis.call('PTTL', key)
+  if left < 0 then left = 0 end
+  local t = redis.call('TIME')
+  local score = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + left + 3600000
+  redis.call('DEL', key)
+  for _, m in ipairs(members) do redis.call('ZADD', key, score, m) end
+  if #members > 0 then redis.call('PEXPIRE', key, left + 3600000) end
+end
+";
+
+/// KEYS[1] a record, KEYS[2] the index of it; ARGV: record JSON, its TTL
+/// ms, how long it may live at most (ms), its member name in the index,
+/// now (Unix ms), its absolute end (Unix ms, the score). Drops the index's
+/// ended members; the index lives at least as long as its longest-lived
+/// member. Stores sessions (in their user's index) and API tokens (in the
+/// token index).
 const PUT_INDEXED: &str = r"
+sorted(KEYS[2])
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-redis.call('SADD', KEYS[2], ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[5])
+redis.call('ZADD', KEYS[2], ARGV[6], ARGV[4])
 local left = redis.call('PTTL', KEYS[2])
 if left < tonumber(ARGV[3]) then
   redis.call('PEXPIRE', KEYS[2], ARGV[3])
@@ -53,15 +84,30 @@ end
 return 1
 ";
 
-/// KEYS[1] user index; ARGV: session hash, ms until its absolute end. The
-/// cluster's half of `PUT_INDEXED` (run before the record is stored).
+/// KEYS[1] an index; ARGV: member, ms until its absolute end, now (Unix
+/// ms), its absolute end (Unix ms). The cluster's half of `PUT_INDEXED`
+/// (run before the record is stored).
 const INDEX_SESSION: &str = r"
-redis.call('SADD', KEYS[1], ARGV[1])
+sorted(KEYS[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+redis.call('ZADD', KEYS[1], ARGV[4], ARGV[1])
 local left = redis.call('PTTL', KEYS[1])
 if left < tonumber(ARGV[2]) then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 return 1
+";
+
+/// KEYS[1] an index. Its members (for a cluster's single-key steps).
+const INDEX_MEMBERS: &str = r"
+sorted(KEYS[1])
+return redis.call('ZRANGE', KEYS[1], 0, -1)
+";
+
+/// KEYS[1] an index; ARGV: member. Removes it (for a cluster's steps).
+const UNINDEX: &str = r"
+sorted(KEYS[1])
+return redis.call('ZREM', KEYS[1], ARGV[1])
 ";
 
 /// KEYS[1] session; ARGV: user index prefix, session hash. Returns 1 if
@@ -72,7 +118,8 @@ if not raw then return 0 end
 redis.call('DEL', KEYS[1])
 local ok, rec = pcall(cjson.decode, raw)
 if ok and type(rec) == 'table' and type(rec.user_id) == 'string' then
-  redis.call('SREM', ARGV[1] .. rec.user_id, ARGV[2])
+  sorted(ARGV[1] .. rec.user_id)
+  redis.call('ZREM', ARGV[1] .. rec.user_id, ARGV[2])
 end
 return 1
 ";
@@ -80,8 +127,9 @@ return 1
 /// KEYS[1] user index; ARGV: session key prefix. Returns a flat list of
 /// {hash, session JSON, PTTL} and drops dead hashes from the index.
 const LIST_SESSIONS: &str = r"
+sorted(KEYS[1])
 local out = {}
-for _, h in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+for _, h in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   local k = ARGV[1] .. h
   local raw = redis.call('GET', k)
   if raw then
@@ -89,7 +137,7 @@ for _, h in ipairs(redis.call('SMEMBERS', KEYS[1])) do
     out[#out + 1] = raw
     out[#out + 1] = tostring(redis.call('PTTL', k))
   else
-    redis.call('SREM', KEYS[1], h)
+    redis.call('ZREM', KEYS[1], h)
   end
 end
 return out
@@ -98,8 +146,9 @@ return out
 /// KEYS[1] user index; ARGV: session key prefix. Atomic, so a session
 /// created meanwhile cannot slip out of the index and survive.
 const REVOKE_USER_SESSIONS: &str = r"
+sorted(KEYS[1])
 local n = 0
-for _, h in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+for _, h in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   n = n + redis.call('DEL', ARGV[1] .. h)
 end
 redis.call('DEL', KEYS[1])
@@ -164,21 +213,23 @@ return {raw, redis.call('GET', ARGV[1] .. rec.user_id)}
 
 /// KEYS[1] token, KEYS[2] token index; ARGV: jti. Returns 1 if it existed.
 const REVOKE_TOKEN: &str = r"
+sorted(KEYS[2])
 local n = redis.call('DEL', KEYS[1])
-redis.call('SREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
 return n
 ";
 
 /// KEYS[1] token index; ARGV: token key prefix. Returns every live token's
 /// JSON and drops dead jtis from the index.
 const LIST_TOKENS: &str = r"
+sorted(KEYS[1])
 local out = {}
-for _, j in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+for _, j in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   local raw = redis.call('GET', ARGV[1] .. j)
   if raw then
     out[#out + 1] = raw
   else
-    redis.call('SREM', KEYS[1], j)
+    redis.call('ZREM', KEYS[1], j)
   end
 end
 return out

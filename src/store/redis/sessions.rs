@@ -35,6 +35,8 @@ pub(super) async fn create(
             .key(store.index_key(&record.user_id))
             .arg(&hex)
             .arg(to_end)
+            .arg(now)
+            .arg(record.expires_at)
             .invoke_async::<()>(&mut con)
             .await?;
         redis::cmd("SET")
@@ -55,6 +57,8 @@ pub(super) async fn create(
         .arg(ttl)
         .arg(to_end)
         .arg(hex)
+        .arg(now)
+        .arg(record.expires_at)
         .invoke_async::<()>(&mut con)
         .await?;
     Ok(())
@@ -113,10 +117,12 @@ pub(super) async fn revoke(store: &RedisStore, hash: &TokenHash) -> StoreResult<
             return Ok(false);
         };
         if let Ok(record) = serde_json::from_str::<SessionRecord>(&raw) {
-            redis::cmd("SREM")
-                .arg(store.index_key(&record.user_id))
+            store
+                .scripts
+                .unindex
+                .key(store.index_key(&record.user_id))
                 .arg(&hex)
-                .exec_async(&mut con)
+                .invoke_async::<()>(&mut con)
                 .await?;
         }
         return Ok(true);
@@ -171,9 +177,11 @@ pub(super) async fn revoke_user(store: &RedisStore, user_id: &str) -> StoreResul
     let mut con = store.conn().await?;
     if store.clustered() {
         let index = store.index_key(user_id);
-        let hashes: Vec<String> = redis::cmd("SMEMBERS")
-            .arg(&index)
-            .query_async(&mut con)
+        let hashes: Vec<String> = store
+            .scripts
+            .index_members
+            .key(&index)
+            .invoke_async(&mut con)
             .await?;
         let mut n = 0;
         for h in hashes {
@@ -198,7 +206,12 @@ pub(super) async fn revoke_user(store: &RedisStore, user_id: &str) -> StoreResul
 /// `LIST_SESSIONS` in single-key steps, for a cluster.
 async fn list_split(store: &RedisStore, con: &mut Conn, user_id: &str) -> StoreResult<Vec<String>> {
     let index = store.index_key(user_id);
-    let hashes: Vec<String> = redis::cmd("SMEMBERS").arg(&index).query_async(con).await?;
+    let hashes: Vec<String> = store
+        .scripts
+        .index_members
+        .key(&index)
+        .invoke_async(con)
+        .await?;
     let mut out = Vec::with_capacity(hashes.len() * 3);
     for h in hashes {
         let key = store.session_key(&h);
@@ -209,7 +222,7 @@ async fn list_split(store: &RedisStore, con: &mut Conn, user_id: &str) -> StoreR
                 out.extend([h, raw, left.to_string()]);
             }
             None => {
-                redis::cmd("SREM")
+                redis::cmd("ZREM")
                     .arg(&index)
                     .arg(&h)
                     .exec_async(con)

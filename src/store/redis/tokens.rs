@@ -1,6 +1,6 @@
 //! Bearer-token records in Redis: one key per token (its record, never
-//! the token) that expires at the token's `exp`, and one index of every
-//! jti. Reading a token reads its user's record in the same script on one
+//! the token) that expires at the token's `exp`, and one index of the
+//! live jtis (a sorted set by `exp`, trimmed of ended ones on every put). Reading a token reads its user's record in the same script on one
 //! node, in a second read on a cluster (different slots).
 
 use super::{decode, Conn, RedisStore};
@@ -22,6 +22,8 @@ pub(super) async fn put(store: &RedisStore, record: &TokenRecord, now: u64) -> S
             .key(store.tokens_key())
             .arg(&record.jti)
             .arg(ttl)
+            .arg(now)
+            .arg(record.expires_at)
             .invoke_async::<()>(&mut con)
             .await?;
         redis::cmd("SET")
@@ -42,6 +44,8 @@ pub(super) async fn put(store: &RedisStore, record: &TokenRecord, now: u64) -> S
         .arg(ttl)
         .arg(ttl)
         .arg(&record.jti)
+        .arg(now)
+        .arg(record.expires_at)
         .invoke_async::<()>(&mut con)
         .await?;
     Ok(())
@@ -83,10 +87,12 @@ pub(super) async fn revoke(store: &RedisStore, jti: &str) -> StoreResult<bool> {
             .arg(store.token_key(jti))
             .query_async(&mut con)
             .await?;
-        redis::cmd("SREM")
-            .arg(store.tokens_key())
+        store
+            .scripts
+            .unindex
+            .key(store.tokens_key())
             .arg(jti)
-            .exec_async(&mut con)
+            .invoke_async::<()>(&mut con)
             .await?;
         return Ok(existed == 1);
     }
@@ -125,7 +131,12 @@ pub(super) async fn list(store: &RedisStore) -> StoreResult<Vec<TokenRecord>> {
 /// `LIST_TOKENS` in single-key steps, for a cluster.
 async fn list_split(store: &RedisStore, con: &mut Conn) -> StoreResult<Vec<String>> {
     let index = store.tokens_key();
-    let jtis: Vec<String> = redis::cmd("SMEMBERS").arg(&index).query_async(con).await?;
+    let jtis: Vec<String> = store
+        .scripts
+        .index_members
+        .key(&index)
+        .invoke_async(con)
+        .await?;
     let mut out = Vec::with_capacity(jtis.len());
     for jti in jtis {
         let raw: Option<String> = redis::cmd("GET")
@@ -135,7 +146,7 @@ async fn list_split(store: &RedisStore, con: &mut Conn) -> StoreResult<Vec<Strin
         match raw {
             Some(raw) => out.push(raw),
             None => {
-                redis::cmd("SREM")
+                redis::cmd("ZREM")
                     .arg(&index)
                     .arg(&jti)
                     .exec_async(con)
