@@ -166,6 +166,8 @@ async fn sessions(url: &str, prefix: &str, email: &str, count: &str) -> Result<(
         expires_at: now + 12 * 3600 * 1000,
         ip: "127.0.0.1".into(),
         user_agent: "loadbench".into(),
+        amr: "email".into(),
+        extra_roles: Vec::new(),
     };
     let idle = Duration::from_secs(3600);
     let first = Secret::generate(&mut rand::rng());

@@ -6,9 +6,10 @@
 //!
 //! A config reload (SIGHUP) builds a new `App` with
 //! [`App::reconfigured`]: new settings, the same store, mail queue and
-//! upstream pool (all cheap to share). The server swaps it in for new
+//! upstream pool (all cheap to share), and providers discovered afresh. The server swaps it in for new
 //! requests; requests in flight keep the `Arc<App>` they started with.
 
+mod discovery;
 mod parts;
 pub mod settings;
 
@@ -20,6 +21,7 @@ use crate::obs::clock::Clock;
 use crate::obs::mail_stats::MailStats;
 use crate::obs::metrics::Metrics;
 use crate::signin::mail::MailQueue;
+use crate::signin::oauth::ProviderSlot;
 use crate::store::{Backend, StoreError};
 use crate::upstream::Proxy;
 
@@ -31,10 +33,17 @@ pub struct App {
     pub proxy: Proxy,
     /// Shared across reloads: counters never reset on SIGHUP.
     pub metrics: Arc<Metrics>,
-    /// `session.local_cache`; `None` when off (the default).
-    pub session_cache: Option<SessionCache>,
+    /// `session.cache` (on by default with Redis, one URL or Sentinel);
+    /// `None` when off. Shared across reloads: its invalidation channel
+    /// runs for the life of the process.
+    pub session_cache: Option<Arc<SessionCache>>,
     /// Where "now" comes from (the system clock; tests move a manual one).
     pub clock: Clock,
+    /// `[[login.providers]]`, each discovered in the background (`discovery`).
+    pub providers: Vec<Arc<ProviderSlot>>,
+    /// When these settings began to serve (Unix ms): start-up, or the
+    /// reload that built this `App`.
+    pub loaded_at_ms: u64,
 }
 
 impl App {
@@ -45,17 +54,21 @@ impl App {
         let clock = Clock::system();
         let redis = settings.redis.as_ref().map(|r| r.open()).transpose()?;
         let store = Backend::open(redis, settings.store_path.as_deref(), &clock)?;
+        let session_cache = session_cache(&settings, &store);
         let mail_stats = Arc::new(MailStats::default());
         let mail = MailQueue::spawn(settings.mailer.clone(), mail_stats.clone());
         let proxy = Proxy::new(settings.upstream_timeout)?;
+        let providers = discovery::spawn(&settings, &clock)?;
         Ok(App {
             store: Arc::new(store),
             mail: Arc::new(mail),
             mail_stats,
             proxy,
             metrics: Arc::new(Metrics::new()),
-            session_cache: settings.session.local_cache.map(SessionCache::new),
+            session_cache,
+            loaded_at_ms: clock.now_ms(),
             clock,
+            providers,
             settings,
         })
     }
@@ -63,10 +76,16 @@ impl App {
     /// An `App` on new `settings` that shares this one's store, upstream
     /// connection pool and (unless `new_mailer`) mail queue. With
     /// `new_mailer` a queue for the new `[mail]` settings is started; the
-    /// old one sends what it holds and stops when the last request using it
-    /// ends. Must run inside the tokio runtime.
-    pub fn reconfigured(&self, settings: Settings, new_mailer: bool) -> App {
+    /// old one takes no new mail once the last `App` and request holding it
+    /// are gone, sends (and retries) what it holds, and stops (see
+    /// `MailQueue`). Must run inside the tokio runtime.
+    pub fn reconfigured(&self, settings: Settings, new_mailer: bool) -> Result<App, AppError> {
         let mail = if new_mailer {
+            // "Down" was said of the old transport; the new one is unknown
+            // until it fails (or its first send succeeds).
+            self.mail_stats
+                .down
+                .store(false, std::sync::atomic::Ordering::Relaxed);
             Arc::new(MailQueue::spawn(
                 settings.mailer.clone(),
                 self.mail_stats.clone(),
@@ -74,17 +93,45 @@ impl App {
         } else {
             self.mail.clone()
         };
-        App {
+        let providers = discovery::spawn(&settings, &self.clock)?;
+        Ok(App {
             proxy: self.proxy.with_timeout(settings.upstream_timeout),
             store: self.store.clone(),
             mail,
             mail_stats: self.mail_stats.clone(),
             metrics: self.metrics.clone(),
-            session_cache: settings.session.local_cache.map(SessionCache::new),
+            session_cache: match settings.session.cache {
+                Some(_) => self.session_cache.clone(),
+                None => None,
+            },
             clock: self.clock.clone(),
+            providers,
+            loaded_at_ms: self.clock.now_ms(),
             settings,
-        }
+        })
     }
+}
+
+/// The session cache `settings` ask for, its invalidation channel started:
+/// only on Redis (the memory store is memory already), and not on a
+/// cluster, where no one channel hears every slot's writes. Turning it on
+/// by a reload needs a restart.
+fn session_cache(settings: &Settings, store: &Backend) -> Option<Arc<SessionCache>> {
+    let s = &settings.session;
+    if s.local_cache_alias {
+        tracing::warn!(
+            "session.local_cache is replaced by session.cache (on by default, kept coherent by Redis); its duration is ignored: remove it"
+        );
+    }
+    let (entries, Backend::Redis(redis)) = (s.cache?, store) else {
+        return None;
+    };
+    let cache = Arc::new(SessionCache::new(entries));
+    if !redis.track(cache.clone()) {
+        tracing::info!("session.cache is not used with redis.cluster: every request asks Redis");
+        return None;
+    }
+    Some(cache)
 }
 
 /// The runtime pieces could not be built.
@@ -94,4 +141,6 @@ pub enum AppError {
     Store(#[from] StoreError),
     #[error("setting up TLS for upstreams")]
     Tls(#[from] crate::tls::TlsError),
+    #[error("setting up TLS for identity providers")]
+    ProviderTls(#[source] crate::tls::TlsError),
 }

@@ -19,7 +19,7 @@ impl App {
         let s = &self.settings;
         Identifier {
             store: &self.store,
-            cache: self.session_cache.as_ref(),
+            cache: self.session_cache.as_deref(),
             session: &s.session,
             users: &s.users,
             signer: s.signer(),
@@ -40,12 +40,13 @@ impl App {
             pages: &s.pages,
             token_ttl: s.token_ttl,
             store: &self.store,
-            session_cache: self.session_cache.as_ref(),
+            session_cache: self.session_cache.as_deref(),
             mail: &self.mail,
             mail_stats: &self.mail_stats,
             metrics: &self.metrics,
             identifier: self.identifier(),
             detached: self,
+            providers: &self.providers,
         }
     }
 }

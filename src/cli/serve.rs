@@ -46,17 +46,15 @@ pub(crate) async fn start(
     let listen = listener.local_addr()?;
     let admin_addr = admin.as_ref().map(TcpListener::local_addr).transpose()?;
     let app = Arc::new(App::new(settings)?);
-    if let Some(admin) = admin {
-        let addr = admin.local_addr()?;
+    if let Some(addr) = admin_addr {
         tracing::info!(%addr, "admin listener: /healthz, /readyz, /metrics");
-        tokio::spawn(crate::server::admin::serve(app.clone(), admin));
     }
     let https = app.settings.tls.is_some();
     tracing::info!(%listen, https, public_url = %app.settings.public_url, "latchkey is serving");
     if let Some(path) = ready_file {
         write_ready_file(&path, listen, admin_addr)?;
     }
-    server::serve(app, listener, source, shutdown_signal()).await?;
+    server::serve(app, listener, admin, source, shutdown_signal()).await?;
     Ok(())
 }
 

@@ -21,6 +21,9 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+mod providers;
+pub use providers::ProviderConfig;
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FileConfig {
@@ -149,8 +152,12 @@ pub struct SessionConfig {
     pub cookie_domain: Option<String>,
     pub idle_timeout: String,
     pub max_lifetime: String,
-    /// Opt-in: answer repeated lookups of a session from this instance's
-    /// memory for up to this long (at most "1s"). Off when absent.
+    /// With Redis: keep recently used sessions in memory, kept coherent by
+    /// Redis's invalidation messages (`identity::cache`). On by default.
+    pub cache: bool,
+    /// At most this many sessions (and as many users) in that cache.
+    pub cache_entries: usize,
+    /// Replaced by `cache`: accepted, with a warning, and turns it on.
     pub local_cache: Option<String>,
 }
 
@@ -161,6 +168,8 @@ impl Default for SessionConfig {
             cookie_domain: None,
             idle_timeout: "15m".into(),
             max_lifetime: "12h".into(),
+            cache: true,
+            cache_entries: 50_000,
             local_cache: None,
         }
     }
@@ -175,6 +184,10 @@ pub struct LoginConfig {
     pub allowed_domains: Vec<String>,
     pub default_roles: Vec<String>,
     pub landing: BTreeMap<String, String>,
+    /// `[[login.providers]]`: sign-in with OpenID Connect and OAuth providers.
+    pub providers: Vec<ProviderConfig>,
+    /// The email link on the sign-in page; `false` for provider-only setups.
+    pub email: bool,
 }
 
 impl Default for LoginConfig {
@@ -186,6 +199,8 @@ impl Default for LoginConfig {
             allowed_domains: Vec::new(),
             default_roles: vec!["member".into()],
             landing: BTreeMap::new(),
+            providers: Vec::new(),
+            email: true,
         }
     }
 }

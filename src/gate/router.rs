@@ -1,5 +1,6 @@
 //! The one table of latchkey's own URLs: every `/.latchkey/*` route,
-//! method + path → handler, in [`ROUTES`]. A path in the table asked with a
+//! method + path → handler, in [`ROUTES`]. A `*` in a path is one
+//! non-empty segment (a provider's id); the handler reads it. A path in the table asked with a
 //! method it does not answer gets 405 with an `Allow` header built from
 //! the table; a `/.latchkey/*` path not in it gets 404. No handler routes:
 //! the handlers (sign-in's, forward-auth's) only answer. Which metrics
@@ -18,7 +19,7 @@ use crate::gate::{render, Answer};
 use crate::http::error::GateError;
 use crate::http::request::Ctx;
 use crate::obs::metrics::{Outcome, Route};
-use crate::signin::{link, logout, me, token, verify};
+use crate::signin::{link, logout, me, oauth, token, verify};
 
 /// Which methods a route answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,6 +137,24 @@ const ROUTES: &[Entry] = &[
         handler: sign_in!(token::jwks),
     },
     Entry {
+        path: "/.latchkey/oauth/*/start",
+        methods: Methods::Get,
+        metric: Route::Pages,
+        handler: sign_in!(oauth::start),
+    },
+    Entry {
+        path: "/.latchkey/oauth/*/callback",
+        methods: Methods::Get,
+        metric: Route::Pages,
+        handler: sign_in!(oauth::callback),
+    },
+    Entry {
+        path: "/.latchkey/oauth/*/handoff",
+        methods: Methods::Get,
+        metric: Route::Pages,
+        handler: sign_in!(oauth::handoff),
+    },
+    Entry {
         path: "/.latchkey/auth",
         methods: Methods::Any,
         metric: Route::Traefik,
@@ -157,7 +176,7 @@ const ROUTES: &[Entry] = &[
 /// is: a table route's label, `Pages` for any other `/.latchkey` path,
 /// else `Proxy`.
 pub fn metric_route(path: &str) -> Route {
-    match ROUTES.iter().find(|e| e.path == path) {
+    match ROUTES.iter().find(|e| matches(e.path, path)) {
         Some(e) => e.metric,
         None if path == "/.latchkey" || path.starts_with("/.latchkey/") => Route::Pages,
         None => Route::Proxy,
@@ -170,7 +189,7 @@ pub(super) async fn serve(
     req: Request<Incoming>,
     ctx: &Ctx,
 ) -> Result<Answer, GateError> {
-    let on_path = || ROUTES.iter().filter(|e| e.path == ctx.path);
+    let on_path = || ROUTES.iter().filter(|e| matches(e.path, &ctx.path));
     if let Some(e) = on_path().find(|e| e.methods.answers(req.method())) {
         return (e.handler)(app, req, ctx).await;
     }
@@ -189,11 +208,29 @@ pub(super) async fn serve(
 fn allow(path: &str) -> Option<String> {
     let names: Vec<&str> = ROUTES
         .iter()
-        .filter(|e| e.path == path)
+        .filter(|e| matches(e.path, path))
         .flat_map(|e| e.methods.names().iter().copied())
         .collect();
-    let known = ROUTES.iter().any(|e| e.path == path);
+    let known = ROUTES.iter().any(|e| matches(e.path, path));
     known.then(|| names.join(", "))
+}
+
+/// `path` is `pattern`, where a `*` segment stands for any one non-empty
+/// segment.
+fn matches(pattern: &str, path: &str) -> bool {
+    if !pattern.contains('*') {
+        return pattern == path;
+    }
+    let mut want = pattern.split('/');
+    let mut got = path.split('/');
+    loop {
+        match (want.next(), got.next()) {
+            (None, None) => return true,
+            (Some("*"), Some(seg)) if !seg.is_empty() => {}
+            (Some(w), Some(g)) if w == g => {}
+            _ => return false,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -280,7 +317,7 @@ mod tests {
     async fn every_route_answers_and_a_wrong_method_gets_405_with_allow() {
         let dir = tempfile::tempdir().unwrap();
         let addr = serve_app(dir.path()).await;
-        for e in ROUTES {
+        for e in ROUTES.iter().filter(|e| !e.path.contains('*')) {
             let method = match e.methods {
                 Methods::Get | Methods::Any => Method::GET,
                 Methods::Post => Method::POST,
@@ -294,15 +331,17 @@ mod tests {
             );
         }
         let paths: BTreeSet<&str> = ROUTES.iter().map(|e| e.path).collect();
-        for path in paths {
+        for pattern in paths {
+            let path = &pattern.replace('*', "corp");
+            let path = path.as_str();
             let want: BTreeSet<&str> = ROUTES
                 .iter()
-                .filter(|e| e.path == path)
+                .filter(|e| e.path == pattern)
                 .flat_map(|e| e.methods.names().iter().copied())
                 .collect();
             if ROUTES
                 .iter()
-                .any(|e| e.path == path && e.methods == Methods::Any)
+                .any(|e| e.path == pattern && e.methods == Methods::Any)
             {
                 continue;
             }
@@ -326,5 +365,20 @@ mod tests {
         let resp = ask(addr, &Method::PUT, "/.latchkey/nothing").await;
         assert_eq!(resp.status(), StatusCode::NOT_FOUND);
         assert!(resp.headers().get(header::ALLOW).is_none());
+    }
+
+    #[test]
+    fn a_star_is_one_non_empty_segment() {
+        let p = "/.latchkey/oauth/*/start";
+        assert!(matches(p, "/.latchkey/oauth/corp/start"));
+        for no in [
+            "/.latchkey/oauth//start",
+            "/.latchkey/oauth/corp/x/start",
+            "/.latchkey/oauth/corp/start/",
+            "/.latchkey/oauth/corp",
+            "/.latchkey/oauth/corp/startx",
+        ] {
+            assert!(!matches(p, no), "{no}");
+        }
     }
 }

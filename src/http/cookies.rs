@@ -33,6 +33,9 @@ pub fn secrets<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item 
 
 /// The attributes of latchkey's cookies, compiled once from `[session]`,
 /// `[login]` and public_url.
+/// How long a provider sign-in may take, start to callback.
+pub const OAUTH_MAX_AGE: Duration = Duration::from_secs(600);
+
 pub struct Cookies {
     /// public_url is https: `Secure`, and `__Host-` names when host-only.
     pub secure: bool,
@@ -66,9 +69,45 @@ impl Cookies {
         }
     }
 
+    /// The cookie that binds a provider sign-in in flight to the browser
+    /// that started it (on public_url's host, for the callback).
+    pub fn oauth_name(&self) -> &'static str {
+        if self.secure {
+            "__Host-latchkey_oauth"
+        } else {
+            "latchkey_oauth"
+        }
+    }
+
+    /// The cookie an app host sets when a provider sign-in starts there, so
+    /// that only that browser can carry the session back to it.
+    pub fn oauth_bind_name(&self) -> &'static str {
+        if self.secure {
+            "__Host-latchkey_oauth_bind"
+        } else {
+            "latchkey_oauth_bind"
+        }
+    }
+
     /// Every cookie name latchkey sets: stripped before a request goes upstream.
-    pub fn own_names(&self) -> [&str; 3] {
-        [&self.session_name, self.csrf_name(), self.attempt_name()]
+    pub fn own_names(&self) -> [&str; 5] {
+        [
+            &self.session_name,
+            self.csrf_name(),
+            self.attempt_name(),
+            self.oauth_name(),
+            self.oauth_bind_name(),
+        ]
+    }
+
+    /// A provider sign-in's cookie (`name` one of the two above): host-only,
+    /// as long as the sign-in may take.
+    pub fn oauth(&self, name: &str, token: &str) -> String {
+        self.build(name, token, Some(OAUTH_MAX_AGE), false)
+    }
+
+    pub fn clear_oauth(&self, name: &str) -> String {
+        self.build(name, "", Some(Duration::ZERO), false)
     }
 
     fn build(&self, name: &str, value: &str, max_age: Option<Duration>, domain: bool) -> String {

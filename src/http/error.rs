@@ -13,6 +13,7 @@ use crate::http::pages::{Page, Pages};
 /// where handlers have always found them.
 pub use crate::http::response::json;
 use crate::identity::keys::SignError;
+use crate::identity::oidc::OidcError;
 use crate::policy::path::PathError;
 use crate::store::StoreError;
 use crate::upstream::ProxyError;
@@ -46,6 +47,19 @@ pub enum GateError {
     Proxy(#[from] ProxyError),
     #[error("token signing: {0}")]
     Signing(#[from] SignError),
+    /// Sign-in with a provider failed at or because of the provider.
+    #[error("provider sign-in: {0}")]
+    Provider(#[from] OidcError),
+    /// The provider's discovery has not succeeded yet (retried in the background).
+    #[error("provider {0:?} is not available yet")]
+    ProviderUnavailable(String),
+    /// A provider callback or handoff without its live, one-time state in
+    /// this browser: forged, used, expired, or from another browser.
+    #[error("provider sign-in state missing, used or from another browser")]
+    OAuthState,
+    /// A verified address that the signup policy does not let in.
+    #[error("the signup policy does not let this address in")]
+    NotAllowed,
 }
 
 /// Who caused an error: decides the log level and what the client is told.
@@ -71,13 +85,18 @@ impl GateError {
             GateError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             GateError::Proxy(e) => e.status(),
             GateError::Signing(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            GateError::Provider(e) => e.status(),
+            GateError::ProviderUnavailable(_) => StatusCode::BAD_GATEWAY,
+            GateError::OAuthState => StatusCode::BAD_REQUEST,
+            GateError::NotAllowed => StatusCode::FORBIDDEN,
         }
     }
 
     pub fn fault(&self) -> Fault {
         match self {
             GateError::Store(_) | GateError::Signing(_) => Fault::Latchkey,
-            GateError::Proxy(_) => Fault::Upstream,
+            GateError::Proxy(_) | GateError::ProviderUnavailable(_) => Fault::Upstream,
+            GateError::Provider(e) if e.status().is_server_error() => Fault::Upstream,
             _ => Fault::Client,
         }
     }
@@ -111,6 +130,38 @@ impl GateError {
             GateError::Signing(_) => (
                 "Something went wrong",
                 "latchkey could not complete this request. Try again in a moment.",
+            ),
+            GateError::Provider(OidcError::UnverifiedEmail { .. } | OidcError::MissingEmail) => (
+                "Email address not verified",
+                "Your sign-in provider has not verified your email address, so it cannot sign you in here. Verify it with your provider, or sign in another way.",
+            ),
+            GateError::Provider(OidcError::ProviderRefused { .. }) => (
+                "Not signed in",
+                "Your sign-in provider did not sign you in (perhaps you cancelled). Start again from the sign-in page.",
+            ),
+            GateError::Provider(e) if e.status() == StatusCode::GATEWAY_TIMEOUT => (
+                "The sign-in provider is slow",
+                "Your sign-in provider did not answer in time. Try again in a moment, or sign in another way.",
+            ),
+            GateError::Provider(e) if e.status() == StatusCode::BAD_REQUEST => (
+                "Sign-in could not be completed",
+                "This sign-in could not be completed safely. Start again from the sign-in page.",
+            ),
+            GateError::Provider(_) => (
+                "The sign-in provider is unavailable",
+                "Your sign-in provider could not be reached or did not answer correctly. Try again in a moment, or sign in another way.",
+            ),
+            GateError::ProviderUnavailable(_) => (
+                "This sign-in is unavailable",
+                "Sign-in with this provider is unavailable right now: latchkey cannot reach it. Try again in a moment, or sign in another way.",
+            ),
+            GateError::OAuthState => (
+                "Sign-in could not be completed",
+                "This sign-in expired, was already used, or was started in another browser. Start again from the sign-in page.",
+            ),
+            GateError::NotAllowed => (
+                "Not allowed",
+                "This account may not sign in here. Ask whoever runs this site for access.",
             ),
             GateError::Proxy(_) => (
                 "The application is unavailable",

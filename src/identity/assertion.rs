@@ -36,6 +36,8 @@ struct AssertionClaims<'a> {
     sub: &'a str,
     email: &'a str,
     roles: &'a [String],
+    /// How the person signed in: `email`, `oidc:ID`, or `token`.
+    amr: &'a str,
     iat: u64,
     exp: u64,
 }
@@ -61,6 +63,7 @@ impl Signer<'_> {
             sub: &identity.user.id,
             email: &identity.user.email,
             roles: &identity.user.roles,
+            amr: identity.amr(),
             iat,
             exp: iat + ttl.as_secs().max(1),
         };

@@ -1,86 +1,175 @@
-//! An opt-in cache of session lookups on one instance
-//! (`session.local_cache`, at most one second, off by default).
+//! The session cache (`session.cache`, on by default with Redis): each
+//! instance keeps the sessions it recently looked up, and the stored user
+//! records they need, in a bounded in-memory cache (`quick_cache`, at most
+//! `session.cache_entries` of each), kept coherent by Redis's invalidation
+//! channel (`store::redis::tracking`, which calls this cache's
+//! [`CacheSink`] methods).
 //!
-//! Every authenticated request normally costs one store round trip (read,
-//! slide the idle timeout, read the user). With the cache on, a session
-//! looked up less than `local_cache` ago is answered from memory. The price
-//! is bounded staleness, never more than `local_cache`: a session revoked,
-//! a user removed or given other roles on any instance takes effect here
-//! within that time instead of on the very next request; a logout on this
-//! instance takes effect at once. The idle timeout slides on the next
-//! lookup that reaches the store, at most `local_cache` later. Entries are
-//! only ever as old as `local_cache`, so memory stays bounded by the number
-//! of sessions active in that window (and by `MAX_ENTRIES`).
+//! What it guarantees:
+//! - A change Redis makes to a session or user key (logout, revocation,
+//!   user removed or given new roles, on any instance or from the CLI) is
+//!   forgotten here as soon as Redis's push message arrives: on loopback or
+//!   a LAN, well under 10 ms after the change returned to whoever made it.
+//! - While the channel is down (not yet up, dropped, reconnecting) nothing
+//!   is answered from memory and nothing is stored; when it comes up again
+//!   everything is forgotten first. A lookup that started before an
+//!   invalidation or a change of the channel's state is not stored (its
+//!   answer may predate the change): every insert carries the [`Mark`]
+//!   taken before its store round trip, and is undone if the cache moved on.
+//! - An entry is never served past the session's absolute end or its idle
+//!   end. The idle end still slides: a hit that would move the idle end by
+//!   at least `store::slide_step` is a miss, so the store writes the new
+//!   end (`PEXPIRE`, once per step as without the cache); that write comes
+//!   back as an invalidation, as expected, and the next lookup reads again.
+//! - A store error is never turned into anything else: a miss goes to the
+//!   store, and its error goes up as before (503, cookie kept).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
+use quick_cache::sync::Cache;
+
 use crate::store::records::{SessionRecord, TokenHash, User};
+use crate::store::redis::tracking::{CacheSink, Invalidation};
 
-/// More than this many sessions in one window: start again from empty.
-const MAX_ENTRIES: usize = 100_000;
-
-/// What the store answered for a session: its record, its idle end and its
-/// stored user (if any).
-pub type Lookup = (SessionRecord, u64, Option<User>);
-
-pub struct SessionCache {
-    ttl_ms: u64,
-    entries: Mutex<HashMap<[u8; 32], Entry>>,
+/// A session as the store last answered it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedSession {
+    pub record: SessionRecord,
+    /// Unix ms: the idle end as it stood then.
+    pub idle_end: u64,
 }
 
-struct Entry {
-    lookup: Arc<Lookup>,
-    /// Unix ms when the store answered.
-    fetched: u64,
+/// The cache's state when a store round trip began (see [`SessionCache::mark`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Mark(u64);
+
+pub struct SessionCache {
+    sessions: Cache<[u8; 32], Arc<CachedSession>>,
+    /// Stored users by id; `None`: no such stored user.
+    users: Cache<String, Arc<Option<User>>>,
+    /// Moves on every invalidation and every change of the channel's state.
+    epoch: AtomicU64,
+    /// The invalidation channel is up: entries may be served and stored.
+    up: AtomicBool,
 }
 
 impl SessionCache {
-    pub fn new(ttl: Duration) -> SessionCache {
+    /// At most `entries` sessions and as many users. Down until the
+    /// channel says it is up.
+    pub fn new(entries: usize) -> SessionCache {
+        let entries = entries.max(1);
         SessionCache {
-            ttl_ms: u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX),
-            entries: Mutex::new(HashMap::new()),
+            sessions: Cache::new(entries),
+            users: Cache::new(entries),
+            epoch: AtomicU64::new(0),
+            up: AtomicBool::new(false),
         }
     }
 
-    /// A lookup made less than the cache's lifetime ago, whose session has
-    /// not ended since.
-    pub fn get(&self, hash: &TokenHash, now: u64) -> Option<Arc<Lookup>> {
-        let entries = self.entries.lock().ok()?;
-        let e = entries.get(&hash.0)?;
-        let (record, idle_end, _) = &*e.lookup;
-        let fresh = now < e.fetched.saturating_add(self.ttl_ms);
-        let live = now < (*idle_end).min(record.expires_at);
-        (fresh && live).then(|| e.lookup.clone())
+    /// Taken before a store round trip whose answer will be stored.
+    pub fn mark(&self) -> Mark {
+        Mark(self.epoch.load(Ordering::SeqCst))
     }
 
-    pub fn put(&self, hash: &TokenHash, lookup: Arc<Lookup>, now: u64) {
-        let Ok(mut entries) = self.entries.lock() else {
-            return;
-        };
-        if entries.len() >= MAX_ENTRIES {
-            let ttl = self.ttl_ms;
-            entries.retain(|_, e| now < e.fetched.saturating_add(ttl));
-            if entries.len() >= MAX_ENTRIES {
-                entries.clear();
-            }
+    /// The cached session under `hash`, if the channel is up, the session
+    /// has ended neither way, and serving it would not hold its idle end
+    /// back by a slide step or more.
+    pub fn session(
+        &self,
+        hash: &TokenHash,
+        now: u64,
+        idle: Duration,
+    ) -> Option<Arc<CachedSession>> {
+        if !self.up.load(Ordering::SeqCst) {
+            return None;
         }
-        entries.insert(
-            hash.0,
-            Entry {
-                lookup,
-                fetched: now,
-            },
-        );
+        let s = self.sessions.get(&hash.0)?;
+        let ends = s.record.expires_at.min(s.idle_end);
+        let wanted = now.saturating_add(millis(idle)).min(s.record.expires_at);
+        let due = wanted.saturating_sub(s.idle_end) >= millis(crate::store::slide_step(idle));
+        (now < ends && !due).then_some(s)
     }
 
-    /// Drops a session (logout on this instance).
+    /// The cached stored user `id` (`Some(None)`: known not to be stored).
+    pub fn user(&self, id: &str) -> Option<Arc<Option<User>>> {
+        if !self.up.load(Ordering::SeqCst) {
+            return None;
+        }
+        self.users.get(id)
+    }
+
+    /// Stores what the store answered after `mark`, unless something moved.
+    pub fn put_session(&self, mark: Mark, hash: &TokenHash, session: CachedSession) {
+        let value = Arc::new(session);
+        self.sessions.insert(hash.0, value.clone());
+        if !self.still(mark) {
+            self.sessions.remove_if(&hash.0, |v| Arc::ptr_eq(v, &value));
+        }
+    }
+
+    pub fn put_user(&self, mark: Mark, id: &str, user: Option<User>) {
+        let value = Arc::new(user);
+        self.users.insert(id.to_owned(), value.clone());
+        if !self.still(mark) {
+            self.users.remove_if(id, |v| Arc::ptr_eq(v, &value));
+        }
+    }
+
+    /// Drops a session (logout on this instance: at once, before Redis's
+    /// message comes back).
     pub fn forget(&self, hash: &TokenHash) {
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.remove(&hash.0);
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        self.sessions.remove(&hash.0);
+    }
+
+    /// How many sessions are held (the bound is `session.cache_entries`).
+    pub fn len(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Nothing moved since `mark` and the channel is up: an insert made
+    /// after `mark` holds. Checked after inserting, so an invalidation
+    /// racing the insert either sees the entry or moves the epoch first.
+    fn still(&self, mark: Mark) -> bool {
+        self.up.load(Ordering::SeqCst) && self.epoch.load(Ordering::SeqCst) == mark.0
+    }
+
+    fn flush(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        self.sessions.clear();
+        self.users.clear();
+    }
+}
+
+impl CacheSink for SessionCache {
+    fn invalidate(&self, what: Invalidation<'_>) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        match what {
+            Invalidation::Session(hash) => {
+                self.sessions.remove(&hash.0);
+            }
+            Invalidation::User(id) => {
+                self.users.remove(id);
+            }
+            Invalidation::All => self.flush(),
         }
     }
+
+    fn channel(&self, up: bool) {
+        if up {
+            self.flush();
+            self.up.store(true, Ordering::SeqCst);
+        } else {
+            self.up.store(false, Ordering::SeqCst);
+            self.flush();
+        }
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]
@@ -88,31 +177,99 @@ impl SessionCache {
 mod tests {
     use super::*;
 
-    fn lookup(idle_end: u64, expires_at: u64) -> Arc<Lookup> {
-        let record = SessionRecord {
-            user_id: "u".into(),
-            email: "a@example.com".into(),
-            created_at: 0,
-            expires_at,
-            ip: String::new(),
-            user_agent: String::new(),
-        };
-        Arc::new((record, idle_end, None))
+    const IDLE: Duration = Duration::from_secs(900);
+
+    fn session(idle_end: u64, expires_at: u64) -> CachedSession {
+        CachedSession {
+            record: SessionRecord {
+                user_id: "u".into(),
+                email: "a@example.com".into(),
+                created_at: 0,
+                expires_at,
+                ip: String::new(),
+                user_agent: String::new(),
+                amr: "email".into(),
+                extra_roles: Vec::new(),
+            },
+            idle_end,
+        }
+    }
+
+    fn up() -> SessionCache {
+        let c = SessionCache::new(100);
+        c.channel(true);
+        c
     }
 
     #[test]
-    fn entries_live_no_longer_than_the_ttl_or_the_session() {
-        let cache = SessionCache::new(Duration::from_secs(1));
+    fn entries_never_outlive_either_end_and_leave_the_slide_to_the_store() {
+        let c = up();
         let h = TokenHash([7; 32]);
-        cache.put(&h, lookup(10_000, 20_000), 1_000);
-        assert!(cache.get(&h, 1_999).is_some());
-        assert!(cache.get(&h, 2_000).is_none(), "older than the ttl");
-        cache.put(&h, lookup(1_500, 20_000), 1_000);
-        assert!(cache.get(&h, 1_600).is_none(), "the session went idle");
-        cache.put(&h, lookup(10_000, 1_200), 1_000);
-        assert!(cache.get(&h, 1_300).is_none(), "past the absolute end");
-        cache.put(&h, lookup(10_000, 20_000), 1_000);
-        cache.forget(&h);
-        assert!(cache.get(&h, 1_001).is_none(), "forgotten at logout");
+        let now = 1_000_000;
+        c.put_session(c.mark(), &h, session(now + 900_000, now + 10_000_000));
+        assert!(c.session(&h, now, IDLE).is_some());
+        // 9 s (the slide step of 15 min) later the end is due to move.
+        assert!(c.session(&h, now + 8_999, IDLE).is_some());
+        assert!(c.session(&h, now + 9_000, IDLE).is_none(), "slide due");
+        c.put_session(c.mark(), &h, session(now + 500, now + 10_000_000));
+        assert!(
+            c.session(&h, now + 500, Duration::from_secs(1)).is_none(),
+            "idle end"
+        );
+        c.put_session(c.mark(), &h, session(now + 900_000, now + 200));
+        assert!(c.session(&h, now + 100, IDLE).is_some());
+        assert!(c.session(&h, now + 200, IDLE).is_none(), "absolute end");
+    }
+
+    #[test]
+    fn invalidations_and_a_channel_down_leave_nothing_to_serve() {
+        let c = up();
+        let (h, now) = (TokenHash([1; 32]), 1_000);
+        c.put_session(c.mark(), &h, session(now + 900_000, now + 9_000_000));
+        c.put_user(c.mark(), "u", None);
+        c.invalidate(Invalidation::Session(h));
+        assert!(c.session(&h, now, IDLE).is_none());
+        assert!(c.user("u").is_some());
+        c.invalidate(Invalidation::User("u"));
+        assert!(c.user("u").is_none());
+
+        c.put_session(c.mark(), &h, session(now + 900_000, now + 9_000_000));
+        c.channel(false);
+        assert!(c.session(&h, now, IDLE).is_none(), "down: nothing served");
+        c.put_session(c.mark(), &h, session(now + 900_000, now + 9_000_000));
+        c.channel(true);
+        assert!(
+            c.session(&h, now, IDLE).is_none(),
+            "nothing stored while down"
+        );
+    }
+
+    #[test]
+    fn a_lookup_overtaken_by_an_invalidation_is_not_stored() {
+        let c = up();
+        let (h, now) = (TokenHash([2; 32]), 1_000);
+        let mark = c.mark();
+        // The store answered, then (before the insert) Redis's message came.
+        c.invalidate(Invalidation::Session(h));
+        c.put_session(mark, &h, session(now + 900_000, now + 9_000_000));
+        assert!(c.session(&h, now, IDLE).is_none());
+        let mark = c.mark();
+        c.channel(false);
+        c.channel(true);
+        c.put_user(mark, "u", None);
+        assert!(c.user("u").is_none(), "a reconnect came between");
+    }
+
+    #[test]
+    fn the_cache_stays_within_its_bound() {
+        let c = SessionCache::new(1_000);
+        c.channel(true);
+        for i in 0..20_000u32 {
+            let mut h = [0u8; 32];
+            h[..4].copy_from_slice(&i.to_le_bytes());
+            c.put_session(c.mark(), &TokenHash(h), session(u64::MAX, u64::MAX));
+        }
+        assert!(c.len() <= 1_000, "{}", c.len());
+        assert!(c.len() >= 500, "{}", c.len());
     }
 }

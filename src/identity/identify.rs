@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::identity::assertion::Signer;
-use crate::identity::cache::SessionCache;
+use crate::identity::cache::{CachedSession, SessionCache};
 use crate::identity::secret::Secret;
 use crate::identity::session::{Identity, SessionRef, SessionSettings};
 use crate::store::records::{TokenHash, User};
@@ -39,7 +39,7 @@ pub struct Credentials<'h> {
 /// What looking a caller up needs, borrowed from `App`.
 pub struct Identifier<'a> {
     pub store: &'a Backend,
-    /// `session.local_cache`; `None` when off.
+    /// `session.cache`; `None` when off (or not on Redis).
     pub cache: Option<&'a SessionCache>,
     pub session: &'a SessionSettings,
     /// Users from `[[users]]`, by normalized email.
@@ -76,43 +76,67 @@ impl Identifier<'_> {
         }
     }
 
-    /// The live session under `hash`, joined with its user.
+    /// The live session under `hash`, joined with its user: from the
+    /// session cache when it holds both, else from the store (and then
+    /// kept in the cache, if nothing changed meanwhile).
     async fn identify_session(&self, hash: TokenHash, now: u64) -> StoreResult<Option<Identity>> {
-        let cached = self.cache.and_then(|c| c.get(&hash, now));
-        let lookup = match cached {
+        let idle = self.session.idle_timeout;
+        let cached = self.cache.and_then(|c| c.session(&hash, now, idle));
+        let session = match cached {
             Some(hit) => hit,
             None => {
-                let Some((record, idle_end)) = self
-                    .store
-                    .touch_session(&hash, self.session.idle_timeout, now)
-                    .await?
+                let mark = self.cache.map(SessionCache::mark);
+                let Some((record, idle_end)) = self.store.touch_session(&hash, idle, now).await?
                 else {
                     return Ok(None);
                 };
-                // A second round trip only for users kept in the store.
-                let stored_user = match self.users.contains_key(&record.email) {
-                    true => None,
-                    false => self.store.get_user(&record.user_id).await?,
-                };
-                let found = Arc::new((record, idle_end, stored_user));
-                if let Some(cache) = self.cache {
-                    cache.put(&hash, found.clone(), now);
+                let found = Arc::new(CachedSession { record, idle_end });
+                if let (Some(cache), Some(mark)) = (self.cache, mark) {
+                    cache.put_session(mark, &hash, CachedSession::clone(&found));
                 }
                 found
             }
         };
-        let (record, idle_end, stored_user) = &*lookup;
-        let Some(user) = self.current_user(&record.email, stored_user.as_ref()) else {
+        let CachedSession { record, idle_end } = &*session;
+        // A second round trip only for users kept in the store.
+        let stored_user = match self.users.contains_key(&record.email) {
+            true => None,
+            false => Some(self.stored_user(&record.user_id).await?),
+        };
+        let Some(mut user) = self.current_user(
+            &record.email,
+            stored_user.as_deref().and_then(Option::as_ref),
+        ) else {
             return Ok(None);
         };
+        // The provider's role_map roles of this sign-in, on top of the user's.
+        for role in &record.extra_roles {
+            if !user.roles.contains(role) {
+                user.roles.push(role.clone());
+            }
+        }
         Ok(Some(Identity {
             user,
             session: Some(SessionRef {
                 hash,
                 expires_at: record.expires_at,
                 idle_expires_at: *idle_end,
+                amr: record.amr.clone(),
             }),
             token: None,
         }))
+    }
+
+    /// A user kept in the store, from the cache when it holds it.
+    async fn stored_user(&self, id: &str) -> StoreResult<Arc<Option<User>>> {
+        if let Some(hit) = self.cache.and_then(|c| c.user(id)) {
+            return Ok(hit);
+        }
+        let mark = self.cache.map(SessionCache::mark);
+        let user = self.store.get_user(id).await?;
+        if let (Some(cache), Some(mark)) = (self.cache, mark) {
+            cache.put_user(mark, id, user.clone());
+        }
+        Ok(Arc::new(user))
     }
 }

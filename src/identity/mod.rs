@@ -8,5 +8,6 @@ pub(crate) mod bearer;
 pub(crate) mod cache;
 pub(crate) mod identify;
 pub mod keys;
+pub mod oidc;
 pub mod secret;
 pub(crate) mod session;

@@ -22,12 +22,27 @@ pub struct SessionRef {
     pub hash: TokenHash,
     pub expires_at: u64,
     pub idle_expires_at: u64,
+    /// How the session was made: `email` or `oidc:ID`.
+    pub amr: String,
+}
+
+impl Identity {
+    /// How this caller signed in: the session's `amr`, or `token` for a
+    /// bearer token.
+    pub fn amr(&self) -> &str {
+        match &self.session {
+            Some(s) => &s.amr,
+            None => "token",
+        }
+    }
 }
 
 /// `[session]`'s lifetimes, compiled.
 pub struct SessionSettings {
     pub idle_timeout: Duration,
     pub max_lifetime: Duration,
-    /// `session.local_cache`: at most one second, `None` when off.
-    pub local_cache: Option<Duration>,
+    /// `session.cache`: how many sessions the cache holds; `None` when off.
+    pub cache: Option<usize>,
+    /// `session.local_cache` was given (replaced by `cache`; warned at start).
+    pub local_cache_alias: bool,
 }

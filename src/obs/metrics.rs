@@ -99,15 +99,25 @@ pub enum SignInFailure {
     WrongBrowser,
     /// Too many wrong codes: the code and its link were voided.
     CodeVoided,
+    /// A provider sign-in whose state was missing, forged, used or from
+    /// another browser.
+    BadState,
+    /// The provider failed, refused, or sent what does not verify.
+    Provider,
+    /// The provider has not verified the person's email.
+    UnverifiedEmail,
 }
 
 impl SignInFailure {
-    const ALL: [SignInFailure; 5] = [
+    const ALL: [SignInFailure; 8] = [
         SignInFailure::Refused,
         SignInFailure::RateLimited,
         SignInFailure::Invalid,
         SignInFailure::WrongBrowser,
         SignInFailure::CodeVoided,
+        SignInFailure::BadState,
+        SignInFailure::Provider,
+        SignInFailure::UnverifiedEmail,
     ];
 
     pub fn label(self) -> &'static str {
@@ -117,6 +127,9 @@ impl SignInFailure {
             SignInFailure::Invalid => "invalid",
             SignInFailure::WrongBrowser => "wrong_browser",
             SignInFailure::CodeVoided => "code_voided",
+            SignInFailure::BadState => "bad_state",
+            SignInFailure::Provider => "provider",
+            SignInFailure::UnverifiedEmail => "unverified_email",
         }
     }
 }

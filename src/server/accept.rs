@@ -3,6 +3,12 @@
 //! (rather than queue them without bound), and hands each to
 //! `connection::serve`. When shutdown begins it drops the listener, so new
 //! connections are refused while open ones drain (`serve`'s wait).
+//!
+//! A connection's place in the limit, and in the drain, is a `stream::Lease` that
+//! travels with its byte stream: when hyper hands the stream on to a
+//! WebSocket tunnel (`upstream::upgrade`), the lease goes with it, so an
+//! upgraded connection still counts against `server.max_connections` and
+//! shutdown still waits for it, until the tunnel ends.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,6 +18,7 @@ use tokio::sync::{mpsc, watch, Semaphore};
 
 use super::connection;
 use super::stopped;
+use super::stream::Lease;
 use super::{Live, Role};
 
 /// What an accept loop needs; cloned for each listener.
@@ -52,17 +59,9 @@ impl Accepting {
                 drop(stream);
                 continue;
             };
-            let (live, stop, done, role) = (
-                self.live.clone(),
-                self.stop.clone(),
-                self.done.clone(),
-                role.clone(),
-            );
-            tokio::spawn(async move {
-                connection::serve(stream, peer, live, role, stop).await;
-                drop(permit);
-                drop(done);
-            });
+            let lease = Lease::new(permit, self.done.clone());
+            let (live, stop, role) = (self.live.clone(), self.stop.clone(), role.clone());
+            tokio::spawn(connection::serve(stream, lease, peer, live, role, stop));
         }
         // Dropping the listener here refuses new connections at once.
         drop(listener);

@@ -5,12 +5,18 @@
 //! - `GET /readyz`: 200 when the session store answers a ping within
 //!   `READY_TIMEOUT`, else 503 (readiness: take the instance out of the
 //!   load balancer, do not restart it; it recovers by itself).
-//! - `GET /metrics`: Prometheus text format (`metrics.rs`).
+//! - `GET /metrics`: Prometheus text format (`obs::metrics`), then the
+//!   server's own gauges: connections open (upgraded ones included) and
+//!   allowed, when the running config was loaded, and which keys changed in
+//!   the file wait for a restart.
 //!
-//! It shares nothing with the main listener but `App`; it has no TLS and
-//! no authentication, so bind it to loopback or a private network.
+//! Each request reads the `App` current at that moment, from the same swap
+//! the main listener uses, so after a SIGHUP it reports on what serves. It
+//! has no TLS and no authentication, so bind it to loopback or a private
+//! network.
 
 use std::convert::Infallible;
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +27,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+use super::Live;
 use crate::app::App;
 use crate::obs::metrics::Scraped;
 use crate::store::{Backend, Store};
@@ -34,7 +41,7 @@ pub const READY_TIMEOUT: Duration = Duration::from_millis(750);
 const MAX_CONNECTIONS: usize = 64;
 
 /// Serves the admin endpoints on `listener` for as long as the process runs.
-pub async fn serve(app: Arc<App>, listener: TcpListener) {
+pub(super) async fn serve(live: Arc<Live>, listener: TcpListener) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         let Ok(permit) = slots.clone().acquire_owned().await else {
@@ -48,11 +55,11 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) {
                 continue;
             }
         };
-        let app = app.clone();
+        let live = live.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req| {
-                let app = app.clone();
-                async move { Ok::<_, Infallible>(respond(&app, &req).await) }
+                let live = live.clone();
+                async move { Ok::<_, Infallible>(respond(&live, &req).await) }
             });
             let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -66,7 +73,8 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) {
     }
 }
 
-async fn respond<B>(app: &App, req: &Request<B>) -> Response<Body> {
+async fn respond<B>(live: &Live, req: &Request<B>) -> Response<Body> {
+    let app = live.app.load_full();
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return text(StatusCode::METHOD_NOT_ALLOWED, "only GET\n");
     }
@@ -95,10 +103,11 @@ async fn respond<B>(app: &App, req: &Request<B>) -> Response<Body> {
                 // Counting Redis sessions needs a SCAN; not per scrape.
                 _ => None,
             };
-            let body = app.metrics.render(&Scraped {
+            let mut body = app.metrics.render(&Scraped {
                 mail: &app.mail_stats,
                 active_sessions,
             });
+            server_gauges(&mut body, live, &app);
             let mut resp = text(StatusCode::OK, body);
             resp.headers_mut().insert(
                 header::CONTENT_TYPE,
@@ -110,6 +119,60 @@ async fn respond<B>(app: &App, req: &Request<B>) -> Response<Body> {
             StatusCode::NOT_FOUND,
             "not found: try /healthz, /readyz or /metrics\n",
         ),
+    }
+}
+
+/// The server's gauges, after `obs::metrics`' series.
+fn server_gauges(out: &mut String, live: &Live, app: &App) {
+    let max = app.settings.conn.max_connections;
+    let open = max.saturating_sub(live.slots.available_permits());
+    gauge(
+        out,
+        "latchkey_connections_open",
+        "Client connections open now, upgraded (WebSocket) ones included.",
+        [(String::new(), open.to_string())],
+    );
+    gauge(
+        out,
+        "latchkey_connections_max",
+        "server.max_connections in effect.",
+        [(String::new(), max.to_string())],
+    );
+    gauge(
+        out,
+        "latchkey_config_loaded_timestamp_seconds",
+        "When the config serving now was loaded (start-up or the last applied SIGHUP).",
+        [(
+            String::new(),
+            format!("{:.3}", app.loaded_at_ms as f64 / 1000.0),
+        )],
+    );
+    let pending: Vec<(String, String)> = match live.restart_pending.lock() {
+        Ok(keys) => keys
+            .iter()
+            .map(|k| (format!("{{key=\"{k}\"}}"), "1".to_owned()))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    gauge(
+        out,
+        "latchkey_config_restart_pending",
+        "Keys changed in the config file that take effect only after a restart (the running value stays).",
+        pending,
+    );
+}
+
+/// One gauge: its HELP and TYPE lines, then `(labels, value)` samples.
+fn gauge(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    samples: impl IntoIterator<Item = (String, String)>,
+) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} gauge");
+    for (labels, value) in samples {
+        let _ = writeln!(out, "{name}{labels} {value}");
     }
 }
 

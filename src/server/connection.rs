@@ -2,7 +2,12 @@
 //! `server.header_read_timeout`, abandoned when shutdown begins), HTTP/1.1
 //! and HTTP/2 with the head-size and header-count limits and upgrades
 //! enabled, the idle timeout (`server.keepalive_timeout`) and a graceful
-//! close at shutdown. Each request takes the `App` current when it arrives;
+//! close at shutdown. A connection whose first request head has not arrived
+//! within `server.header_read_timeout` is closed: hyper's HTTP/1.1 timer
+//! covers that protocol, but nothing in hyper's HTTP/2 server bounds a
+//! HEADERS frame that never ends (its keep-alive pings only find dead
+//! peers, and a slow client answers them), nor the wait for the bytes that
+//! tell HTTP/1.1 from HTTP/2. Each request takes the `App` current when it arrives;
 //! what it means is `gate`'s (or `redirect`'s on the plain-HTTP listener).
 
 use std::convert::Infallible;
@@ -18,13 +23,15 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use super::redirect::redirect_to_https;
-use super::stream::{Activity, Stream, Tracked};
+use super::stream::{Activity, Lease, Stream, Tracked};
 use super::{stopped, Live, Role};
 use crate::gate;
 
-/// Serves one connection to its end.
+/// Serves one connection to its end; `lease` (its slot) lives as long as
+/// its stream, through an upgrade.
 pub(super) async fn serve(
     stream: TcpStream,
+    lease: Lease,
     peer: SocketAddr,
     live: Arc<Live>,
     role: Role,
@@ -46,9 +53,12 @@ pub(super) async fn serve(
     let io = TokioIo::new(Tracked {
         inner: stream,
         activity: activity.clone(),
+        _lease: lease,
     });
     let redirect = matches!(role, Role::Redirect);
+    let requested = activity.clone();
     let service = service_fn(move |req| {
+        requested.requested();
         let app = live.app.load_full();
         async move {
             Ok::<_, Infallible>(if redirect {
@@ -72,6 +82,7 @@ pub(super) async fn serve(
         .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
     let conn = builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(conn);
+    let head_deadline = tokio::time::Instant::now() + limits.header_read_timeout;
     let mut closing = false;
     loop {
         let wake = limits.keepalive_timeout.saturating_sub(activity.idle());
@@ -85,6 +96,12 @@ pub(super) async fn serve(
             () = stopped(&mut stop), if !closing => {
                 conn.as_mut().graceful_shutdown();
                 closing = true;
+            }
+            () = tokio::time::sleep_until(head_deadline), if !activity.has_requested() => {
+                if !activity.has_requested() {
+                    tracing::debug!(%peer, "no request head within server.header_read_timeout; connection closed");
+                    break;
+                }
             }
             () = tokio::time::sleep(wake), if !closing => {
                 if activity.idle() >= limits.keepalive_timeout {

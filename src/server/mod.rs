@@ -16,10 +16,11 @@
 //! serves one connection (TLS handshake, HTTP limits, idle timeout) with
 //! `stream` telling it when bytes last moved; `redirect` is the
 //! plain-HTTP listener's one answer; `reload` is SIGHUP. `admin` is the
-//! separate admin listener.
+//! separate admin listener; it reads the same swap as the main listener, so
+//! after a reload it reports on the `App` that serves.
 
 mod accept;
-pub(crate) mod admin;
+mod admin;
 mod connection;
 mod redirect;
 mod reload;
@@ -70,6 +71,11 @@ struct Live {
     /// `None` for `latchkey demo` (nothing to re-read).
     source: Mutex<Option<ConfigSource>>,
     cert: Option<Arc<CertResolver>>,
+    /// `server.max_connections` slots; a connection holds one until its
+    /// stream (upgraded or not) is dropped.
+    slots: Arc<Semaphore>,
+    /// Keys changed in the file that wait for a restart (the last reload's).
+    restart_pending: Mutex<Vec<&'static str>>,
 }
 
 /// What a listener serves.
@@ -81,13 +87,16 @@ enum Role {
     Redirect,
 }
 
-/// Serves `listener` (and `server.http_redirect_listen`) until `shutdown`
-/// resolves; then stops accepting, lets open requests finish for up to
-/// `server.shutdown_grace`, and returns. SIGHUP reloads the config from
-/// `source` and the certificate files.
+/// Serves `listener` (and `server.http_redirect_listen`, and the admin
+/// endpoints on `admin`) until `shutdown` resolves; then stops accepting,
+/// lets open requests and upgraded connections finish for up to
+/// `server.shutdown_grace`, and returns (what is still open closes with the
+/// process). SIGHUP reloads the config from `source` and the certificate
+/// files.
 pub async fn serve(
     app: Arc<App>,
     listener: TcpListener,
+    admin: Option<TcpListener>,
     source: Option<ConfigSource>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
@@ -114,7 +123,12 @@ pub async fn serve(
         app: ArcSwap::new(app),
         source: Mutex::new(source),
         cert,
+        slots: slots.clone(),
+        restart_pending: Mutex::new(Vec::new()),
     });
+    if let Some(admin) = admin {
+        tokio::spawn(admin::serve(live.clone(), admin));
+    }
 
     let mut background = Vec::new();
     if let Some(resolver) = &live.cert {

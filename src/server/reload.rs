@@ -3,8 +3,13 @@
 //! new requests while requests in flight finish on the old one; otherwise
 //! every problem logged and the running config kept. Either way the
 //! certificate files are read again. Keys a running process cannot change
-//! are named in a warning. Compiling is `app::settings`'; building the new
-//! `App` is `App::reconfigured`'s.
+//! (listeners, `[server.tls]` on or off, `max_connections`, `[redis]`) are
+//! named in the reload's log line and on `/metrics`, and the settings
+//! swapped in keep their running values (the file is compiled once as
+//! written, so a file `check` refuses is refused here, then again with
+//! those keys as they run), so what the process says it runs is what it
+//! runs. Compiling is `app::settings`'; building the new `App` is
+//! `App::reconfigured`'s.
 
 use std::sync::Arc;
 
@@ -44,11 +49,11 @@ impl NoSignal {
 /// requests; else logs every problem and keeps the running one. Either way
 /// the certificate files are read again.
 pub(super) async fn reload(live: &Arc<Live>) {
-    let path = match live.source.lock() {
-        Ok(source) => source.as_ref().map(|s| s.path.clone()),
+    let running = match live.source.lock() {
+        Ok(source) => source.as_ref().map(|s| (s.path.clone(), s.config.clone())),
         Err(_) => None,
     };
-    let Some(path) = path else {
+    let Some((path, running)) = running else {
         tracing::info!("SIGHUP: no config file to re-read; reading the certificate again");
         reload_cert(live);
         return;
@@ -56,13 +61,19 @@ pub(super) async fn reload(live: &Arc<Live>) {
     tracing::info!(config = %path.display(), "SIGHUP: reloading the config");
     let read = path.clone();
     let compiled = tokio::task::spawn_blocking(move || {
-        FileConfig::load(Some(&read))
-            .map_err(|e| e.problems())
-            .and_then(|cfg| Settings::compile(&cfg).map(|s| (cfg, s)))
+        let mut cfg = FileConfig::load(Some(&read)).map_err(|e| e.problems())?;
+        // As written first: what `check` would say of this file.
+        let as_written = Settings::compile(&cfg)?;
+        let pending = keep_running(&running, &mut cfg);
+        let settings = match pending.is_empty() {
+            true => as_written,
+            false => Settings::compile(&cfg)?,
+        };
+        Ok::<_, Vec<String>>((cfg, settings, pending))
     })
     .await;
     match compiled {
-        Ok(Ok((config, settings))) => apply(live, config, settings),
+        Ok(Ok((config, settings, pending))) => apply(live, config, settings, pending),
         Ok(Err(problems)) => {
             tracing::error!(
                 config = %path.display(),
@@ -92,7 +103,10 @@ fn reload_cert(live: &Live) {
     }
 }
 
-fn apply(live: &Live, config: FileConfig, settings: Settings) {
+/// Makes `settings` (compiled from `config`, restart-only keys already set
+/// back to their running values) current, and says what waits for a
+/// restart.
+fn apply(live: &Live, config: FileConfig, settings: Settings, pending: Vec<&'static str>) {
     let Ok(mut source) = live.source.lock() else {
         tracing::error!("config reload skipped: reload state poisoned");
         return;
@@ -100,46 +114,64 @@ fn apply(live: &Live, config: FileConfig, settings: Settings) {
     let Some(source) = source.as_mut() else {
         return;
     };
-    for key in needs_restart(&source.config, &config) {
-        tracing::warn!(
-            key,
-            "changed in the config file; takes effect only after a restart (the running value stays)"
-        );
-    }
     let new_mailer = json(&source.config.mail) != json(&config.mail);
-    match (&live.cert, &settings.tls) {
-        (Some(resolver), Some(cert)) => resolver.replace(cert.clone()),
-        (Some(_), None) | (None, Some(_)) => {} // reported by needs_restart
-        (None, None) => {}
+    if let (Some(resolver), Some(cert)) = (&live.cert, &settings.tls) {
+        resolver.replace(cert.clone());
     }
-    let app = live.app.load().reconfigured(settings, new_mailer);
+    let app = match live.app.load().reconfigured(settings, new_mailer) {
+        Ok(app) => app,
+        Err(e) => {
+            tracing::error!(error = %e, "config reload failed; the running config stays");
+            return;
+        }
+    };
     live.app.store(Arc::new(app));
     source.config = config;
-    tracing::info!(
-        "config reloaded: new requests use it; requests in flight finish on the previous one"
-    );
+    if let Ok(mut keys) = live.restart_pending.lock() {
+        keys.clone_from(&pending);
+    }
+    if new_mailer {
+        tracing::info!("[mail] changed: new mail goes to a new queue; the previous one sends what it holds, then stops");
+    }
+    if pending.is_empty() {
+        tracing::info!(
+            "config reloaded: new requests use it; requests in flight finish on the previous one"
+        );
+    } else {
+        tracing::warn!(
+            "config reloaded; restart needed for: {} (their running values stay in effect)",
+            pending.join(", ")
+        );
+    }
 }
 
-/// Keys whose change a running process cannot pick up.
-fn needs_restart(old: &FileConfig, new: &FileConfig) -> Vec<&'static str> {
-    let (o, n) = (&old.server, &new.server);
+/// Sets every key of `new` whose change a running process cannot pick up
+/// back to its value in `running`, and names those keys.
+fn keep_running(running: &FileConfig, new: &mut FileConfig) -> Vec<&'static str> {
+    let (o, n) = (&running.server, &mut new.server);
     let mut keys = Vec::new();
     if o.listen != n.listen {
+        n.listen.clone_from(&o.listen);
         keys.push("server.listen");
     }
     if o.admin_listen != n.admin_listen {
+        n.admin_listen.clone_from(&o.admin_listen);
         keys.push("server.admin_listen");
     }
     if o.http_redirect_listen != n.http_redirect_listen {
+        n.http_redirect_listen.clone_from(&o.http_redirect_listen);
         keys.push("server.http_redirect_listen");
     }
     if o.tls.is_some() != n.tls.is_some() {
+        n.tls.clone_from(&o.tls);
         keys.push("server.tls");
     }
     if o.max_connections != n.max_connections {
+        n.max_connections = o.max_connections;
         keys.push("server.max_connections");
     }
-    if json(&old.redis) != json(&new.redis) {
+    if json(&running.redis) != json(&new.redis) {
+        new.redis.clone_from(&running.redis);
         keys.push("redis");
     }
     keys
@@ -166,9 +198,14 @@ mod tests {
         });
         new.server.header_read_timeout = "3s".into();
         assert_eq!(
-            needs_restart(&old, &new),
+            keep_running(&old, &mut new),
             ["server.listen", "server.max_connections", "redis"]
         );
-        assert!(needs_restart(&old, &old.clone()).is_empty());
+        // Set back: only the reloadable change is left.
+        assert_eq!(new.server.listen, old.server.listen);
+        assert_eq!(new.server.max_connections, old.server.max_connections);
+        assert!(new.redis.is_none());
+        assert_eq!(new.server.header_read_timeout, "3s");
+        assert!(keep_running(&old, &mut new).is_empty());
     }
 }

@@ -1,10 +1,13 @@
 //! A client connection's byte stream, plain or TLS, that records when it
-//! last moved a byte, so that `connection` can close idle connections
-//! (`server.keepalive_timeout`) whatever hyper is doing. Nothing else.
+//! last moved a byte and whether a request has arrived on it, so that
+//! `connection` can close idle connections (`server.keepalive_timeout`) and
+//! connections that never send a request head (`server.header_read_timeout`)
+//! whatever hyper is doing. It carries the connection's [`Lease`], so
+//! the slot lasts as long as the stream, upgraded or not.
 
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -13,10 +16,31 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
-/// When a connection last moved a byte, for the idle timeout.
+use tokio::sync::{mpsc, OwnedSemaphorePermit};
+
+/// One open connection's slot in `server.max_connections` and its share of
+/// the drain: held by the connection's stream, released when that stream is
+/// dropped (by hyper, or by the WebSocket tunnel it was handed to).
+pub(super) struct Lease {
+    _slot: OwnedSemaphorePermit,
+    _open: mpsc::Sender<()>,
+}
+
+impl Lease {
+    pub(super) fn new(slot: OwnedSemaphorePermit, open: mpsc::Sender<()>) -> Lease {
+        Lease {
+            _slot: slot,
+            _open: open,
+        }
+    }
+}
+
+/// When a connection last moved a byte, for the idle timeout, and whether
+/// a whole request head has arrived, for the head-read timeout.
 pub(super) struct Activity {
     epoch: Instant,
     last_ms: AtomicU64,
+    requested: AtomicBool,
 }
 
 impl Activity {
@@ -24,7 +48,18 @@ impl Activity {
         Activity {
             epoch: Instant::now(),
             last_ms: AtomicU64::new(0),
+            requested: AtomicBool::new(false),
         }
+    }
+
+    /// A request's head arrived (hyper called the service).
+    pub(super) fn requested(&self) {
+        self.requested.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether any request's head has arrived on this connection.
+    pub(super) fn has_requested(&self) -> bool {
+        self.requested.load(Ordering::Relaxed)
     }
 
     fn touch(&self) {
@@ -45,10 +80,12 @@ pub(super) enum Stream {
     Tls(Box<TlsStream<TcpStream>>),
 }
 
-/// A stream that records when it last moved a byte.
+/// A stream that records when it last moved a byte, holding its
+/// connection's lease.
 pub(super) struct Tracked {
     pub(super) inner: Stream,
     pub(super) activity: Arc<Activity>,
+    pub(super) _lease: Lease,
 }
 
 impl AsyncRead for Tracked {

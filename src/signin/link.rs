@@ -22,7 +22,7 @@ use crate::signin::limits::{limit, PerIp};
 use crate::signin::mail::Email;
 use crate::signin::settings::{Signup, CODE_DIGITS};
 use crate::signin::time_text::{clock_time, human_duration};
-use crate::signin::{retry_url, SignIn};
+use crate::signin::{buttons, retry_url, SignIn};
 use crate::store::records::{normalize_email, user_id, AttemptRecord, LinkRecord, TokenHash};
 use crate::store::Store;
 use crate::Body;
@@ -53,6 +53,8 @@ fn login_form(
             csrf: csrf.expose(),
             rd,
             error,
+            providers: &buttons(cx, rd),
+            email: cx.login.email,
         },
     );
     set_csrf(cx, &mut resp, &csrf, set);
@@ -65,6 +67,10 @@ pub async fn request_link(
     req: Request<Incoming>,
     ctx: &Ctx,
 ) -> Result<Response<Body>, GateError> {
+    if !cx.login.email {
+        // `login.email = false`: providers only.
+        return Err(GateError::NotFound);
+    }
     let (headers, form) = checked_form(cx, req, ctx).await?;
     limit(cx, ctx, PerIp::Links).await?;
     let rd = cx.return_policy.check(form.get("rd")).unwrap_or_default();

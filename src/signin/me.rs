@@ -50,6 +50,7 @@ fn me_json(identity: &Identity) -> serde_json::Value {
             "email": identity.user.email,
             "roles": identity.user.roles,
         },
+        "amr": identity.amr(),
         "expires_at": expires_at,
     })
 }

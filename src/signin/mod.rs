@@ -1,6 +1,6 @@
 //! The pages and POSTs under `/.latchkey/` that turn a person into a
 //! session and back out again: the sign-in page and its email link + code
-//! (`link`, `verify`), `logout`, `me`, the bearer-token exchange and the
+//! (`link`, `verify`), sign-in with a provider (`oauth`), `logout`, `me`, the bearer-token exchange and the
 //! JWKS (`token`); the CSRF check of their forms (`csrf`) and their rate
 //! limits (`limits`); mail (`mail`).
 //!
@@ -14,19 +14,21 @@ pub(crate) mod link;
 pub(crate) mod logout;
 pub mod mail;
 pub(crate) mod me;
+pub mod oauth;
 pub(crate) mod settings;
 pub(crate) mod time_text;
 pub(crate) mod token;
 pub(crate) mod verify;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{Response, StatusCode};
 use url::Url;
 
 use crate::http::cookies::Cookies;
-use crate::http::pages::Pages;
+use crate::http::pages::{Pages, ProviderButton};
 use crate::http::request::Ctx;
 use crate::identity::assertion::Signer;
 use crate::identity::cache::SessionCache;
@@ -54,7 +56,8 @@ pub struct SignIn<'a> {
     /// Lifetime of a bearer token from `POST /.latchkey/token`.
     pub token_ttl: Duration,
     pub store: &'a Backend,
-    /// `session.local_cache`: sessions ended here are forgotten there too.
+    /// `session.cache`: sessions ended here are forgotten at once, before
+    /// Redis tells the other instances.
     pub session_cache: Option<&'a SessionCache>,
     pub mail: &'a MailQueue,
     pub mail_stats: &'a MailStats,
@@ -63,6 +66,8 @@ pub struct SignIn<'a> {
     pub identifier: Identifier<'a>,
     /// Runs a link request's work off the request path.
     pub detached: &'a dyn Detached,
+    /// `[[login.providers]]`, each with its client once discovered.
+    pub providers: &'a [Arc<oauth::ProviderSlot>],
 }
 
 /// Work that must outlive the request that asked for it. `App` implements
@@ -100,6 +105,20 @@ impl SignIn<'_> {
 pub fn login_url(base: &str, rd: &str) -> String {
     let rd: String = form_urlencoded::byte_serialize(rd.as_bytes()).collect();
     format!("{base}/.latchkey/login?rd={rd}")
+}
+
+/// The sign-in page's buttons, each keeping the return address.
+pub fn buttons(cx: &SignIn<'_>, rd: &str) -> Vec<ProviderButton> {
+    let rd: String = form_urlencoded::byte_serialize(rd.as_bytes()).collect();
+    cx.providers
+        .iter()
+        .map(|p| ProviderButton {
+            name: p.settings.name.clone(),
+            kind: p.settings.kind.as_str(),
+            href: format!("/.latchkey/oauth/{}/start?rd={rd}", p.settings.id),
+            available: p.client().is_some(),
+        })
+        .collect()
 }
 
 /// The sign-in page on this host, keeping a (validated) return address.

@@ -30,6 +30,8 @@ pub struct LoginSettings {
     /// `[[apps]]` hosts other than public_url's: a link asked for on one of
     /// them points back at it (normalized host names).
     pub link_hosts: HashSet<String>,
+    /// `login.email`: the sign-in page offers the email link.
+    pub email: bool,
 }
 
 pub struct Limits {

@@ -9,8 +9,8 @@
 //!   store compares, counts and uses up in one atomic step
 //!   (`Store::check_code`), so codes fired at once buy no extra guesses.
 //!
-//! Either way `sign_in` finds or creates the user and starts a fresh
-//! session. Asking for the link is `link`'s; the session cookie's
+//! Either way `sign_in` finds or creates the user and `start_session`
+//! starts a fresh session (a provider's sign-in, `oauth`, ends there too). Asking for the link is `link`'s; the session cookie's
 //! attributes are http's.
 
 use http::{HeaderMap, Request, Response, StatusCode};
@@ -182,6 +182,37 @@ async fn sign_in(
         cx.refused(ctx, &user_id(&link.email), SignInFailure::Refused);
         return Ok(cx.pages.respond(StatusCode::GONE, &Page::LinkInvalid));
     };
+    let made = NewSession {
+        user: &user,
+        amr: "email".into(),
+        extra_roles: Vec::new(),
+        return_to: &link.return_to,
+    };
+    let mut resp = start_session(cx, headers, ctx, made).await?;
+    cookies::add(&mut resp, cx.cookies.clear_attempt());
+    Ok(resp)
+}
+
+/// A session about to start: whose, how it was made, where to go next.
+pub(crate) struct NewSession<'r> {
+    pub user: &'r User,
+    /// `email` or `oidc:ID`.
+    pub amr: String,
+    /// A provider's role_map roles, on top of the user's.
+    pub extra_roles: Vec<String>,
+    /// Validated return address ("" for the user's landing page).
+    pub return_to: &'r str,
+}
+
+/// Starts a fresh session (ending any the browser had) and sends the
+/// browser on: the one way every sign-in ends, link or provider.
+pub(crate) async fn start_session(
+    cx: &SignIn<'_>,
+    headers: &HeaderMap,
+    ctx: &Ctx,
+    made: NewSession<'_>,
+) -> Result<Response<Body>, GateError> {
+    let user = made.user;
     for old in cookies::secrets(headers, &cx.cookies.session_name) {
         if let Some(cache) = cx.session_cache {
             cache.forget(&old.hash());
@@ -197,25 +228,30 @@ async fn sign_in(
         expires_at: ctx.now + session.max_lifetime.as_millis() as u64,
         ip: ctx.client.ip.to_string(),
         user_agent: ctx.user_agent.clone(),
+        amr: made.amr,
+        extra_roles: made.extra_roles,
     };
     cx.store
         .create_session(&token.hash(), &record, session.idle_timeout, ctx.now)
         .await?;
     cx.audit(ctx, &user.id, AuditEvent::SignInCompleted);
-    let target = if link.return_to.is_empty() {
-        landing(cx, &user)
+    let target = if made.return_to.is_empty() {
+        landing(cx, user)
     } else {
-        link.return_to.clone()
+        made.return_to.to_owned()
     };
     let mut resp = redirect(StatusCode::SEE_OTHER, &target);
     cookies::add(&mut resp, cx.cookies.session(token.expose()));
-    cookies::add(&mut resp, cx.cookies.clear_attempt());
     Ok(resp)
 }
 
 /// The user behind an address: listed in config, stored, or created now if
 /// signup lets them in. `None`: may not sign in.
-async fn resolve_user(cx: &SignIn<'_>, email: &str, now: u64) -> Result<Option<User>, GateError> {
+pub(crate) async fn resolve_user(
+    cx: &SignIn<'_>,
+    email: &str,
+    now: u64,
+) -> Result<Option<User>, GateError> {
     if let Some(u) = cx.users.get(email) {
         return Ok(Some(u.clone()));
     }

@@ -18,7 +18,8 @@ use std::time::Duration;
 use super::{CodeCheck, Store, StoreResult};
 use crate::obs::clock::Clock;
 use crate::store::records::{
-    AttemptRecord, LinkRecord, SessionInfo, SessionRecord, TokenHash, TokenRecord, User,
+    AttemptRecord, LinkRecord, OAuthRecord, SessionInfo, SessionRecord, TokenHash, TokenRecord,
+    User,
 };
 
 /// How many writes pass between two sweeps of expired entries.
@@ -38,6 +39,7 @@ struct Inner {
     users: HashMap<String, User>,
     links: HashMap<[u8; 32], Expiring<LinkRecord>>,
     attempts: HashMap<[u8; 32], Expiring<AttemptRecord>>,
+    oauth: HashMap<[u8; 32], Expiring<OAuthRecord>>,
     windows: HashMap<String, Expiring<u64>>,
     /// Bearer tokens by jti; each ends at its `expires_at` (Unix ms).
     tokens: HashMap<String, TokenRecord>,
@@ -106,6 +108,7 @@ impl Inner {
         });
         self.links.retain(|_, e| e.is_live(now));
         self.attempts.retain(|_, e| e.is_live(now));
+        self.oauth.retain(|_, e| e.is_live(now));
         self.windows.retain(|_, e| e.is_live(now));
         self.tokens.retain(|_, t| now < t.expires_at);
     }
@@ -274,6 +277,31 @@ impl Store for MemoryStore {
             .map(|e| e.value))
     }
 
+    async fn put_oauth(
+        &self,
+        hash: &TokenHash,
+        record: &OAuthRecord,
+        ttl: Duration,
+    ) -> StoreResult<()> {
+        let now = self.clock.now_ms();
+        let mut inner = self.lock();
+        inner
+            .oauth
+            .insert(hash.0, Expiring::new(record.clone(), ttl, now));
+        inner.wrote(now);
+        Ok(())
+    }
+
+    async fn take_oauth(&self, hash: &TokenHash) -> StoreResult<Option<OAuthRecord>> {
+        let now = self.clock.now_ms();
+        let mut inner = self.lock();
+        Ok(inner
+            .oauth
+            .remove(&hash.0)
+            .filter(|e| e.is_live(now))
+            .map(|e| e.value))
+    }
+
     async fn put_attempt(
         &self,
         hash: &TokenHash,
@@ -427,6 +455,8 @@ mod tests {
             expires_at,
             ip: "127.0.0.1".into(),
             user_agent: "test".into(),
+            amr: "email".into(),
+            extra_roles: Vec::new(),
         }
     }
 

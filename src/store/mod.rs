@@ -25,7 +25,8 @@ use std::time::Duration;
 use crate::obs::clock::Clock;
 
 use crate::store::records::{
-    AttemptRecord, LinkRecord, SessionInfo, SessionRecord, TokenHash, TokenRecord, User,
+    AttemptRecord, LinkRecord, OAuthRecord, SessionInfo, SessionRecord, TokenHash, TokenRecord,
+    User,
 };
 
 pub use embedded::EmbeddedStore;
@@ -152,6 +153,21 @@ pub trait Store: Send + Sync {
         &self,
         hash: &TokenHash,
     ) -> impl Future<Output = StoreResult<Option<LinkRecord>>> + Send;
+
+    /// Stores a provider sign-in in flight until `ttl` passes.
+    fn put_oauth(
+        &self,
+        hash: &TokenHash,
+        record: &OAuthRecord,
+        ttl: Duration,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Uses one up: atomically returns and deletes it. Of two concurrent
+    /// takes, exactly one gets `Some`.
+    fn take_oauth(
+        &self,
+        hash: &TokenHash,
+    ) -> impl Future<Output = StoreResult<Option<OAuthRecord>>> + Send;
 
     fn put_attempt(
         &self,
@@ -323,6 +339,17 @@ impl Store for Backend {
     }
     async fn take_link(&self, hash: &TokenHash) -> StoreResult<Option<LinkRecord>> {
         delegate!(self.take_link(hash))
+    }
+    async fn put_oauth(
+        &self,
+        hash: &TokenHash,
+        record: &OAuthRecord,
+        ttl: Duration,
+    ) -> StoreResult<()> {
+        delegate!(self.put_oauth(hash, record, ttl))
+    }
+    async fn take_oauth(&self, hash: &TokenHash) -> StoreResult<Option<OAuthRecord>> {
+        delegate!(self.take_oauth(hash))
     }
     async fn put_attempt(
         &self,

@@ -101,6 +101,54 @@ pub struct SessionRecord {
     pub expires_at: u64,
     pub ip: String,
     pub user_agent: String,
+    /// How the session was made: `email` (the link or its code) or
+    /// `oidc:ID` (a provider). Older records, from before providers, load
+    /// as `email`.
+    #[serde(default = "email_amr")]
+    pub amr: String,
+    /// Roles the provider's `role_map` gave at this sign-in, on top of the
+    /// user's own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_roles: Vec<String>,
+}
+
+fn email_amr() -> String {
+    "email".into()
+}
+
+/// A sign-in with a provider in flight, stored under the hash of a random
+/// value in a short-lived cookie and used up by one atomic take.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OAuthRecord {
+    /// Between `/start` and `/callback` (on public_url's host): what the
+    /// callback checks the provider's answer against.
+    Pending {
+        provider: String,
+        state: String,
+        nonce: String,
+        code_verifier: String,
+        /// Already validated return address ("" for none).
+        return_to: String,
+        /// When the sign-in started on an app host: the hash (hex) of the
+        /// cookie that browser got there; "" when it started here.
+        bind: String,
+    },
+    /// Signed in at the callback, to be carried to the app host where the
+    /// sign-in started (its cookie, `bind`, must come along).
+    Handoff {
+        provider: String,
+        email: String,
+        /// The provider's `role_map` roles, on top of the user's.
+        roles: Vec<String>,
+        return_to: String,
+        bind: String,
+    },
+}
+
+impl fmt::Debug for OAuthRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OAuthRecord(..)")
+    }
 }
 
 /// A session as listed for admins: its public id is the token hash in hex.
@@ -171,6 +219,22 @@ mod tests {
         let h = Secret::generate(&mut rand::rng()).hash();
         assert_eq!(TokenHash::from_hex(&h.to_hex()), Some(h));
         assert_eq!(TokenHash::from_hex("zz"), None);
+    }
+
+    #[test]
+    fn a_session_stored_before_providers_loads_as_made_by_email() {
+        let old = r#"{"user_id":"u","email":"a@x.com","created_at":1,"expires_at":2,"ip":"","user_agent":""}"#;
+        let s: SessionRecord = serde_json::from_str(old).unwrap();
+        assert_eq!(s.amr, "email");
+        assert!(s.extra_roles.is_empty());
+        let pending = OAuthRecord::Handoff {
+            provider: "corp".into(),
+            email: "a@x.com".into(),
+            roles: vec![],
+            return_to: "/".into(),
+            bind: "secret-ish".into(),
+        };
+        assert_eq!(format!("{pending:?}"), "OAuthRecord(..)");
     }
 
     #[test]

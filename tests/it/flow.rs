@@ -39,6 +39,8 @@ pub struct Opts<'a> {
     /// A `[redis]` table (sentinel, cluster, a server started elsewhere);
     /// `None` starts a redis-server for the stack.
     pub redis_toml: Option<&'a str>,
+    /// The port latchkey listens on; `None` picks a free one.
+    pub port: Option<u16>,
 }
 
 impl Default for Opts<'_> {
@@ -49,6 +51,7 @@ impl Default for Opts<'_> {
             scheme: "http",
             trusted_proxies: r#"["127.0.0.1"]"#,
             redis_toml: None,
+            port: None,
         }
     }
 }
@@ -74,10 +77,11 @@ impl Stack {
         let smtp = SmtpSink::start();
         let echo = start_echo().await;
         let smtp_url = smtp.url();
-        let lk = Latchkey::start_with_env(
-            |port| Stack::config(port, &opts, &redis_toml, &smtp_url, echo),
-            opts.env,
-        );
+        let make = |port| Stack::config(port, &opts, &redis_toml, &smtp_url, echo);
+        let lk = match opts.port {
+            Some(port) => Latchkey::start_on(port, make),
+            None => Latchkey::start_with_env(make, opts.env),
+        };
         Stack {
             redis,
             smtp,

@@ -216,7 +216,7 @@ async fn a_renewed_certificate_is_served_without_a_restart() {
     }
 }
 
-fn plain_config(port: u16, upstream: &str, rules: &str, extra: &str) -> String {
+pub(crate) fn plain_config(port: u16, upstream: &str, rules: &str, extra: &str) -> String {
     format!(
         r#"
 [server]
@@ -289,8 +289,10 @@ idle_timeout = "soon"
     let moved = plain_config(lk.port, &upstream, "", "max_connections = 7");
     std::fs::write(lk.config_path(), moved).unwrap();
     lk.signal("HUP");
-    lk.wait_for_log("server.max_connections", Duration::from_secs(10));
-    lk.wait_for_log("takes effect only after a restart", Duration::from_secs(5));
+    lk.wait_for_log(
+        "restart needed for: server.max_connections",
+        Duration::from_secs(10),
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     while get(lk.addr, "app.test", "/reports/q1").await == 200 {
         assert!(Instant::now() < deadline, "rule removal not applied");
@@ -300,7 +302,9 @@ idle_timeout = "soon"
 
 /// An upstream that answers `/slow` after `delay`, and tells when a
 /// request arrived.
-async fn slow_upstream(delay: Duration) -> (SocketAddr, tokio::sync::mpsc::Receiver<()>) {
+pub(crate) async fn slow_upstream(
+    delay: Duration,
+) -> (SocketAddr, tokio::sync::mpsc::Receiver<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::mpsc::channel(16);

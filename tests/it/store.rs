@@ -25,7 +25,7 @@ use latchkey::identity::secret::Secret;
 use latchkey::obs::clock::Clock;
 
 use latchkey::store::records::{
-    AttemptRecord, LinkRecord, SessionRecord, TokenHash, TokenRecord, User,
+    AttemptRecord, LinkRecord, OAuthRecord, SessionRecord, TokenHash, TokenRecord, User,
 };
 use latchkey::store::{slide_step, CodeCheck, RedisStore, Store, StoreError};
 
@@ -71,6 +71,8 @@ fn session_of(user: &User, expires_at: u64) -> SessionRecord {
         expires_at,
         ip: "192.0.2.1".into(),
         user_agent: "conformance".into(),
+        amr: "email".into(),
+        extra_roles: Vec::new(),
     }
 }
 
@@ -320,6 +322,39 @@ async fn links<S: Store + 'static>(store: Arc<S>, _clock: Clock) {
     store.put_link(&dead, &l, Duration::ZERO).await.unwrap();
     assert_eq!(store.peek_link(&dead).await.unwrap(), None);
     assert_eq!(store.take_link(&dead).await.unwrap(), None);
+}
+
+/// Provider sign-ins in flight: taken once, exactly one of concurrent
+/// takes wins, an expired one is gone.
+async fn oauth<S: Store + 'static>(store: Arc<S>, _clock: Clock) {
+    let ttl = Duration::from_secs(600);
+    let h = hash();
+    let r = OAuthRecord::Pending {
+        provider: "corp".into(),
+        state: token().expose().to_owned(),
+        nonce: token().expose().to_owned(),
+        code_verifier: token().expose().to_owned(),
+        return_to: "/after".into(),
+        bind: String::new(),
+    };
+    store.put_oauth(&h, &r, ttl).await.unwrap();
+    assert_eq!(store.take_oauth(&h).await.unwrap().as_ref(), Some(&r));
+    assert_eq!(store.take_oauth(&h).await.unwrap(), None);
+    assert_eq!(store.take_oauth(&hash()).await.unwrap(), None);
+
+    let raced = hash();
+    store.put_oauth(&raced, &r, ttl).await.unwrap();
+    let mut takers = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let store = store.clone();
+        takers.spawn(async move { store.take_oauth(&raced).await.unwrap() });
+    }
+    let won = takers.join_all().await.into_iter().flatten().count();
+    assert_eq!(won, 1, "exactly one concurrent take gets the record");
+
+    let dead = hash();
+    store.put_oauth(&dead, &r, Duration::ZERO).await.unwrap();
+    assert_eq!(store.take_oauth(&dead).await.unwrap(), None);
 }
 
 /// Attempts: stored; a code is judged in one step (wrong ones counted,
@@ -870,6 +905,7 @@ conformance!(
         user_sessions,
         users,
         links,
+        oauth,
         attempts,
         codes_under_fire,
         rate_limits,

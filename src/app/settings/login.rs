@@ -55,6 +55,7 @@ pub(super) fn compile(p: &mut Problems, l: &LoginConfig) -> LoginSettings {
         default_roles: l.default_roles.clone(),
         landing,
         link_hosts: HashSet::new(),
+        email: l.email,
     }
 }
 

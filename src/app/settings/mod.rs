@@ -38,6 +38,7 @@ use crate::http::cookies::Cookies;
 use crate::http::pages::Pages;
 use crate::identity::assertion::Signer;
 use crate::identity::keys::Keys;
+use crate::identity::oidc::{compile_providers, ProviderSettings};
 use crate::identity::session::SessionSettings;
 use crate::policy::path::normalize_host;
 use crate::policy::redirect::ReturnPolicy;
@@ -90,6 +91,8 @@ pub struct Settings {
     pub return_policy: ReturnPolicy,
     pub pages: Pages,
     pub mailer: std::sync::Arc<Mailer>,
+    /// `[[login.providers]]`, in the file's order (the buttons' order).
+    pub providers: Vec<ProviderSettings>,
 }
 
 impl Settings {
@@ -124,6 +127,12 @@ impl Settings {
             .map(std::sync::Arc::new);
         let apps = apps::compile(&mut p, &cfg.apps, cfg.server.upstream_ca.as_deref());
         let users = users::compile(&mut p, &cfg.users);
+        let providers = p
+            .take(compile_providers(&cfg.login.providers))
+            .unwrap_or_default();
+        if !cfg.login.email && cfg.login.providers.is_empty() {
+            p.add("login.email: false with no [[login.providers]]; nobody could sign in. Expected true, or at least one provider".into());
+        }
 
         let (
             Some(listen),
@@ -186,6 +195,7 @@ impl Settings {
             return_policy,
             pages,
             mailer,
+            providers,
         })
     }
 

@@ -74,20 +74,21 @@ pub(super) fn compile(p: &mut Problems, s: &SessionConfig, secure: bool) -> Sess
     } else {
         s.cookie_name.clone()
     };
-    let local_cache = s.local_cache.as_deref().map(|v| {
-        let d = p.duration("session.local_cache", v);
-        if d > Duration::from_secs(1) {
-            p.add(format!(
-                "session.local_cache: {v:?} is longer than 1s; expected at most \"1s\", so that a revocation reaches every instance within a second"
-            ));
-        }
-        d
-    });
+    // `local_cache` (at most a second of staleness) is replaced by the
+    // coherent cache (on by default): still accepted, App warns.
+    if let Some(v) = s.local_cache.as_deref() {
+        p.duration("session.local_cache", v);
+    }
+    if s.cache_entries == 0 {
+        p.add("session.cache_entries: 0; expected at least 1 (or session.cache = false)".into());
+    }
+    let cache = s.cache.then_some(s.cache_entries);
     SessionSection {
         session: SessionSettings {
             idle_timeout,
             max_lifetime,
-            local_cache,
+            cache,
+            local_cache_alias: s.local_cache.is_some(),
         },
         cookie_name,
         cookie_domain,

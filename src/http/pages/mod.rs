@@ -45,6 +45,19 @@ pub use user_agent::describe_user_agent;
 const FALLBACK_PAGE: &str = "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\">\
 <title>Error</title><p>Something went wrong while showing this page. Please try again.</p></html>";
 
+/// A provider's button on the sign-in page: a plain link (no JavaScript).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ProviderButton {
+    /// The label ("Sign in with Corp SSO").
+    pub name: String,
+    /// `oidc`, `google`, `microsoft`, `github`: the icon.
+    pub kind: &'static str,
+    /// `/.latchkey/oauth/{id}/start?rd=...`.
+    pub href: String,
+    /// false until the provider's discovery has succeeded.
+    pub available: bool,
+}
+
 /// A page latchkey shows. Borrowed values are escaped when rendered.
 #[derive(Debug, Clone, Copy)]
 pub enum Page<'a> {
@@ -53,6 +66,10 @@ pub enum Page<'a> {
         csrf: &'a str,
         rd: &'a str,
         error: Option<&'a str>,
+        /// One button per `[[login.providers]]`, above the email form.
+        providers: &'a [ProviderButton],
+        /// `login.email`: show the email form.
+        email: bool,
     },
     /// "Check your email", the same whatever the address, with a form for the
     /// code; POST `/.latchkey/code` (fields `code`, `csrf`).
@@ -160,7 +177,13 @@ impl Page<'_> {
 
     fn context(&self) -> Value {
         match *self {
-            Page::Login { csrf, rd, error } => context! { csrf, rd, error },
+            Page::Login {
+                csrf,
+                rd,
+                error,
+                providers,
+                email,
+            } => context! { csrf, rd, error, providers, email },
             Page::CheckEmail {
                 csrf,
                 code_digits,
@@ -443,11 +466,15 @@ fn sample_pages() -> Vec<Page<'static>> {
             csrf: "csrf",
             rd: HOSTILE,
             error: Some(HOSTILE),
+            providers: &[],
+            email: true,
         },
         Page::Login {
             csrf: "csrf",
             rd: "",
             error: None,
+            providers: &[],
+            email: true,
         },
         Page::CheckEmail {
             csrf: "csrf",
@@ -502,6 +529,8 @@ mod tests {
             csrf: "tok-123",
             rd: "/x\"><script>alert(1)</script>",
             error: Some(XSS),
+            providers: &[],
+            email: true,
         });
         assert!(html.contains("action=\"/.latchkey/login\""));
         assert!(html.contains("name=\"email\""));
@@ -521,6 +550,8 @@ mod tests {
             csrf: "c",
             rd: "",
             error: None,
+            providers: &[],
+            email: true,
         });
         assert!(!html.contains("role=\"alert\""));
         assert!(!html.contains("aria-invalid=\"true\""));
@@ -834,11 +865,15 @@ mod tests {
                 csrf: "c",
                 rd: "/",
                 error: None,
+                providers: &[],
+                email: true,
             },
             Page::Login {
                 csrf: "c",
                 rd: "/",
                 error: Some("Enter an email address like name@example.com."),
+                providers: &[],
+                email: true,
             },
             Page::CheckEmail {
                 csrf: "c",
@@ -889,6 +924,8 @@ mod tests {
             csrf: "c",
             rd: "/",
             error: None,
+            providers: &[],
+            email: true,
         });
         std::fs::write(out.join("10-branded-login.html"), html).unwrap();
         std::fs::write(out.join("email.txt"), text).unwrap();

@@ -5,8 +5,15 @@
 //! in `obs::mail_stats::MailStats` and turns `transport_down` on and off; a
 //! probe notices when a down transport is back. What is sent, and how, is
 //! `message`'s and `transport`'s.
+//!
+//! A queue ends when it is dropped (a reload replaced `[mail]` and the last
+//! `App` and request holding the old queue are gone) or shut down: it takes
+//! no new mail, its probe stops, it sends and retries what it already holds
+//! on its own transport, then its worker ends and says so. From then on its
+//! sends no longer speak for `transport_down`, which is about the transport
+//! new mail goes to.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,10 +56,27 @@ impl Default for QueueSettings {
 /// A bounded queue in front of a [`Mailer`], drained by a background task.
 #[derive(Debug)]
 pub struct MailQueue {
+    /// First, so it is dropped before the sender closes the channel.
+    running: Running,
     tx: mpsc::Sender<Email>,
     stats: Arc<MailStats>,
     worker: JoinHandle<()>,
+}
+
+/// What dropping a queue ends at once: the probe, and its say over
+/// `transport_down`. The worker ends by itself once the channel is closed
+/// and what it held is sent.
+#[derive(Debug)]
+struct Running {
     prober: JoinHandle<()>,
+    retired: Arc<AtomicBool>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.retired.store(true, Ordering::Relaxed);
+        self.prober.abort();
+    }
 }
 
 impl MailQueue {
@@ -68,13 +92,14 @@ impl MailQueue {
         settings: QueueSettings,
     ) -> MailQueue {
         let (tx, rx) = mpsc::channel(settings.capacity.max(1));
+        let retired = Arc::new(AtomicBool::new(false));
         let prober = tokio::spawn(probe(mailer.clone(), stats.clone(), settings.probe_every));
-        let worker = tokio::spawn(run(mailer, rx, stats.clone(), settings));
+        let worker = tokio::spawn(run(mailer, rx, stats.clone(), settings, retired.clone()));
         MailQueue {
+            running: Running { prober, retired },
             tx,
             stats,
             worker,
-            prober,
         }
     }
 
@@ -103,9 +128,15 @@ impl MailQueue {
     /// Stops taking mail and waits until every queued message is sent or
     /// given up on (including retries; wrap in a timeout at shutdown).
     pub async fn shutdown(self) {
-        self.prober.abort();
-        drop(self.tx);
-        if let Err(e) = self.worker.await {
+        let MailQueue {
+            running,
+            tx,
+            worker,
+            ..
+        } = self;
+        drop(running);
+        drop(tx);
+        if let Err(e) = worker.await {
             tracing::error!(error = %e, "mail worker failed");
         }
     }
@@ -129,6 +160,7 @@ async fn run(
     mut rx: mpsc::Receiver<Email>,
     stats: Arc<MailStats>,
     settings: QueueSettings,
+    retired: Arc<AtomicBool>,
 ) {
     let slots = Arc::new(Semaphore::new(settings.concurrency.max(1)));
     let mut tasks = JoinSet::new();
@@ -137,17 +169,39 @@ async fn run(
             break;
         };
         while tasks.try_join_next().is_some() {}
-        let (mailer, stats, settings) = (mailer.clone(), stats.clone(), settings.clone());
+        let (mailer, stats, settings, retired) = (
+            mailer.clone(),
+            stats.clone(),
+            settings.clone(),
+            retired.clone(),
+        );
         tasks.spawn(async move {
-            deliver(&mailer, &email, &stats, &settings).await;
+            deliver(&mailer, &email, &stats, &settings, &retired).await;
             drop(slot);
         });
     }
+    tracing::info!(
+        transport = mailer.kind(),
+        sending = tasks.len(),
+        "mail queue closed to new mail ([mail] replaced, or stopping); finishing what it holds"
+    );
     while tasks.join_next().await.is_some() {}
+    tracing::info!(
+        transport = mailer.kind(),
+        "mail queue stopped: everything it held was sent or given up on"
+    );
 }
 
-/// Sends one message, retrying with backoff.
-async fn deliver(mailer: &Mailer, email: &Email, stats: &MailStats, settings: &QueueSettings) {
+/// Sends one message, retrying with backoff. Once the queue is `retired`
+/// its results no longer set `transport_down`.
+async fn deliver(
+    mailer: &Mailer,
+    email: &Email,
+    stats: &MailStats,
+    settings: &QueueSettings,
+    retired: &AtomicBool,
+) {
+    let current = || !retired.load(Ordering::Relaxed);
     let domain = recipient_domain(&email.to);
     let attempts = settings.attempts.max(1);
     let mut delay = settings.base_delay;
@@ -155,13 +209,15 @@ async fn deliver(mailer: &Mailer, email: &Email, stats: &MailStats, settings: &Q
         match mailer.send(email).await {
             Ok(()) => {
                 stats.sent.fetch_add(1, Ordering::Relaxed);
-                stats.set_down(false);
+                if current() {
+                    stats.set_down(false);
+                }
                 tracing::info!(%domain, attempt, transport = mailer.kind(), "sign-in mail sent");
                 return;
             }
             Err(e) => {
                 stats.failed.fetch_add(1, Ordering::Relaxed);
-                if e.is_transport_down() {
+                if e.is_transport_down() && current() {
                     stats.set_down(true);
                 }
                 // Server replies may quote the address; logs get the domain only.

@@ -31,11 +31,13 @@ use redb::{Database, ReadTransaction, ReadableTable, WriteTransaction};
 use super::{slide_step, CodeCheck, Store, StoreError, StoreResult};
 use crate::obs::clock::Clock;
 use crate::store::records::{
-    AttemptRecord, LinkRecord, SessionInfo, SessionRecord, TokenHash, TokenRecord, User,
+    AttemptRecord, LinkRecord, OAuthRecord, SessionInfo, SessionRecord, TokenHash, TokenRecord,
+    User,
 };
 use tables::{
-    decode, encode, Stored, StoredSession, ATTEMPT, ATTEMPTS, BY_USER, LINK, LINKS, SESSION,
-    SESSIONS, TOKEN, TOKENS, USERS, WINDOW, WINDOWS,
+    decode, encode, get_stored, put_for, take_stored, Stored, StoredSession, ATTEMPT, ATTEMPTS,
+    BY_USER, LINK, LINKS, OAUTH, OAUTH_KIND, SESSION, SESSIONS, TOKEN, TOKENS, USERS, WINDOW,
+    WINDOWS,
 };
 
 /// Pages redb keeps in memory at most (its default is 1 GiB).
@@ -166,7 +168,7 @@ pub fn compile(path: &str, redis_given: bool) -> Result<PathBuf, Vec<String>> {
     }
 }
 
-fn millis(d: Duration) -> u64 {
+pub(super) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
@@ -178,45 +180,6 @@ fn session_in(txn: &WriteTransaction, hash: &[u8; 32]) -> StoreResult<Option<Sto
     let sessions = txn.open_table(SESSIONS)?;
     let raw = sessions.get(&hash[..])?;
     raw.map(|r| decode(r.value())).transpose()
-}
-
-/// Removes a `Stored` record under `key` of `table`, returning it if it
-/// was live at `now`.
-fn take_stored<T: serde::de::DeserializeOwned>(
-    txn: &WriteTransaction,
-    table: redb::TableDefinition<&[u8], &[u8]>,
-    key: &[u8],
-    now: u64,
-) -> StoreResult<Option<T>> {
-    let mut t = txn.open_table(table)?;
-    let raw = t.remove(key)?;
-    let stored: Option<Stored<T>> = raw.map(|r| decode(r.value())).transpose()?;
-    Ok(stored.filter(|s| now < s.until).map(|s| s.value))
-}
-
-fn get_stored<T: serde::de::DeserializeOwned>(
-    txn: &ReadTransaction,
-    table: redb::TableDefinition<&[u8], &[u8]>,
-    key: &[u8],
-    now: u64,
-) -> StoreResult<Option<T>> {
-    let t = txn.open_table(table)?;
-    let raw = t.get(key)?;
-    let stored: Option<Stored<T>> = raw.map(|r| decode(r.value())).transpose()?;
-    Ok(stored.filter(|s| now < s.until).map(|s| s.value))
-}
-
-fn put_stored<T: serde::Serialize>(
-    txn: &WriteTransaction,
-    table: redb::TableDefinition<&[u8], &[u8]>,
-    kind: u8,
-    key: &[u8],
-    value: &T,
-    until: u64,
-) -> StoreResult<()> {
-    let json = encode(&Stored { until, value })?;
-    txn.open_table(table)?.insert(key, json.as_slice())?;
-    tables::expires(txn, kind, key, until)
 }
 
 impl Store for EmbeddedStore {
@@ -357,15 +320,8 @@ impl Store for EmbeddedStore {
         ttl: Duration,
     ) -> StoreResult<()> {
         let (hash, link) = (hash.0, link.clone());
-        self.write(move |txn, now| {
-            if ttl.is_zero() {
-                txn.open_table(LINKS)?.remove(&hash[..])?;
-                return Ok(());
-            }
-            let until = now.saturating_add(millis(ttl));
-            put_stored(txn, LINKS, LINK, &hash, &link, until)
-        })
-        .await
+        self.write(move |txn, now| put_for(txn, LINKS, LINK, (&hash, &link), (ttl, now)))
+            .await
     }
 
     async fn peek_link(&self, hash: &TokenHash) -> StoreResult<Option<LinkRecord>> {
@@ -380,6 +336,23 @@ impl Store for EmbeddedStore {
             .await
     }
 
+    async fn put_oauth(
+        &self,
+        hash: &TokenHash,
+        record: &OAuthRecord,
+        ttl: Duration,
+    ) -> StoreResult<()> {
+        let (hash, record) = (hash.0, record.clone());
+        self.write(move |txn, now| put_for(txn, OAUTH, OAUTH_KIND, (&hash, &record), (ttl, now)))
+            .await
+    }
+
+    async fn take_oauth(&self, hash: &TokenHash) -> StoreResult<Option<OAuthRecord>> {
+        let hash = hash.0;
+        self.write(move |txn, now| take_stored(txn, OAUTH, &hash, now))
+            .await
+    }
+
     async fn put_attempt(
         &self,
         hash: &TokenHash,
@@ -387,15 +360,8 @@ impl Store for EmbeddedStore {
         ttl: Duration,
     ) -> StoreResult<()> {
         let (hash, attempt) = (hash.0, attempt.clone());
-        self.write(move |txn, now| {
-            if ttl.is_zero() {
-                txn.open_table(ATTEMPTS)?.remove(&hash[..])?;
-                return Ok(());
-            }
-            let until = now.saturating_add(millis(ttl));
-            put_stored(txn, ATTEMPTS, ATTEMPT, &hash, &attempt, until)
-        })
-        .await
+        self.write(move |txn, now| put_for(txn, ATTEMPTS, ATTEMPT, (&hash, &attempt), (ttl, now)))
+            .await
     }
 
     async fn get_attempt(&self, hash: &TokenHash) -> StoreResult<Option<AttemptRecord>> {

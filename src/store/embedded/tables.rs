@@ -6,7 +6,9 @@
 //! checks the record's own end before deleting it. Reads never trust the
 //! sweep: they compare ends with "now" themselves.
 
-use redb::{ReadableTable, TableDefinition, WriteTransaction};
+use std::time::Duration;
+
+use redb::{ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +25,8 @@ pub(super) const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("use
 pub(super) const LINKS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("links");
 /// Attempt cookie hash → `Stored<AttemptRecord>`.
 pub(super) const ATTEMPTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("attempts");
+/// Pending provider sign-ins (`OAuthRecord`) under the hash of their cookie.
+pub(super) const OAUTH: TableDefinition<&[u8], &[u8]> = TableDefinition::new("oauth");
 /// Rate-limit key → `Stored<u64>` (the count in the window).
 pub(super) const WINDOWS: TableDefinition<&str, &[u8]> = TableDefinition::new("windows");
 /// Bearer token jti → `TokenRecord` JSON (it ends at its `expires_at`).
@@ -34,6 +38,7 @@ pub(super) const EXPIRY: TableDefinition<(u64, &[u8]), ()> = TableDefinition::ne
 pub(super) const SESSION: u8 = b's';
 pub(super) const LINK: u8 = b'l';
 pub(super) const ATTEMPT: u8 = b'a';
+pub(super) const OAUTH_KIND: u8 = b'o';
 pub(super) const WINDOW: u8 = b'w';
 pub(super) const TOKEN: u8 = b't';
 
@@ -116,6 +121,7 @@ pub(super) fn create_all(txn: &WriteTransaction) -> StoreResult<()> {
     txn.open_table(USERS)?;
     txn.open_table(LINKS)?;
     txn.open_table(ATTEMPTS)?;
+    txn.open_table(OAUTH)?;
     txn.open_table(WINDOWS)?;
     txn.open_table(TOKENS)?;
     txn.open_table(EXPIRY)?;
@@ -159,6 +165,7 @@ pub(super) fn sweep(txn: &WriteTransaction, now: u64) -> StoreResult<usize> {
             }
             LINK => sweep_stored(txn, LINKS, key, now)?,
             ATTEMPT => sweep_stored(txn, ATTEMPTS, key, now)?,
+            OAUTH_KIND => sweep_stored(txn, OAUTH, key, now)?,
             WINDOW => {
                 if let Ok(name) = std::str::from_utf8(key) {
                     let mut windows = txn.open_table(WINDOWS)?;
@@ -208,4 +215,67 @@ fn sweep_stored(
         t.remove(key)?;
     }
     Ok(())
+}
+
+// --- records with an end, kept as `Stored<T>` --------------------------------
+
+/// Removes a `Stored` record under `key` of `table`, returning it if it
+/// was live at `now`.
+pub(super) fn take_stored<T: serde::de::DeserializeOwned>(
+    txn: &WriteTransaction,
+    table: redb::TableDefinition<&[u8], &[u8]>,
+    key: &[u8],
+    now: u64,
+) -> StoreResult<Option<T>> {
+    let mut t = txn.open_table(table)?;
+    let raw = t.remove(key)?;
+    let stored: Option<Stored<T>> = raw.map(|r| decode(r.value())).transpose()?;
+    Ok(stored.filter(|s| now < s.until).map(|s| s.value))
+}
+
+pub(super) fn get_stored<T: serde::de::DeserializeOwned>(
+    txn: &ReadTransaction,
+    table: redb::TableDefinition<&[u8], &[u8]>,
+    key: &[u8],
+    now: u64,
+) -> StoreResult<Option<T>> {
+    let t = txn.open_table(table)?;
+    let raw = t.get(key)?;
+    let stored: Option<Stored<T>> = raw.map(|r| decode(r.value())).transpose()?;
+    Ok(stored.filter(|s| now < s.until).map(|s| s.value))
+}
+
+/// `put_stored` for `ttl` from now; a zero `ttl` removes the record.
+pub(super) fn put_for<T: serde::Serialize>(
+    txn: &WriteTransaction,
+    table: redb::TableDefinition<&[u8], &[u8]>,
+    kind: u8,
+    (key, value): (&[u8], &T),
+    (ttl, now): (Duration, u64),
+) -> StoreResult<()> {
+    if ttl.is_zero() {
+        txn.open_table(table)?.remove(key)?;
+        return Ok(());
+    }
+    put_stored(
+        txn,
+        table,
+        kind,
+        key,
+        value,
+        now.saturating_add(super::millis(ttl)),
+    )
+}
+
+pub(super) fn put_stored<T: serde::Serialize>(
+    txn: &WriteTransaction,
+    table: redb::TableDefinition<&[u8], &[u8]>,
+    kind: u8,
+    key: &[u8],
+    value: &T,
+    until: u64,
+) -> StoreResult<()> {
+    let json = encode(&Stored { until, value })?;
+    txn.open_table(table)?.insert(key, json.as_slice())?;
+    expires(txn, kind, key, until)
 }

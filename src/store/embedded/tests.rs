@@ -12,6 +12,8 @@ fn record(user_id: &str, expires_at: u64) -> SessionRecord {
         expires_at,
         ip: "127.0.0.1".into(),
         user_agent: "test".into(),
+        amr: "email".into(),
+        extra_roles: Vec::new(),
     }
 }
 

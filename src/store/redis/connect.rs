@@ -146,8 +146,23 @@ impl Slot {
     }
 
     async fn open(&self) -> redis::RedisResult<MultiplexedConnection> {
-        let client = match &self.source {
-            Source::Direct(client) => client.clone(),
+        self.master_client()
+            .await?
+            .get_multiplexed_async_connection_with_config(&self.config)
+            .await
+    }
+
+    /// Whether the node is the master the sentinels name.
+    pub(super) fn is_sentinel(&self) -> bool {
+        matches!(self.source, Source::Sentinel(_))
+    }
+
+    /// A client for the node: the configured one, or the master as the
+    /// sentinels name it now (also what the session cache's invalidation
+    /// channel connects with, `tracking.rs`).
+    pub(super) async fn master_client(&self) -> redis::RedisResult<Client> {
+        match &self.source {
+            Source::Direct(client) => Ok(client.clone()),
             Source::Sentinel(sentinels) => {
                 let ask = async { sentinels.lock().await.async_get_client().await };
                 tokio::time::timeout(SENTINEL_TIMEOUT, ask)
@@ -157,12 +172,9 @@ impl Slot {
                             std::io::ErrorKind::TimedOut,
                             "no sentinel answered in time",
                         ))
-                    })??
+                    })?
             }
-        };
-        client
-            .get_multiplexed_async_connection_with_config(&self.config)
-            .await
+        }
     }
 
     /// After an error that means the connection is dead, or (Sentinel) no

@@ -1,4 +1,4 @@
-//! Magic links and sign-in attempts in Redis: each one key with a TTL
+//! Magic links, sign-in attempts and provider sign-ins in flight in Redis: each one key with a TTL
 //! (`SET PX`), a link used up atomically (`GETDEL`), an attempt's code
 //! judged in one script (`CHECK_CODE`: compare, count, delete), which keeps
 //! the attempt's remaining TTL. All single-key, so a cluster runs them
@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use super::{decode, RedisStore};
-use crate::store::records::{AttemptRecord, LinkRecord, TokenHash};
+use crate::store::records::{AttemptRecord, LinkRecord, OAuthRecord, TokenHash};
 use crate::store::{CodeCheck, StoreResult};
 
 pub(super) async fn put_link(
@@ -34,6 +34,28 @@ pub(super) async fn take_link(
     let mut con = store.conn().await?;
     let raw: Option<String> = redis::cmd("GETDEL")
         .arg(store.link_key(hash))
+        .query_async(&mut con)
+        .await?;
+    decode(raw)
+}
+
+pub(super) async fn put_oauth(
+    store: &RedisStore,
+    hash: &TokenHash,
+    record: &OAuthRecord,
+    ttl: Duration,
+) -> StoreResult<()> {
+    let json = serde_json::to_string(record)?;
+    store.set_px(store.oauth_key(hash), json, ttl).await
+}
+
+pub(super) async fn take_oauth(
+    store: &RedisStore,
+    hash: &TokenHash,
+) -> StoreResult<Option<OAuthRecord>> {
+    let mut con = store.conn().await?;
+    let raw: Option<String> = redis::cmd("GETDEL")
+        .arg(store.oauth_key(hash))
         .query_async(&mut con)
         .await?;
     decode(raw)

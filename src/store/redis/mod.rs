@@ -31,6 +31,7 @@
 //! | `{p}u:{user_id}` | user JSON | none |
 //! | `{p}users` | set of user ids | none |
 //! | `{p}l:{hash}` | link JSON | link TTL |
+//! | `{p}o:{hash}` | provider sign-in in flight JSON (used up by `GETDEL`) | 10 minutes |
 //! | `{p}a:{hash}` | attempt JSON (failures counted in place by `CHECK_CODE`) | attempt TTL, kept on failures |
 //! | `{p}rl:{key}` | hit counter | the window, from its first hit |
 //! | `{p}t:{jti}` | bearer token JSON (no token, only its record) | the token's `exp` |
@@ -71,7 +72,8 @@
 //! exist outside its user's index).
 //!
 //! The files, one job each: `connect.rs` (the targets and the connection),
-//! `scripts.rs` (the Lua), `sessions.rs`, `links.rs` (links, attempts and
+//! `scripts.rs` (the Lua), `tracking.rs` (the session cache's invalidation
+//! channel), `sessions.rs`, `links.rs` (links, attempts and
 //! their codes), `users.rs`, `tokens.rs`, `counters.rs` (rate limits).
 //! This one holds the store itself, its key names and the `Store` impl,
 //! which only says which file does what.
@@ -82,13 +84,15 @@ mod links;
 mod scripts;
 mod sessions;
 mod tokens;
+pub mod tracking;
 mod users;
 
 use std::time::Duration;
 
 use super::{CodeCheck, Store, StoreResult};
 use crate::store::records::{
-    AttemptRecord, LinkRecord, SessionInfo, SessionRecord, TokenHash, TokenRecord, User,
+    AttemptRecord, LinkRecord, OAuthRecord, SessionInfo, SessionRecord, TokenHash, TokenRecord,
+    User,
 };
 use connect::{Conn, Link};
 use scripts::Scripts;
@@ -158,6 +162,9 @@ impl RedisStore {
     }
     fn link_key(&self, hash: &TokenHash) -> String {
         format!("{}l:{}", self.prefix, hash.to_hex())
+    }
+    fn oauth_key(&self, hash: &TokenHash) -> String {
+        format!("{}o:{}", self.prefix, hash.to_hex())
     }
     fn attempt_key(&self, hash: &TokenHash) -> String {
         format!("{}a:{}", self.prefix, hash.to_hex())
@@ -251,6 +258,17 @@ impl Store for RedisStore {
     }
     async fn take_link(&self, hash: &TokenHash) -> StoreResult<Option<LinkRecord>> {
         links::take_link(self, hash).await
+    }
+    async fn put_oauth(
+        &self,
+        hash: &TokenHash,
+        record: &OAuthRecord,
+        ttl: Duration,
+    ) -> StoreResult<()> {
+        links::put_oauth(self, hash, record, ttl).await
+    }
+    async fn take_oauth(&self, hash: &TokenHash) -> StoreResult<Option<OAuthRecord>> {
+        links::take_oauth(self, hash).await
     }
     async fn put_attempt(
         &self,

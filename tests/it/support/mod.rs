@@ -5,6 +5,8 @@
 
 pub mod http;
 pub mod latchkey;
+pub mod load;
+pub mod oidc;
 pub mod proxies;
 pub mod pyjwt;
 pub mod redis;

@@ -1,0 +1,363 @@
+//! The session cache (`session.cache`, on by default with Redis) against a
+//! real redis-server and two running latchkey instances: a revocation made
+//! anywhere is refused by the other instance within 10 ms; while an
+//! instance's invalidation channel is down it answers nothing from memory
+//! and flushes when it is back; the idle timeout still slides; the cache
+//! stays within `session.cache_entries`. Whether an answer came from the
+//! cache is read off Redis's own command counters (`INFO commandstats`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant, SystemTime};
+
+use latchkey::identity::secret::Secret;
+use latchkey::store::records::SessionRecord;
+use latchkey::store::{RedisStore, Store};
+
+use crate::flow::{csrf_of, sign_in, Opts, Stack};
+use crate::support::http::{send, Browser};
+use crate::support::latchkey::binary;
+
+/// The bound the design promises between a revocation returning and every
+/// other instance refusing the session.
+const COHERENT_WITHIN: Duration = Duration::from_millis(10);
+
+fn cli(config: &Path, args: &[&str]) -> Output {
+    let out = Command::new(binary())
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .env_remove("LATCHKEY_CONFIG")
+        .output()
+        .expect("run latchkey");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The status of GET `path` on `stack` with the session `token`.
+async fn status(stack: &Stack, token: &str, path: &str) -> u16 {
+    let cookie = format!("latchkey_session={token}");
+    send(
+        stack.lk.addr,
+        "GET",
+        path,
+        &[
+            ("host", &stack.host()),
+            ("cookie", &cookie),
+            ("accept", "application/json"),
+        ],
+        b"",
+    )
+    .await
+    .status
+}
+
+fn redis_conn(url: &str) -> redis::Connection {
+    redis::Client::open(url)
+        .unwrap()
+        .get_connection()
+        .expect("connect to redis-server")
+}
+
+/// How many times Redis ran `command` so far.
+fn calls(url: &str, command: &str) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut redis_conn(url))
+        .unwrap();
+    let tag = format!("cmdstat_{command}:calls=");
+    info.lines()
+        .find_map(|l| l.strip_prefix(tag.as_str()))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |n| n.parse().unwrap())
+}
+
+/// Two instances on one redis-server, and a config file for the CLI.
+struct Pair {
+    a: Stack,
+    b: Stack,
+    url: String,
+    config: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// Tests here sign in often.
+const LIMITS: &str = "[limits]\nlinks_per_email = 100\nlinks_per_ip = 100\nverify_per_ip = 100\n";
+
+async fn pair(extra: &str) -> Pair {
+    let extra = &format!("{LIMITS}{extra}");
+    let a = Stack::start(extra).await;
+    let url = a.redis.as_ref().expect("redis").url();
+    let redis_toml = format!("[redis]\nurl = \"{url}\"");
+    let b = Stack::start_opts(Opts {
+        redis_toml: Some(&redis_toml),
+        extra,
+        ..Default::default()
+    })
+    .await;
+    let dir = crate::support::temp_dir();
+    let config = dir.path().join("latchkey.toml");
+    std::fs::write(&config, format!("{redis_toml}\n{extra}\n")).unwrap();
+    Pair {
+        a,
+        b,
+        url,
+        config,
+        _dir: dir,
+    }
+}
+
+/// Waits until `stack` answers `token` from its cache: two requests in a
+/// row that Redis did not see (the channel comes up shortly after start).
+async fn until_cached(stack: &Stack, url: &str, token: &str, path: &str, want: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        assert_eq!(status(stack, token, path).await, want);
+        let before = calls(url, "get");
+        assert_eq!(status(stack, token, path).await, want);
+        if calls(url, "get") == before {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the cache never answered");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Right after `revoked` returned, polls `stack` until it answers `want`:
+/// every request made later than [`COHERENT_WITHIN`] after must get it.
+async fn refused_within_bound(stack: &Stack, token: &str, path: &str, want: u16, what: &str) {
+    let revoked = Instant::now();
+    for _ in 0..10_000 {
+        let asked = revoked.elapsed();
+        let got = status(stack, token, path).await;
+        if got == want {
+            return;
+        }
+        assert!(
+            asked <= COHERENT_WITHIN,
+            "{what}: still answered {got} by the other instance {asked:?} after it returned"
+        );
+    }
+    panic!("{what}: never answered {want}");
+}
+
+async fn logout(browser: &Browser) {
+    let page = browser.get("/.latchkey/logout", &[]).await;
+    let csrf = csrf_of(&page.body);
+    let done = browser
+        .post_form("/.latchkey/logout", &[("csrf", &csrf)], &[])
+        .await;
+    assert!(done.status < 400, "logout: {}", done.status);
+}
+
+#[tokio::test]
+async fn revocations_anywhere_are_refused_by_the_other_instance_within_10_ms() {
+    let p = pair("").await;
+    for round in 0..3 {
+        // A logout on A, while B holds the session in its cache.
+        let bob = p.a.browser();
+        sign_in(&p.a, &bob, "bob@example.com").await;
+        let token = bob.cookie("latchkey_session").unwrap();
+        until_cached(&p.b, &p.url, &token, "/reports", 200).await;
+        logout(&bob).await;
+        refused_within_bound(&p.b, &token, "/reports", 401, &format!("logout {round}")).await;
+
+        // `sessions revoke` from the CLI (straight in Redis).
+        let bob = p.b.browser();
+        sign_in(&p.b, &bob, "bob@example.com").await;
+        let token = bob.cookie("latchkey_session").unwrap();
+        until_cached(&p.a, &p.url, &token, "/reports", 200).await;
+        until_cached(&p.b, &p.url, &token, "/reports", 200).await;
+        cli(
+            &p.config,
+            &["sessions", "revoke", "--user", "bob@example.com"],
+        );
+        refused_within_bound(&p.a, &token, "/reports", 401, "sessions revoke on A").await;
+        assert_eq!(status(&p.b, &token, "/reports").await, 401);
+
+        // A stored user given other roles, then removed, from the CLI.
+        let email = format!("carol{round}@example.com");
+        cli(&p.config, &["users", "add", &email, "--roles", "member"]);
+        let carol = p.a.browser();
+        sign_in(&p.a, &carol, &email).await;
+        let token = carol.cookie("latchkey_session").unwrap();
+        until_cached(&p.b, &p.url, &token, "/admin/x", 403).await;
+        cli(&p.config, &["users", "set-roles", &email, "admin"]);
+        refused_within_bound(&p.b, &token, "/admin/x", 200, "set-roles (granted)").await;
+        until_cached(&p.b, &p.url, &token, "/admin/x", 200).await;
+        cli(&p.config, &["users", "set-roles", &email, "member"]);
+        refused_within_bound(&p.b, &token, "/admin/x", 403, "set-roles (taken)").await;
+        until_cached(&p.b, &p.url, &token, "/reports", 200).await;
+        cli(&p.config, &["users", "remove", &email]);
+        refused_within_bound(&p.b, &token, "/reports", 401, "users remove").await;
+    }
+}
+
+/// Kills every latchkey invalidation channel on the server and, in the
+/// same breath (one pipeline, so before any channel can reconnect), deletes
+/// every session: a revocation no channel hears of. Returns how many
+/// channels there were.
+fn kill_channels_then_revoke_all(url: &str) -> usize {
+    let mut con = redis_conn(url);
+    let list: String = redis::cmd("CLIENT").arg("LIST").query(&mut con).unwrap();
+    let ids: Vec<String> = list
+        .lines()
+        .filter(|l| l.contains("name=latchkey-tracking "))
+        .filter_map(|l| l.split(' ').find_map(|f| f.strip_prefix("id=")))
+        .map(str::to_owned)
+        .collect();
+    let sessions: Vec<String> = redis::cmd("KEYS")
+        .arg("latchkey:s:*")
+        .query(&mut con)
+        .unwrap();
+    assert!(!sessions.is_empty());
+    let mut pipe = redis::pipe();
+    for id in &ids {
+        pipe.cmd("CLIENT").arg("KILL").arg("ID").arg(id).ignore();
+    }
+    pipe.cmd("DEL").arg(&sessions).ignore();
+    let () = pipe.query(&mut con).unwrap();
+    ids.len()
+}
+
+#[tokio::test]
+async fn a_lost_invalidation_channel_flushes_the_cache_and_serves_nothing_from_it_meanwhile() {
+    let mut p = pair("").await;
+    for round in 0..3 {
+        let bob = p.a.browser();
+        sign_in(&p.a, &bob, "bob@example.com").await;
+        let token = bob.cookie("latchkey_session").unwrap();
+        until_cached(&p.b, &p.url, &token, "/reports", 200).await;
+        // Both instances' channels are cut and, before either is back,
+        // the session is revoked: no channel hears of it, yet it is seen.
+        assert_eq!(
+            kill_channels_then_revoke_all(&p.url),
+            2,
+            "round {round}: one channel per instance"
+        );
+        assert_eq!(
+            status(&p.b, &token, "/reports").await,
+            401,
+            "round {round}: revoked while B's channel was down"
+        );
+    }
+
+    // Redis itself restarts (empty): nothing cached survives it.
+    let bob = p.a.browser();
+    sign_in(&p.a, &bob, "bob@example.com").await;
+    let token = bob.cookie("latchkey_session").unwrap();
+    until_cached(&p.b, &p.url, &token, "/reports", 200).await;
+    p.a.redis.as_mut().unwrap().restart();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = status(&p.b, &token, "/reports").await;
+        assert_ne!(got, 200, "served from the cache across a Redis restart");
+        if got == 401 {
+            break;
+        }
+        assert_eq!(got, 503, "a store error is no sign-out");
+        assert!(Instant::now() < deadline, "Redis never came back");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // And the cache is back at work once the channel is.
+    while status(&p.a, &token, "/reports").await != 401 {
+        assert!(Instant::now() < deadline, "Redis never came back for A");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let carol = p.a.browser();
+    sign_in(&p.a, &carol, "alice@example.com").await;
+    let token = carol.cookie("latchkey_session").unwrap();
+    until_cached(&p.b, &p.url, &token, "/reports", 200).await;
+}
+
+#[tokio::test]
+async fn the_idle_timeout_still_slides_behind_the_cache() {
+    // A 3 s idle timeout slides in steps of 30 ms.
+    let p = pair("[session]\nidle_timeout = \"3s\"\n").await;
+    let bob = p.a.browser();
+    sign_in(&p.a, &bob, "bob@example.com").await;
+    let token = bob.cookie("latchkey_session").unwrap();
+    until_cached(&p.b, &p.url, &token, "/reports", 200).await;
+    let (gets, slides) = (calls(&p.url, "get"), calls(&p.url, "pexpire"));
+    let started = Instant::now();
+    let mut asked = 0;
+    while started.elapsed() < Duration::from_secs(5) {
+        assert_eq!(
+            status(&p.b, &token, "/reports").await,
+            200,
+            "used every 10 ms, the session outlives its idle timeout ({:?} in)",
+            started.elapsed()
+        );
+        asked += 1;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (gets, slides) = (
+        calls(&p.url, "get") - gets,
+        calls(&p.url, "pexpire") - slides,
+    );
+    assert!(slides > 0, "the idle end was written");
+    assert!(
+        gets < asked,
+        "{gets} reads for {asked} requests: the cache answered some"
+    );
+    // Unused, it ends after its idle timeout, cache or not.
+    tokio::time::sleep(Duration::from_millis(3_300)).await;
+    assert_eq!(status(&p.b, &token, "/reports").await, 401);
+    assert_eq!(status(&p.a, &token, "/reports").await, 401);
+}
+
+#[tokio::test]
+async fn the_cache_holds_no_more_than_its_bound() {
+    let stack = Stack::start("[session]\ncache_entries = 10\n").await;
+    let url = stack.redis.as_ref().unwrap().url();
+    let store = RedisStore::new(&url, "latchkey:").unwrap();
+    let now = latchkey::unix_ms(SystemTime::now());
+    let record = SessionRecord {
+        user_id: "bob".into(),
+        email: "bob@example.com".into(),
+        created_at: now,
+        expires_at: now + 3_600_000,
+        ip: "127.0.0.1".into(),
+        user_agent: "test".into(),
+        amr: "email".into(),
+        extra_roles: Vec::new(),
+    };
+    let mut tokens = Vec::new();
+    for _ in 0..50 {
+        let t = Secret::generate(&mut rand::rng());
+        store
+            .create_session(&t.hash(), &record, Duration::from_secs(900), now)
+            .await
+            .unwrap();
+        tokens.push(t.expose().to_owned());
+    }
+    // Within the bound, a second pass is answered from memory.
+    until_cached(&stack, &url, &tokens[0], "/reports", 200).await;
+    for t in &tokens[..5] {
+        assert_eq!(status(&stack, t, "/reports").await, 200);
+    }
+    let before = calls(&url, "get");
+    for t in &tokens[..5] {
+        assert_eq!(status(&stack, t, "/reports").await, 200);
+    }
+    assert_eq!(calls(&url, "get"), before, "5 sessions fit in 10 entries");
+    // Past it, most of a second pass has to ask Redis again.
+    for _ in 0..2 {
+        for t in &tokens {
+            assert_eq!(status(&stack, t, "/reports").await, 200);
+        }
+    }
+    let before = calls(&url, "get");
+    for t in &tokens {
+        assert_eq!(status(&stack, t, "/reports").await, 200);
+    }
+    let reads = calls(&url, "get") - before;
+    assert!(
+        reads >= 35,
+        "50 sessions through 10 entries: only {reads} reached Redis"
+    );
+}
