@@ -104,6 +104,28 @@ impl OidcProvider {
         self.guard = None;
     }
 
+    /// Freezes the provider (SIGSTOP): its port still accepts connections
+    /// but nothing answers, a provider that is slow past any timeout.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a paused provider run again (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, sig: &str) {
+        let pid = self.guard.as_ref().expect("the provider runs").pid();
+        let ok = Command::new("kill")
+            .arg(sig)
+            .arg(pid.to_string())
+            .status()
+            .expect("kill(1)")
+            .success();
+        assert!(ok, "kill {sig} {pid} failed");
+    }
+
     /// Starts it again on the same port with the same key. Its sessions and
     /// codes are gone (it keeps them in memory).
     pub fn restart(&mut self) {
