@@ -329,3 +329,88 @@ async fn no_client_secret_code_or_token_reaches_the_log_even_at_trace_level() {
         );
     }
 }
+
+/// The value of hidden input `name` in a page.
+fn hidden(page: &str, name: &str) -> Option<String> {
+    let at = page.find(&format!("name=\"{name}\""))?;
+    let tail = &page[at..];
+    let v = tail.find("value=\"")? + 7;
+    Some(tail[v..v + tail[v..].find('"')?].to_owned())
+}
+
+#[tokio::test]
+async fn logout_of_a_provider_session_also_ends_it_at_the_provider_and_comes_back() {
+    let port = free_port();
+    let corp = OidcProvider::start_for(&callback_uri(port, "corp"));
+    let gh = GitHubStandIn::start().await;
+    gh.register(&callback_uri(port, "gh"));
+    let config = format!("{}logout = true\n{}", corp_toml(&corp), github_toml(&gh));
+    let s = stack(port, &config, &[]).await;
+    let b = s.browser();
+    let authorize = to_provider(&s, &b, "corp", "/").await;
+    let callback = corp.login(&authorize, "alice").await;
+    assert_eq!(complete(&s, &b, &callback).await.status, 303);
+
+    let confirm = b.get("/.latchkey/logout", &[]).await;
+    let csrf = crate::flow::csrf_of(&confirm.body);
+    let out = b
+        .post_form("/.latchkey/logout", &[("csrf", &csrf)], &[])
+        .await;
+    assert_eq!(out.status, 303, "{}", out.body);
+    assert!(!has_session(&b), "the session cookie is cleared");
+    let end = Url::parse(out.header("location").unwrap()).unwrap();
+    assert!(
+        end.as_str()
+            .starts_with(&format!("{}/session/end", corp.issuer)),
+        "{end}"
+    );
+    let q: HashMap<String, String> = end.query_pairs().into_owned().collect();
+    let back = format!("http://auth.test:{port}/.latchkey/signed-out");
+    assert_eq!(q["client_id"], "latchkey");
+    assert_eq!(q["post_logout_redirect_uri"], back);
+    // The session is gone at latchkey already.
+    let me = b
+        .get("/.latchkey/me", &[("Accept", "application/json")])
+        .await;
+    assert_eq!(me.status, 401, "{}", me.body);
+
+    // At the provider: its "sign out?" form, then back to latchkey.
+    let at = Browser::new(corp.addr());
+    let page = at.get(&target_of(&end), &[]).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let xsrf = hidden(&page.body, "xsrf").expect("the provider's logout form");
+    let done = at
+        .post_form(
+            "/session/end/confirm",
+            &[("xsrf", &xsrf), ("logout", "yes")],
+            &[],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let to = done.header("location").unwrap();
+    assert!(to.starts_with(&back), "{to}");
+    let signed_out = b
+        .get(
+            &target_of(&Url::parse(to).unwrap()),
+            &[("Host", &format!("auth.test:{port}"))],
+        )
+        .await;
+    assert_eq!(signed_out.status, 200, "{}", signed_out.body);
+    assert!(
+        signed_out.body.contains("You are signed out"),
+        "{}",
+        signed_out.body
+    );
+
+    // A GitHub session (no logout at GitHub) ends at latchkey only.
+    let b2 = s.browser();
+    let callback = github_to_callback(&s, &gh, &b2, "/").await;
+    assert_eq!(complete(&s, &b2, &callback).await.status, 303);
+    let confirm = b2.get("/.latchkey/logout", &[]).await;
+    let csrf = crate::flow::csrf_of(&confirm.body);
+    let out = b2
+        .post_form("/.latchkey/logout", &[("csrf", &csrf)], &[])
+        .await;
+    assert_eq!(out.status, 200, "{}", out.body);
+    assert!(out.body.contains("You are signed out"), "{}", out.body);
+}

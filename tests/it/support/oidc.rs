@@ -60,10 +60,16 @@ impl OidcProvider {
     }
 
     /// A provider whose clients also accept `redirect_uri` (latchkey's own
-    /// callback, for the tests that run the whole flow through it).
+    /// callback, for the tests that run the whole flow through it) and, as
+    /// where to return after logout, `/.latchkey/signed-out` on its origin.
     pub fn start_for(redirect_uri: &str) -> OidcProvider {
         let mut p = OidcProvider::unstarted(&[], None);
         p.redirect_uris.push(redirect_uri.to_owned());
+        let signed_out = Url::parse(redirect_uri)
+            .unwrap()
+            .join("/.latchkey/signed-out")
+            .unwrap();
+        p.redirect_uris.push(signed_out.to_string());
         p.spawn();
         p
     }
