@@ -15,7 +15,7 @@ use crate::oidc::through_latchkey::{
 };
 use crate::support::free_port;
 use crate::support::github::{self, GitHubStandIn};
-use crate::support::http::{Browser, Resp};
+use crate::support::http::{send, Browser, Resp};
 use crate::support::oidc::{OidcProvider, CLIENT_SECRET};
 
 fn callback_uri(port: u16, id: &str) -> String {
@@ -142,7 +142,10 @@ async fn github_refuses_an_unverified_primary_an_outsider_and_a_forged_code() {
     let gh = GitHubStandIn::start().await;
     let port = free_port();
     gh.register(&callback_uri(port, "gh"));
-    let s = stack(port, &github_toml(&gh), &[]).await;
+    let admin = format!("127.0.0.1:{}", free_port());
+    let env = [("LATCHKEY_SERVER__ADMIN_LISTEN", admin.as_str())];
+    let s = stack(port, &github_toml(&gh), &env).await;
+    crate::support::wait_for_port(admin.parse().unwrap(), "latchkey's admin listener");
     let cases: [(&str, u16, &str); 2] = [
         ("unverified", 403, "not verified"),
         ("outsider", 403, "organization"),
@@ -176,6 +179,12 @@ async fn github_refuses_an_unverified_primary_an_outsider_and_a_forged_code() {
     let log = s.lk.log();
     for reason in ["unverified_email", "org_not_allowed", "token_refused"] {
         assert!(log.contains(reason), "{reason} not logged:\n{log}");
+    }
+    // And one count each for ops.
+    let metrics = send(admin.parse().unwrap(), "GET", "/metrics", &[], b"").await;
+    for reason in ["unverified_email", "refused", "provider"] {
+        let line = format!("latchkey_sign_ins_failed_total{{reason=\"{reason}\"}} 1");
+        assert!(metrics.body.contains(&line), "{line}:\n{}", metrics.body);
     }
 }
 
@@ -318,8 +327,8 @@ async fn no_client_secret_code_or_token_reaches_the_log_even_at_trace_level() {
     assert_eq!(callback_at(&s, &b3, &refused).await.status, 403);
 
     let log = s.lk.log();
-    // (latchkey itself logs nothing at TRACE; its dependencies may.)
-    assert!(log.contains("DEBUG"), "not verbose:\n{log}");
+    // (latchkey itself logs nothing at TRACE; its dependencies do.)
+    assert!(log.contains("TRACE"), "not verbose:\n{log}");
     assert!(log.contains("signed in with a provider"), "{log}");
     for secret in &secrets {
         assert!(secret.len() >= 12, "{secret:?} is too short to search for");
