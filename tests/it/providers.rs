@@ -206,6 +206,17 @@ async fn an_openid_provider_and_github_on_one_instance_are_one_user() {
     let email_at = page.body.find("name=\"email\"").unwrap();
     assert!(corp_at < gh_at && gh_at < email_at, "{}", page.body);
 
+    // Corp's answer delivered to GitHub's callback (a mix-up between the
+    // two): the pending sign-in is Corp's, so it is refused and used up.
+    let b0 = s.browser();
+    let authorize = to_provider(&s, &b0, "corp", "/").await;
+    let callback = corp.login(&authorize, "alice").await;
+    let mut crossed = callback.clone();
+    crossed.set_path("/.latchkey/oauth/gh/callback");
+    let r = callback_at(&s, &b0, &crossed).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(!has_session(&b0));
+
     let authorize = to_provider(&s, &b1, "corp", "/").await;
     let callback = corp.login(&authorize, "alice").await;
     let done = complete(&s, &b1, &callback).await;
