@@ -2,7 +2,8 @@
 //! reload): one background task per provider runs discovery and loads its
 //! keys, retrying with backoff (1 s doubling to a minute) while the
 //! provider is unreachable, so a provider that is down never stops
-//! latchkey. Until its task succeeds the provider's slot is empty: its
+//! latchkey. GitHub has nothing to discover: its client is ready at once.
+//! Until its task succeeds the provider's slot is empty: its
 //! button says it is unavailable and its `/start` answers a 502 page. A
 //! task ends when it succeeds or when the `App` that owns the slot is gone
 //! (a reload made a new one). The protocol is `identity::oidc`'s; the
@@ -16,12 +17,10 @@ use url::Url;
 
 use super::AppError;
 use crate::app::settings::Settings;
-use crate::identity::oidc::{OidcClient, Protocol, ProviderHttp};
+use crate::identity::oidc::{GitHubClient, OidcClient, Protocol, ProviderHttp};
 use crate::obs::clock::Clock;
 use crate::signin::oauth::{redirect_uri, ProviderSlot};
 
-/// How long one exchange with a provider may take (then a 504 page).
-const PROVIDER_TIMEOUT: Duration = Duration::from_secs(10);
 const FIRST_RETRY: Duration = Duration::from_secs(1);
 const MAX_RETRY: Duration = Duration::from_secs(60);
 
@@ -34,7 +33,8 @@ pub(super) fn spawn(
     if settings.providers.is_empty() {
         return Ok(Vec::new());
     }
-    let http = ProviderHttp::new(None, PROVIDER_TIMEOUT).map_err(AppError::ProviderTls)?;
+    let http =
+        ProviderHttp::new(None, settings.login.provider_timeout).map_err(AppError::ProviderTls)?;
     let mut slots = Vec::new();
     for p in &settings.providers {
         let slot = Arc::new(ProviderSlot::new(p.clone()));
@@ -44,10 +44,15 @@ pub(super) fn spawn(
                 let task = discover(Arc::downgrade(&slot), uri, http.clone(), clock.clone());
                 tokio::spawn(task.instrument(span));
             }
-            _ => tracing::warn!(
+            (Protocol::GitHub(_), Some(uri)) => {
+                // OAuth 2 with fixed endpoints: nothing to discover.
+                if let Some(c) = GitHubClient::new(p, uri, http.clone()) {
+                    slot.set_client(c);
+                }
+            }
+            (_, None) => tracing::warn!(
                 provider = %p.id,
-                kind = p.kind.as_str(),
-                "this provider kind is not supported yet; its button stays unavailable"
+                "no redirect URI can be made from public_url; the button stays unavailable"
             ),
         }
         slots.push(slot);

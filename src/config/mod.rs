@@ -188,6 +188,8 @@ pub struct LoginConfig {
     pub providers: Vec<ProviderConfig>,
     /// The email link on the sign-in page; `false` for provider-only setups.
     pub email: bool,
+    /// How long one exchange with a provider may take (then a 504 page).
+    pub provider_timeout: String,
 }
 
 impl Default for LoginConfig {
@@ -201,6 +203,7 @@ impl Default for LoginConfig {
             landing: BTreeMap::new(),
             providers: Vec::new(),
             email: true,
+            provider_timeout: "10s".into(),
         }
     }
 }

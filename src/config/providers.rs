@@ -44,6 +44,10 @@ pub struct ProviderConfig {
     /// `github` only: a person must belong to one of these organizations.
     #[serde(default)]
     pub allowed_orgs: Option<Vec<String>>,
+    /// `github` only: a GitHub Enterprise Server's address
+    /// (`https://github.example.com`); absent means github.com.
+    #[serde(default)]
+    pub enterprise_url: Option<String>,
     /// Also end the session at the provider (RP-initiated logout).
     #[serde(default)]
     pub logout: bool,
@@ -64,6 +68,7 @@ impl fmt::Debug for ProviderConfig {
             .field("role_map", &self.role_map)
             .field("tenant", &self.tenant)
             .field("allowed_orgs", &self.allowed_orgs)
+            .field("enterprise_url", &self.enterprise_url)
             .field("logout", &self.logout)
             .finish()
     }

@@ -119,6 +119,12 @@ const ROUTES: &[Entry] = &[
         handler: sign_in!(logout::logout),
     },
     Entry {
+        path: "/.latchkey/signed-out",
+        methods: Methods::Get,
+        metric: Route::Pages,
+        handler: sign_in!(logout::signed_out_page),
+    },
+    Entry {
         path: "/.latchkey/me",
         methods: Methods::Get,
         metric: Route::Pages,

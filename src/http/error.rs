@@ -135,6 +135,10 @@ impl GateError {
                 "Email address not verified",
                 "Your sign-in provider has not verified your email address, so it cannot sign you in here. Verify it with your provider, or sign in another way.",
             ),
+            GateError::Provider(OidcError::NotInAllowedOrg { .. }) => (
+                "Not allowed",
+                "Your GitHub account is not a member of an organization allowed to sign in here. Ask whoever runs this site for access.",
+            ),
             GateError::Provider(OidcError::ProviderRefused { .. }) => (
                 "Not signed in",
                 "Your sign-in provider did not sign you in (perhaps you cancelled). Start again from the sign-in page.",

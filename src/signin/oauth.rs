@@ -29,7 +29,7 @@ use crate::http::cookies::{self, OAUTH_MAX_AGE};
 use crate::http::error::GateError;
 use crate::http::request::{query_param, Ctx};
 use crate::identity::oidc::{
-    CallbackParams, OidcClient, OidcError, PendingLogin, ProviderSettings,
+    CallbackParams, OidcError, PendingLogin, ProviderClient, ProviderSettings,
 };
 use crate::identity::secret::Secret;
 use crate::obs::metrics::SignInFailure;
@@ -45,7 +45,7 @@ const HANDOFF_TTL: Duration = Duration::from_secs(60);
 /// One configured provider and, once discovery succeeded, its client.
 pub struct ProviderSlot {
     pub settings: ProviderSettings,
-    client: RwLock<Option<Arc<OidcClient>>>,
+    client: RwLock<Option<Arc<ProviderClient>>>,
 }
 
 impl ProviderSlot {
@@ -57,16 +57,17 @@ impl ProviderSlot {
     }
 
     /// The discovered client; `None` until discovery succeeds.
-    pub fn client(&self) -> Option<Arc<OidcClient>> {
+    pub fn client(&self) -> Option<Arc<ProviderClient>> {
         self.client
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
     }
 
-    /// Discovery succeeded: the button works from now on.
-    pub fn set_client(&self, client: OidcClient) {
-        *self.client.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(client));
+    /// Discovery succeeded (or was not needed): the button works from now on.
+    pub fn set_client(&self, client: impl Into<ProviderClient>) {
+        *self.client.write().unwrap_or_else(PoisonError::into_inner) =
+            Some(Arc::new(client.into()));
     }
 }
 
@@ -95,7 +96,9 @@ fn failed(cx: &SignIn<'_>, ctx: &Ctx, id: &str, e: GateError) -> GateError {
         GateError::Provider(OidcError::UnverifiedEmail { .. } | OidcError::MissingEmail) => {
             SignInFailure::UnverifiedEmail
         }
-        GateError::NotAllowed => SignInFailure::Refused,
+        GateError::NotAllowed | GateError::Provider(OidcError::NotInAllowedOrg { .. }) => {
+            SignInFailure::Refused
+        }
         _ => SignInFailure::Provider,
     };
     let label = match &e {

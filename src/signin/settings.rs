@@ -32,6 +32,8 @@ pub struct LoginSettings {
     pub link_hosts: HashSet<String>,
     /// `login.email`: the sign-in page offers the email link.
     pub email: bool,
+    /// `login.provider_timeout`: one exchange with a provider, at most.
+    pub provider_timeout: Duration,
 }
 
 pub struct Limits {

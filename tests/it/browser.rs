@@ -2,16 +2,21 @@
 //! `chromium`) driven by playwright-core through `tests/browser/signin.mjs`,
 //! against latchkey in front of the echo app with a real SMTP server. The
 //! script saves screenshots of every page at phone and desktop widths under
-//! `target/screenshots/`.
+//! `target/screenshots/`. And sign-in with a provider (`tests/browser/
+//! providers.mjs`): panva's oidc-provider and the GitHub stand-in, from an
+//! app host to the provider's login form and back to the exact return URL.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::flow::Stack;
-use crate::support::require_program;
+use crate::flow::{Opts, Stack};
+use crate::support::github::{self, GitHubStandIn};
+use crate::support::oidc::OidcProvider;
+use crate::support::{free_port, require_program};
 
-#[tokio::test]
-async fn a_person_signs_in_with_a_real_browser() {
+/// Runs `tests/browser/{script}` with node and Chromium; panics with its
+/// output (and latchkey's log) unless it succeeds.
+async fn run_script(script: &str, stack: &Stack, env: &[(&str, &std::ffi::OsStr)]) {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let node = require_program("node", &[], "apt-get install nodejs npm");
     let chromium = require_program(
@@ -25,17 +30,12 @@ async fn a_person_signs_in_with_a_real_browser() {
         "playwright-core is missing in tests/browser/node_modules: run scripts/setup \
          (it runs `npm install` there)"
     );
-    let shots = root.join("target/screenshots");
-    let _ = std::fs::remove_dir_all(&shots);
-
-    let stack = Stack::start("").await;
     let run = tokio::process::Command::new(node)
-        .arg(scripts.join("signin.mjs"))
+        .arg(scripts.join(script))
         .current_dir(&scripts)
         .env("APP_URL", format!("http://{}", stack.host()))
-        .env("MAIL_DIR", stack.smtp.dir())
-        .env("SHOT_DIR", &shots)
         .env("CHROMIUM", chromium)
+        .envs(env.iter().copied())
         .kill_on_drop(true)
         .output();
     let out = tokio::time::timeout(Duration::from_secs(180), run)
@@ -46,11 +46,29 @@ async fn a_person_signs_in_with_a_real_browser() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
-        "the browser flow failed ({}):\n{stdout}\n{stderr}\n--- latchkey log ---\n{}",
+        "the browser flow {script} failed ({}):\n{stdout}\n{stderr}\n--- latchkey log ---\n{}",
         out.status,
         stack.lk.log()
     );
-    for page in [
+}
+
+fn screenshots() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots")
+}
+
+fn assert_shots(dir: &Path, pages: &[&str]) {
+    for page in pages {
+        for size in ["phone", "desktop"] {
+            let file = dir.join(format!("{page}-{size}.png"));
+            assert!(file.is_file(), "no screenshot {}", file.display());
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_person_signs_in_with_a_real_browser() {
+    let shots = screenshots();
+    let pages = [
         "login",
         "check_email",
         "confirm",
@@ -58,10 +76,74 @@ async fn a_person_signs_in_with_a_real_browser() {
         "signed_out",
         "forbidden",
         "error",
-    ] {
+    ];
+    // Only this test's files: the provider test writes beside them.
+    for page in pages {
         for size in ["phone", "desktop"] {
-            let file = shots.join(format!("{page}-{size}.png"));
-            assert!(file.is_file(), "no screenshot {}", file.display());
+            let _ = std::fs::remove_file(shots.join(format!("{page}-{size}.png")));
         }
     }
+    let stack = Stack::start("").await;
+    run_script(
+        "signin.mjs",
+        &stack,
+        &[
+            ("MAIL_DIR", stack.smtp.dir().as_os_str()),
+            ("SHOT_DIR", shots.as_os_str()),
+        ],
+    )
+    .await;
+    assert_shots(&shots, &pages);
+}
+
+#[tokio::test]
+async fn a_person_signs_in_with_a_provider_in_a_real_browser() {
+    let shots = screenshots();
+    let pages = ["login-providers", "app-after-provider"];
+    for page in pages {
+        for size in ["phone", "desktop"] {
+            let _ = std::fs::remove_file(shots.join(format!("{page}-{size}.png")));
+        }
+    }
+    let gh = GitHubStandIn::start().await;
+    let port = free_port();
+    let callback = |id: &str| format!("http://auth.test:{port}/.latchkey/oauth/{id}/callback");
+    gh.register(&callback("gh"));
+    let corp = OidcProvider::start_for(&callback("corp"));
+    let config = format!(
+        r#"
+[[login.providers]]
+id = "corp"
+kind = "oidc"
+name = "Corp SSO"
+issuer = "{}"
+client_id = "latchkey"
+client_secret = "latchkey-secret"
+scopes = ["openid", "email", "groups"]
+roles_claim = "groups"
+role_map = {{ ops = ["operator"] }}
+
+[[login.providers]]
+id = "gh"
+kind = "github"
+enterprise_url = "{}"
+client_id = "{}"
+client_secret = "{}"
+"#,
+        corp.issuer,
+        gh.url(),
+        github::CLIENT_ID,
+        github::CLIENT_SECRET
+    );
+    let stack = Stack::start_opts(Opts {
+        extra: &config,
+        port: Some(port),
+        ..Opts::default()
+    })
+    .await;
+    // Discovery runs in the background: wait for the live button first.
+    let b = stack.browser();
+    crate::oidc::through_latchkey::wait_for_button(&stack, &b, "corp").await;
+    run_script("providers.mjs", &stack, &[("SHOT_DIR", shots.as_os_str())]).await;
+    assert_shots(&shots, &pages);
 }

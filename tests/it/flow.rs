@@ -79,7 +79,7 @@ impl Stack {
         let smtp_url = smtp.url();
         let make = |port| Stack::config(port, &opts, &redis_toml, &smtp_url, echo);
         let lk = match opts.port {
-            Some(port) => Latchkey::start_on(port, make),
+            Some(port) => Latchkey::start_on_with_env(port, make, opts.env),
             None => Latchkey::start_with_env(make, opts.env),
         };
         Stack {

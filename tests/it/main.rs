@@ -26,6 +26,7 @@ mod mail;
 mod observability;
 mod oidc;
 mod ops;
+mod providers;
 mod proxy;
 mod recovery;
 mod reload;

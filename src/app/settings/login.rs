@@ -56,6 +56,7 @@ pub(super) fn compile(p: &mut Problems, l: &LoginConfig) -> LoginSettings {
         landing,
         link_hosts: HashSet::new(),
         email: l.email,
+        provider_timeout: p.duration("login.provider_timeout", &l.provider_timeout),
     }
 }
 

@@ -545,6 +545,44 @@ mod tests {
     }
 
     #[test]
+    fn preset_buttons_carry_their_icon_and_a_custom_one_none() {
+        let button = |kind: &'static str, available: bool| ProviderButton {
+            name: format!("<{kind}>"),
+            kind,
+            href: format!("/.latchkey/oauth/{kind}/start?rd="),
+            available,
+        };
+        let buttons = [
+            button("github", true),
+            button("google", false),
+            button("microsoft", true),
+            button("oidc", true),
+        ];
+        let html = pages().render(&Page::Login {
+            csrf: "c",
+            rd: "",
+            error: None,
+            providers: &buttons,
+            email: true,
+        });
+        assert_eq!(
+            html.matches("<svg aria-hidden=\"true\"").count(),
+            3,
+            "{html}"
+        );
+        for kind in ["github", "google", "microsoft"] {
+            let at = html.find(&format!("provider-{kind}")).unwrap();
+            let end = at + html[at..].find("Sign in with").unwrap();
+            assert!(html[at..end].contains("<svg"), "{kind}: {html}");
+        }
+        let oidc = html.find("provider-oidc").unwrap();
+        assert!(!html[oidc..].contains("<svg"), "{html}");
+        // The names are escaped; the icons are not.
+        assert!(html.contains("Sign in with &lt;github&gt;"), "{html}");
+        assert!(!html.contains("&lt;svg"), "{html}");
+    }
+
+    #[test]
     fn login_without_error_has_no_alert() {
         let html = pages().render(&Page::Login {
             csrf: "c",

@@ -59,6 +59,13 @@ pub enum OidcError {
         expected: String,
         found: Option<String>,
     },
+    /// The token endpoint answered, but with an OAuth `error` instead of a
+    /// token (GitHub does so with a 200).
+    #[error("the token endpoint at {url} gave no token{}", error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default())]
+    TokenRefused { url: String, error: Option<String> },
+    /// GitHub: the account is in none of `allowed_orgs`.
+    #[error("GitHub account {login:?} is in none of the allowed organizations")]
+    NotInAllowedOrg { login: String },
     #[error("the token response has no ID token")]
     MissingIdToken,
     #[error("the ID token is malformed")]
@@ -99,11 +106,15 @@ impl OidcError {
             Unreachable { .. }
             | Status { .. }
             | BadResponse { .. }
-            | DiscoveryIssuerMismatch { .. } => StatusCode::BAD_GATEWAY,
+            | DiscoveryIssuerMismatch { .. }
+            | TokenRefused { .. } => StatusCode::BAD_GATEWAY,
             // What came back through the browser: the person's (or an
             // attacker's) request is wrong.
             BadState | MissingCode | IssuerMismatch { .. } => StatusCode::BAD_REQUEST,
-            ProviderRefused { .. } | UnverifiedEmail { .. } | MissingEmail => StatusCode::FORBIDDEN,
+            ProviderRefused { .. }
+            | UnverifiedEmail { .. }
+            | MissingEmail
+            | NotInAllowedOrg { .. } => StatusCode::FORBIDDEN,
             // What the provider sent over the back channel does not hold.
             MissingIdToken
             | MalformedToken(_)
@@ -133,6 +144,8 @@ impl OidcError {
             BadState => "bad_state",
             MissingCode => "missing_code",
             IssuerMismatch { .. } => "issuer_mismatch",
+            TokenRefused { .. } => "token_refused",
+            NotInAllowedOrg { .. } => "org_not_allowed",
             MissingIdToken => "missing_id_token",
             MalformedToken(_) => "malformed_token",
             DisallowedAlgorithm(_) => "disallowed_algorithm",

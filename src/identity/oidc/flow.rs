@@ -132,8 +132,8 @@ pub struct VerifiedIdentity {
     pub claim_values: Vec<String>,
     /// `role_map` applied to `claim_values`.
     pub mapped_roles: BTreeSet<String>,
-    /// For RP-initiated logout (`id_token_hint`).
-    pub id_token: IdToken,
+    /// For RP-initiated logout (`id_token_hint`); none from GitHub.
+    pub id_token: Option<IdToken>,
 }
 
 impl VerifiedIdentity {
@@ -178,7 +178,7 @@ impl OidcClient {
             });
         };
         let metadata = discover(&http, issuer).await?;
-        let keys = KeyCache::load(&http, metadata.jwks_uri.clone(), &clock).await?;
+        let keys = KeyCache::load(&http, metadata.jwks_uri.clone()).await?;
         tracing::info!(issuer = %issuer, "provider discovered");
         Ok(OidcClient {
             settings: settings.clone(),
@@ -205,13 +205,7 @@ impl OidcClient {
 
     /// The authorization URL and the secrets to keep for the callback.
     pub fn start(&self, rng: &mut impl RngCore) -> Authorization {
-        let pending = PendingLogin {
-            state: Secret::generate(rng),
-            nonce: Secret::generate(rng),
-            code_verifier: Secret::generate(rng),
-        };
-        let challenge =
-            URL_SAFE_NO_PAD.encode(Sha256::digest(pending.code_verifier.expose().as_bytes()));
+        let (pending, challenge) = fresh_pending(rng);
         let mut url = self.metadata.authorization_endpoint.clone();
         url.query_pairs_mut()
             .append_pair("response_type", "code")
@@ -246,14 +240,7 @@ impl OidcClient {
         pending: &PendingLogin,
         callback: &'a CallbackParams,
     ) -> Result<&'a str, OidcError> {
-        let state_ok = !callback.repeated
-            && callback
-                .state
-                .as_deref()
-                .is_some_and(|s| bool::from(s.as_bytes().ct_eq(pending.state.expose().as_bytes())));
-        if !state_ok {
-            return Err(OidcError::BadState);
-        }
+        check_state(pending, callback)?;
         // RFC 9207: a provider that says it sends `iss` must, and it must be its own.
         match &callback.iss {
             Some(iss) if *iss != self.issuer => {
@@ -270,23 +257,7 @@ impl OidcClient {
             }
             _ => {}
         }
-        if let Some(error) = &callback.error {
-            let plain = |s: &str, max: usize| {
-                s.chars()
-                    .filter(|c| c.is_ascii_graphic() || *c == ' ')
-                    .take(max)
-                    .collect::<String>()
-            };
-            return Err(OidcError::ProviderRefused {
-                error: plain(error, 64),
-                description: callback.error_description.as_deref().map(|d| plain(d, 200)),
-            });
-        }
-        callback
-            .code
-            .as_deref()
-            .filter(|c| !c.is_empty())
-            .ok_or(OidcError::MissingCode)
+        error_or_code(callback)
     }
 
     /// Trades the code for tokens at the token endpoint.
@@ -407,7 +378,7 @@ impl OidcClient {
             email_verified: true,
             claim_values,
             mapped_roles,
-            id_token: tokens.id_token.clone(),
+            id_token: Some(tokens.id_token.clone()),
         })
     }
 
@@ -435,6 +406,60 @@ impl OidcClient {
         }
         Some(url)
     }
+}
+
+/// The callback's `state` is this sign-in's (in constant time), and no
+/// parameter came twice.
+pub(super) fn check_state(
+    pending: &PendingLogin,
+    callback: &CallbackParams,
+) -> Result<(), OidcError> {
+    let state_ok = !callback.repeated
+        && callback
+            .state
+            .as_deref()
+            .is_some_and(|s| bool::from(s.as_bytes().ct_eq(pending.state.expose().as_bytes())));
+    if state_ok {
+        Ok(())
+    } else {
+        Err(OidcError::BadState)
+    }
+}
+
+/// The provider's `error=` (kept to printable ASCII, cut short), or the code.
+pub(super) fn error_or_code(callback: &CallbackParams) -> Result<&str, OidcError> {
+    if let Some(error) = &callback.error {
+        return Err(OidcError::ProviderRefused {
+            error: plain(error, 64),
+            description: callback.error_description.as_deref().map(|d| plain(d, 200)),
+        });
+    }
+    callback
+        .code
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .ok_or(OidcError::MissingCode)
+}
+
+/// `s` with only printable ASCII and spaces, at most `max` characters: safe
+/// for a log line and a page.
+pub(super) fn plain(s: &str, max: usize) -> String {
+    s.chars()
+        .filter(|c| c.is_ascii_graphic() || *c == ' ')
+        .take(max)
+        .collect()
+}
+
+/// A fresh state, nonce and PKCE verifier, and the verifier's S256 challenge.
+pub(super) fn fresh_pending(rng: &mut impl RngCore) -> (PendingLogin, String) {
+    let pending = PendingLogin {
+        state: Secret::generate(rng),
+        nonce: Secret::generate(rng),
+        code_verifier: Secret::generate(rng),
+    };
+    let challenge =
+        URL_SAFE_NO_PAD.encode(Sha256::digest(pending.code_verifier.expose().as_bytes()));
+    (pending, challenge)
 }
 
 /// RFC 6749 §2.3.1: both parts form-urlencoded, then Base64.

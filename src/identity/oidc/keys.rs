@@ -3,7 +3,8 @@
 //! how a key rotation at the provider reaches latchkey. A re-fetch happens
 //! at most once per [`REFETCH_INTERVAL`] (by the `Clock`), so a flood of
 //! tokens with made-up key ids cannot turn into a flood of requests to the
-//! provider. Keys of types or algorithms jsonwebtoken cannot use (or meant
+//! provider. The load at discovery is not a re-fetch: a rotation right after
+//! latchkey started is followed at the first token that names the new key. Keys of types or algorithms jsonwebtoken cannot use (or meant
 //! for encryption) are skipped, not fatal.
 
 use std::time::Duration;
@@ -29,7 +30,9 @@ pub struct KeyCache {
 #[derive(Debug)]
 struct KeySet {
     keys: Vec<Jwk>,
-    fetched_ms: u64,
+    /// When an unknown `kid` last made the cache fetch again; `None` before
+    /// the first time.
+    refetched_ms: Option<u64>,
 }
 
 #[derive(serde::Deserialize)]
@@ -40,17 +43,13 @@ struct RawSet {
 impl KeyCache {
     /// Fetches the keys at `jwks_uri` now.
     #[tracing::instrument(skip_all, fields(jwks_uri = %jwks_uri))]
-    pub async fn load(
-        http: &ProviderHttp,
-        jwks_uri: Url,
-        clock: &Clock,
-    ) -> Result<KeyCache, OidcError> {
+    pub async fn load(http: &ProviderHttp, jwks_uri: Url) -> Result<KeyCache, OidcError> {
         let keys = fetch(http, &jwks_uri).await?;
         Ok(KeyCache {
             jwks_uri,
             state: tokio::sync::Mutex::new(KeySet {
                 keys,
-                fetched_ms: clock.now_ms(),
+                refetched_ms: None,
             }),
         })
     }
@@ -76,18 +75,20 @@ impl KeyCache {
             return DecodingKey::from_jwk(key).map_err(OidcError::MalformedToken);
         }
         let now = clock.now_ms();
-        let due = now.saturating_sub(state.fetched_ms) >= REFETCH_INTERVAL.as_millis() as u64;
+        let due = state
+            .refetched_ms
+            .is_none_or(|last| now.saturating_sub(last) >= REFETCH_INTERVAL.as_millis() as u64);
         if !due {
             tracing::debug!(
                 kid,
-                "unknown key id; keys were fetched less than a minute ago"
+                "unknown key id; keys were fetched again less than a minute ago"
             );
             return Err(OidcError::UnknownKey {
                 kid: kid.map(str::to_owned),
             });
         }
         tracing::info!(kid, jwks_uri = %self.jwks_uri, "unknown key id; fetching the provider's keys again");
-        state.fetched_ms = now;
+        state.refetched_ms = Some(now);
         state.keys = fetch(http, &self.jwks_uri).await?;
         match pick(&state.keys, kid, alg) {
             Some(key) => DecodingKey::from_jwk(key).map_err(OidcError::MalformedToken),

@@ -2,7 +2,9 @@
 //! (`kind = "oidc"`, and the Google and Microsoft presets), and the compiled
 //! `[[login.providers]]` settings every provider kind runs on.
 //!
-//! `settings` compiles the config; `discovery` reads the provider's
+//! `settings` compiles the config; `client` is one provider's client of
+//! either protocol; `github` is GitHub's OAuth 2 (no ID token, the verified
+//! primary address from its emails API); `discovery` reads the provider's
 //! metadata; `keys` caches its JWKS (re-fetched on an unknown `kid`, at
 //! most once a minute); `flow` builds the authorization URL and turns a
 //! callback into a [`VerifiedIdentity`]; `verify` checks ID tokens; `http`
@@ -13,19 +15,23 @@
 //! crates more. The URLs, cookies, pending-login records and sessions
 //! belong to `signin`.
 
+pub mod client;
 pub mod discovery;
 mod error;
 pub mod flow;
+pub mod github;
 pub mod http;
 pub mod keys;
 pub mod settings;
 pub mod verify;
 
+pub use client::ProviderClient;
 pub use discovery::ProviderMetadata;
 pub use error::OidcError;
 pub use flow::{
     Authorization, CallbackParams, OidcClient, PendingLogin, TokenSet, VerifiedIdentity,
 };
+pub use github::GitHubClient;
 pub use http::ProviderHttp;
 pub use settings::{compile_providers, ClientSecret, Protocol, ProviderKind, ProviderSettings};
 pub use verify::IdToken;

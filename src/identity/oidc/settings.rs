@@ -251,6 +251,25 @@ fn compile_one(
             "{at}.allowed_orgs: only the github kind has allowed_orgs"
         ));
     }
+    if p.enterprise_url.is_some() && p.kind != "github" {
+        bad(format!(
+            "{at}.enterprise_url: only the github kind has enterprise_url"
+        ));
+    }
+    if p.kind == "github" {
+        if let Some(orgs) = &p.allowed_orgs {
+            if let Some(o) = orgs.iter().find(|o| !is_github_login(o)) {
+                bad(format!(
+                    "{at}.allowed_orgs: {o:?} is not a GitHub organization name"
+                ));
+            }
+        }
+        if let Some(c) = p.roles_claim.as_deref().filter(|c| *c != "orgs") {
+            bad(format!(
+                "{at}.roles_claim: {c:?}; the github kind has one: \"orgs\" (the person's organizations)"
+            ));
+        }
+    }
     if p.issuer.is_some() && p.kind != "oidc" && kind.is_some() {
         bad(format!(
             "{at}.issuer: the {} kind sets its own issuer; remove the key",
@@ -282,7 +301,24 @@ fn compile_one(
         Some(ProviderKind::Microsoft { tenant }) => Some(Protocol::OpenIdConnect {
             issuer: microsoft_issuer(tenant),
         }),
-        Some(ProviderKind::GitHub) => github_endpoints(p.allowed_orgs.clone().unwrap_or_default()),
+        Some(ProviderKind::GitHub) => {
+            let base = match p.enterprise_url.as_deref() {
+                None => None,
+                Some(u) => {
+                    match check_issuer(u).and_then(|()| Url::parse(u).map_err(|_| "is not a URL")) {
+                        Ok(url) => Some(url),
+                        Err(why) => {
+                            bad(format!("{at}.enterprise_url: {u:?} {why}"));
+                            None
+                        }
+                    }
+                }
+            };
+            match (p.enterprise_url.is_some(), base) {
+                (true, None) => None,
+                (_, base) => github_endpoints(base, p.allowed_orgs.clone().unwrap_or_default()),
+            }
+        }
         None => None,
     };
 
@@ -294,7 +330,9 @@ fn compile_one(
         Some(s) => s.clone(),
         None if p.kind == "github" => {
             let mut s = vec!["read:user".to_owned(), "user:email".to_owned()];
-            if p.allowed_orgs.as_ref().is_some_and(|o| !o.is_empty()) {
+            if p.allowed_orgs.as_ref().is_some_and(|o| !o.is_empty())
+                || p.roles_claim.as_deref() == Some("orgs")
+            {
                 s.push("read:org".to_owned());
             }
             s
@@ -393,13 +431,40 @@ fn is_loopback(host: &Host<&str>) -> bool {
     }
 }
 
-fn github_endpoints(allowed_orgs: Vec<String>) -> Option<Protocol> {
+/// GitHub's login names: letters, digits and single hyphens.
+fn is_github_login(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 39 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// github.com's endpoints, or a GitHub Enterprise Server's at `base`
+/// (`{base}/login/oauth/...`, the API under `{base}/api/v3`).
+fn github_endpoints(base: Option<Url>, allowed_orgs: Vec<String>) -> Option<Protocol> {
+    let (authorize, token, user, emails, orgs) = match base {
+        None => (
+            Url::parse(GITHUB_AUTHORIZE).ok()?,
+            Url::parse(GITHUB_TOKEN).ok()?,
+            Url::parse(GITHUB_USER).ok()?,
+            Url::parse(GITHUB_EMAILS).ok()?,
+            Url::parse(GITHUB_ORGS).ok()?,
+        ),
+        Some(base) => {
+            let root = base.as_str().trim_end_matches('/');
+            let at = |path: &str| Url::parse(&format!("{root}{path}")).ok();
+            (
+                at("/login/oauth/authorize")?,
+                at("/login/oauth/access_token")?,
+                at("/api/v3/user")?,
+                at("/api/v3/user/emails")?,
+                at("/api/v3/user/orgs")?,
+            )
+        }
+    };
     Some(Protocol::GitHub(Box::new(GitHubEndpoints {
-        authorize: Url::parse(GITHUB_AUTHORIZE).ok()?,
-        token: Url::parse(GITHUB_TOKEN).ok()?,
-        user: Url::parse(GITHUB_USER).ok()?,
-        emails: Url::parse(GITHUB_EMAILS).ok()?,
-        orgs: Url::parse(GITHUB_ORGS).ok()?,
+        authorize,
+        token,
+        user,
+        emails,
+        orgs,
         allowed_orgs,
     })))
 }

@@ -155,3 +155,43 @@ fn an_unreadable_secret_file_is_named() {
         "{err:?}"
     );
 }
+
+#[test]
+fn github_enterprise_url_moves_every_endpoint_and_orgs_map_to_roles() {
+    let p = one(r#"[[login.providers]]
+id = "ghe"
+kind = "github"
+enterprise_url = "https://github.example.com/"
+client_id = "Iv1.abc"
+client_secret = "x"
+roles_claim = "orgs"
+role_map = { platform = ["admin"] }
+"#);
+    let Protocol::GitHub(gh) = &p.protocol else {
+        panic!("not github: {:?}", p.protocol)
+    };
+    assert_eq!(
+        gh.authorize.as_str(),
+        "https://github.example.com/login/oauth/authorize"
+    );
+    assert_eq!(
+        gh.token.as_str(),
+        "https://github.example.com/login/oauth/access_token"
+    );
+    assert_eq!(gh.user.as_str(), "https://github.example.com/api/v3/user");
+    assert_eq!(
+        gh.emails.as_str(),
+        "https://github.example.com/api/v3/user/emails"
+    );
+    assert_eq!(
+        gh.orgs.as_str(),
+        "https://github.example.com/api/v3/user/orgs"
+    );
+    assert!(gh.allowed_orgs.is_empty());
+    // roles_claim = "orgs" needs the organizations, hence read:org.
+    assert_eq!(p.scopes, ["read:user", "user:email", "read:org"]);
+    let plain = one(
+        "[[login.providers]]\nid = \"gh\"\nkind = \"github\"\nclient_id = \"a\"\nclient_secret = \"x\"\n",
+    );
+    assert_eq!(plain.scopes, ["read:user", "user:email"]);
+}

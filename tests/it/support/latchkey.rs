@@ -46,7 +46,16 @@ impl Latchkey {
 
     /// `start` on a given port (to restart on the same one).
     pub fn start_on(port: u16, make: impl Fn(u16) -> String) -> Latchkey {
-        Latchkey::launch(port, &make, &[])
+        Latchkey::start_on_with_env(port, make, &[])
+    }
+
+    /// `start_on` with extra environment variables (as `start_with_env`).
+    pub fn start_on_with_env(
+        port: u16,
+        make: impl Fn(u16) -> String,
+        env: &[(&str, &str)],
+    ) -> Latchkey {
+        Latchkey::launch(port, &make, env)
             .unwrap_or_else(|log| panic!("latchkey could not listen on 127.0.0.1:{port}:\n{log}"))
     }
 

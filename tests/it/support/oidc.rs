@@ -60,10 +60,16 @@ impl OidcProvider {
     }
 
     /// A provider whose clients also accept `redirect_uri` (latchkey's own
-    /// callback, for the tests that run the whole flow through it).
+    /// callback, for the tests that run the whole flow through it) and, as
+    /// where to return after logout, `/.latchkey/signed-out` on its origin.
     pub fn start_for(redirect_uri: &str) -> OidcProvider {
         let mut p = OidcProvider::unstarted(&[], None);
         p.redirect_uris.push(redirect_uri.to_owned());
+        let signed_out = Url::parse(redirect_uri)
+            .unwrap()
+            .join("/.latchkey/signed-out")
+            .unwrap();
+        p.redirect_uris.push(signed_out.to_string());
         p.spawn();
         p
     }
@@ -102,6 +108,28 @@ impl OidcProvider {
     /// Kills the provider (a provider that is down).
     pub fn stop(&mut self) {
         self.guard = None;
+    }
+
+    /// Freezes the provider (SIGSTOP): its port still accepts connections
+    /// but nothing answers, a provider that is slow past any timeout.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a paused provider run again (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, sig: &str) {
+        let pid = self.guard.as_ref().expect("the provider runs").pid();
+        let ok = Command::new("kill")
+            .arg(sig)
+            .arg(pid.to_string())
+            .status()
+            .expect("kill(1)")
+            .success();
+        assert!(ok, "kill {sig} {pid} failed");
     }
 
     /// Starts it again on the same port with the same key. Its sessions and
