@@ -32,4 +32,5 @@ mod reload;
 mod security_headers;
 mod spa;
 mod store;
+mod store_faults;
 mod upgrades;
