@@ -7,8 +7,9 @@
 //!   load balancer, do not restart it; it recovers by itself).
 //! - `GET /metrics`: Prometheus text format (`obs::metrics`), then the
 //!   server's own gauges: connections open (upgraded ones included) and
-//!   allowed, when the running config was loaded, and which keys changed in
-//!   the file wait for a restart.
+//!   allowed, when the running config was loaded, which keys changed in
+//!   the file wait for a restart, and the records a memory or embedded
+//!   store holds.
 //! - `GET /config/restart-only`: the running values of the keys a reload
 //!   cannot change (`config::restart_only`, passwords hidden), as one JSON
 //!   object; what `latchkey check --running` compares a file with. 404
@@ -112,6 +113,7 @@ async fn respond<B>(live: &Live, req: &Request<B>) -> Response<Body> {
                 active_sessions,
             });
             server_gauges(&mut body, live, &app);
+            store_records(&mut body, &app).await;
             let mut resp = text(StatusCode::OK, body);
             resp.headers_mut().insert(
                 header::CONTENT_TYPE,
@@ -194,6 +196,25 @@ fn server_gauges(out: &mut String, live: &Live, app: &App) {
         "latchkey_config_restart_pending",
         "Keys changed in the config file that take effect only after a restart (the running value stays).",
         pending,
+    );
+}
+
+/// How many records the memory or embedded store holds (Redis counts its
+/// own keys).
+async fn store_records(out: &mut String, app: &App) {
+    let n = match app.store.as_ref() {
+        Backend::Memory(m) => m.records(),
+        Backend::Embedded(e) => match e.records().await {
+            Ok(n) => n,
+            Err(_) => return,
+        },
+        _ => return,
+    };
+    gauge(
+        out,
+        "latchkey_store_records",
+        "Records the memory or embedded store holds now, ended ones not yet swept included.",
+        [(String::new(), n.to_string())],
     );
 }
 

@@ -6,6 +6,7 @@
 
 mod support;
 
+mod abuse;
 mod admin;
 mod as_judged;
 mod assertion;
