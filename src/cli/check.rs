@@ -19,6 +19,8 @@ use crate::config::restart_only;
 
 /// How long the admin listener may take to answer.
 const TIMEOUT: Duration = Duration::from_secs(5);
+/// The answer is a few hundred bytes; more is not an admin listener.
+const MAX_ANSWER: usize = 64 * 1024;
 
 pub(crate) fn check(config: Option<PathBuf>, running: Option<String>) -> ExitCode {
     let path = super::config_path(config);
@@ -91,10 +93,14 @@ async fn fetch(admin: &str) -> anyhow::Result<serde_json::Map<String, serde_json
             .body(Empty::<Bytes>::new())?;
         let resp = sender.send_request(req).await?;
         let status = resp.status();
-        let body = resp.into_body().collect().await?.to_bytes();
+        let body = http_body_util::Limited::new(resp.into_body(), MAX_ANSWER)
+            .collect()
+            .await
+            .map_err(|e| anyhow::anyhow!("reading the answer: {e}"))?
+            .to_bytes();
         anyhow::ensure!(
             status.is_success(),
-            "the admin listener answered {status}: {}",
+            "answered {status} (is this the admin listener, server.admin_listen?): {}",
             String::from_utf8_lossy(&body).trim()
         );
         Ok::<_, anyhow::Error>(body)

@@ -81,5 +81,28 @@ mod tests {
         assert!(redis.contains("127.0.0.1:6379"), "{redis}");
         let store = &keys.iter().find(|(k, _)| *k == "store").unwrap().1;
         assert_eq!(store, "none");
+
+        // Sentinel's own password, and odd spellings in node URLs.
+        let cfg = FileConfig {
+            redis: Some(RedisConfig {
+                sentinel: Some(super::super::SentinelConfig {
+                    master: "m".into(),
+                    nodes: vec!["redis://:pa/ss@10.0.0.1:26379".into()],
+                    password: Some("s3cret".into()),
+                }),
+                cluster: Some(vec!["rediss://u:p@ss@10.0.0.2:6379".into()]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let redis = restart_only(&cfg)
+            .into_iter()
+            .find(|(k, _)| *k == "redis")
+            .unwrap()
+            .1;
+        for secret in ["pa/ss", "s3cret", "p@ss"] {
+            assert!(!redis.contains(secret), "{secret} in {redis}");
+        }
+        assert!(redis.contains("password = set"), "{redis}");
     }
 }
