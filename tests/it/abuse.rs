@@ -7,8 +7,9 @@
 //! new IPs; each round takes far longer than a window) leave the store holding no more than the first did, and
 //! latchkey's RSS (and the embedded store's file) where the first left
 //! it: ended records are swept, not kept. Run on the memory store and on
-//! the embedded one; the Redis side (every key has a TTL) is
-//! `store::redis_keys_all_expire`.
+//! the embedded one. On Redis every key latchkey writes through its real
+//! paths has a TTL (users excepted), found by scanning the server (the
+//! store-level twin is `store::redis_keys_all_expire`).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -211,4 +212,75 @@ async fn link_abuse_from_10k_addresses_and_ips_leaves_the_embedded_store_and_rss
     let path = dir.path().join("store");
     let store = format!("[store]\npath = \"{}\"", path.display());
     stays_flat(EMBEDDED_ROUND, &store, Some(&path)).await;
+}
+
+/// Every key latchkey writes to Redis through its real paths (sign-in by
+/// link, a refused address, a wrong code, a bearer token exchanged and one
+/// issued by the CLI, a sign-out) has a TTL, users excepted (they are
+/// kept until removed); found by scanning the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_redis_key_written_through_the_binary_has_a_ttl() {
+    use crate::flow::{request_link, sign_in};
+    use crate::support::redis_ha::cli;
+
+    let (stack, _keys) = crate::bearer::stack_with_key().await;
+    let (a, b) = (stack.browser(), stack.browser());
+    sign_in(&stack, &a, "alice@example.com").await;
+    sign_in(&stack, &b, "bob@example.com").await;
+    crate::bearer::exchange(&a).await;
+    crate::bearer::issue(&stack, "alice@example.com", "1h");
+    let refused = stack.browser();
+    assert_eq!(
+        request_link(&refused, "mallory@example.org", "/")
+            .await
+            .status,
+        200
+    );
+    let wrong = stack.browser();
+    let sent = request_link(&wrong, "bob@example.com", "/").await;
+    assert_eq!(sent.status, 200);
+    let csrf = csrf_of(&sent.body);
+    stack
+        .smtp
+        .wait_for("bob@example.com", Duration::from_secs(10))
+        .await;
+    // Codes are digits: a letter is never right, and still counts.
+    let r = wrong
+        .post_form(
+            "/.latchkey/code",
+            &[("code", "00000x"), ("csrf", &csrf)],
+            &[],
+        )
+        .await;
+    assert!(r.status >= 400 && r.status < 500, "{}", r.body);
+    let confirm = b.get("/.latchkey/logout", &[]).await;
+    let csrf = csrf_of(&confirm.body);
+    let out = b
+        .post_form("/.latchkey/logout", &[("csrf", &csrf)], &[])
+        .await;
+    assert!(out.status < 400, "{}", out.body);
+    // Let the mail and sign-in tasks finish their writes.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let port = stack.redis.as_ref().expect("the stack's redis").port;
+    let keys: Vec<String> = cli(port, &["--scan"])
+        .lines()
+        .map(str::to_owned)
+        .filter(|k| !k.is_empty())
+        .collect();
+    assert!(keys.len() >= 8, "keys written: {keys:?}");
+    let mut kinds = std::collections::BTreeSet::new();
+    for key in &keys {
+        let ttl: i64 = cli(port, &["pttl", key]).trim().parse().unwrap();
+        let kind = key.split(':').nth(1).unwrap_or(key).to_owned();
+        kinds.insert(kind.clone());
+        if kind == "u" || key.ends_with("users") {
+            continue;
+        }
+        assert!(ttl > 0, "{key} has no TTL ({ttl}); all keys: {keys:?}");
+    }
+    eprintln!(
+        "MEASURED redis keys after real flows: {} keys, kinds {kinds:?}",
+        keys.len()
+    );
 }
