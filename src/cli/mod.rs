@@ -1,9 +1,11 @@
 //! The `latchkey` command line: parsing (clap) and dispatch. `serve` and
 //! `demo` run the gateway (`serve.rs`, `demo.rs`); `users`, `sessions`,
 //! `tokens` and `keys` work on the configured store and keys (`admin.rs`,
-//! `tokens.rs`, `keys.rs`). The only layer that uses `anyhow`.
+//! `tokens.rs`, `keys.rs`); `check` compiles a file and compares it with
+//! a running instance (`check.rs`). The only layer that uses `anyhow`.
 
 pub(crate) mod admin;
+mod check;
 pub(crate) mod demo;
 pub mod echo;
 pub(crate) mod keys;
@@ -64,6 +66,11 @@ enum Command {
     Check {
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// A running instance's admin listener (`http://HOST:PORT`, its
+        /// `server.admin_listen`): also name the keys this file changes that
+        /// it would take only after a restart.
+        #[arg(long, value_name = "ADMIN_URL")]
+        running: Option<String>,
     },
     /// Manage users in the configured store (not those in the config file).
     Users {
@@ -145,7 +152,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
     let result = match cli.command {
-        Command::Check { config } => return check(config),
+        Command::Check { config, running } => return check::check(config, running),
         Command::Serve { config, ready_file } => run(|| serve::serve(config, ready_file)),
         Command::Demo { listen } => run(|| demo::demo(listen)),
         Command::Users { config, command } => {
@@ -218,18 +225,6 @@ pub(crate) fn load(path: &std::path::Path) -> Option<(FileConfig, Settings)> {
             }
             None
         }
-    }
-}
-
-fn check(config: Option<PathBuf>) -> ExitCode {
-    let path = config_path(config);
-    match load(&path) {
-        Some((_, settings)) => {
-            print!("{}", settings.describe());
-            println!("{}: ok", path.display());
-            ExitCode::SUCCESS
-        }
-        None => ExitCode::FAILURE,
     }
 }
 

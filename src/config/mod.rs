@@ -8,11 +8,14 @@
 //! `LATCHKEY_SERVER__LISTEN`; other `LATCHKEY_` variables are not config).
 //! Unknown keys are errors.
 //! It also holds `redact_url` (in `redact.rs`), for every layer above that
-//! prints a URL from the file.
+//! prints a URL from the file, and `restart_only` (in `restart.rs`), the
+//! keys a running process keeps until it is restarted.
 
 mod redact;
+mod restart;
 
 pub use redact::redact_url;
+pub use restart::restart_only;
 
 use std::collections::BTreeMap;
 use std::path::Path;

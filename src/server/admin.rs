@@ -7,8 +7,13 @@
 //!   load balancer, do not restart it; it recovers by itself).
 //! - `GET /metrics`: Prometheus text format (`obs::metrics`), then the
 //!   server's own gauges: connections open (upgraded ones included) and
-//!   allowed, when the running config was loaded, and which keys changed in
-//!   the file wait for a restart.
+//!   allowed, when the running config was loaded, which keys changed in
+//!   the file wait for a restart, and the records a memory or embedded
+//!   store holds.
+//! - `GET /config/restart-only`: the running values of the keys a reload
+//!   cannot change (`config::restart_only`, passwords hidden), as one JSON
+//!   object; what `latchkey check --running` compares a file with. 404
+//!   when there is no config file (`latchkey demo`).
 //!
 //! Each request reads the `App` current at that moment, from the same swap
 //! the main listener uses, so after a SIGHUP it reports on what serves. It
@@ -108,6 +113,7 @@ async fn respond<B>(live: &Live, req: &Request<B>) -> Response<Body> {
                 active_sessions,
             });
             server_gauges(&mut body, live, &app);
+            store_records(&mut body, &app).await;
             let mut resp = text(StatusCode::OK, body);
             resp.headers_mut().insert(
                 header::CONTENT_TYPE,
@@ -115,11 +121,42 @@ async fn respond<B>(live: &Live, req: &Request<B>) -> Response<Body> {
             );
             resp
         }
+        "/config/restart-only" => restart_only(live),
         _ => text(
             StatusCode::NOT_FOUND,
-            "not found: try /healthz, /readyz or /metrics\n",
+            "not found: try /healthz, /readyz, /metrics or /config/restart-only\n",
         ),
     }
+}
+
+/// The restart-only keys as they run (the last applied reload set them
+/// back to their running values), as a JSON object.
+fn restart_only(live: &Live) -> Response<Body> {
+    let running = match live.source.lock() {
+        Ok(source) => source
+            .as_ref()
+            .map(|s| crate::config::restart_only(&s.config)),
+        Err(_) => None,
+    };
+    let Some(keys) = running else {
+        return text(
+            StatusCode::NOT_FOUND,
+            "no config file: nothing to compare\n",
+        );
+    };
+    let object: serde_json::Map<String, serde_json::Value> = keys
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), serde_json::Value::String(v)))
+        .collect();
+    let mut resp = text(
+        StatusCode::OK,
+        serde_json::Value::Object(object).to_string() + "\n",
+    );
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
 }
 
 /// The server's gauges, after `obs::metrics`' series.
@@ -159,6 +196,25 @@ fn server_gauges(out: &mut String, live: &Live, app: &App) {
         "latchkey_config_restart_pending",
         "Keys changed in the config file that take effect only after a restart (the running value stays).",
         pending,
+    );
+}
+
+/// How many records the memory or embedded store holds (Redis counts its
+/// own keys).
+async fn store_records(out: &mut String, app: &App) {
+    let n = match app.store.as_ref() {
+        Backend::Memory(m) => m.records(),
+        Backend::Embedded(e) => match e.records().await {
+            Ok(n) => n,
+            Err(_) => return,
+        },
+        _ => return,
+    };
+    gauge(
+        out,
+        "latchkey_store_records",
+        "Records the memory or embedded store holds now, ended ones not yet swept included.",
+        [(String::new(), n.to_string())],
     );
 }
 

@@ -3,7 +3,8 @@
 //! new requests while requests in flight finish on the old one; otherwise
 //! every problem logged and the running config kept. Either way the
 //! certificate files are read again. Keys a running process cannot change
-//! (listeners, `[server.tls]` on or off, `max_connections`, `[redis]`) are
+//! (listeners, `[server.tls]` on or off, `max_connections`, `[redis]`,
+//! `[store]`; `config::restart_only` lists them) are
 //! named in the reload's log line and on `/metrics`, and the settings
 //! swapped in keep their running values (the file is compiled once as
 //! written, so a file `check` refuses is refused here, then again with
@@ -174,6 +175,10 @@ fn keep_running(running: &FileConfig, new: &mut FileConfig) -> Vec<&'static str>
         new.redis.clone_from(&running.redis);
         keys.push("redis");
     }
+    if json(&running.store) != json(&new.store) {
+        new.store.clone_from(&running.store);
+        keys.push("store");
+    }
     keys
 }
 
@@ -196,15 +201,19 @@ mod tests {
             url: Some("redis://127.0.0.1:1".into()),
             ..Default::default()
         });
+        new.store = Some(crate::config::StoreConfig {
+            path: "/tmp/elsewhere".into(),
+        });
         new.server.header_read_timeout = "3s".into();
         assert_eq!(
             keep_running(&old, &mut new),
-            ["server.listen", "server.max_connections", "redis"]
+            ["server.listen", "server.max_connections", "redis", "store"]
         );
         // Set back: only the reloadable change is left.
         assert_eq!(new.server.listen, old.server.listen);
         assert_eq!(new.server.max_connections, old.server.max_connections);
         assert!(new.redis.is_none());
+        assert!(new.store.is_none());
         assert_eq!(new.server.header_read_timeout, "3s");
         assert!(keep_running(&old, &mut new).is_empty());
     }

@@ -146,6 +146,21 @@ impl MemoryStore {
         let inner = self.lock();
         inner.sessions.values().filter(|s| s.is_live(now)).count() as u64
     }
+
+    /// Records held now (sessions, users, links, attempts, OAuth states,
+    /// counters, tokens), ended ones not yet swept included: what the
+    /// store's size is made of.
+    pub fn records(&self) -> u64 {
+        let i = self.lock();
+        let n = i.sessions.len()
+            + i.users.len()
+            + i.links.len()
+            + i.attempts.len()
+            + i.oauth.len()
+            + i.windows.len()
+            + i.tokens.len();
+        n as u64
+    }
 }
 
 impl Default for MemoryStore {

@@ -85,7 +85,7 @@ fn tokens_cli(stack: &Stack, args: &[&str]) -> Output {
         .expect("run latchkey tokens")
 }
 
-fn issue(stack: &Stack, email: &str, ttl: &str) -> String {
+pub(crate) fn issue(stack: &Stack, email: &str, ttl: &str) -> String {
     let out = tokens_cli(
         stack,
         &["issue", "--email", email, "--ttl", ttl, "--name", "ci"],
@@ -106,7 +106,7 @@ fn claims(jwt: &str) -> serde_json::Value {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).expect("base64url")).expect("JSON")
 }
 
-async fn stack_with_key() -> (Stack, tempfile::TempDir) {
+pub(crate) async fn stack_with_key() -> (Stack, tempfile::TempDir) {
     let dir = crate::support::temp_dir();
     let a = write_key(dir.path(), "a", Alg::Es256);
     (Stack::start(&assertion_toml(&[("a", &a)], "")).await, dir)

@@ -6,6 +6,7 @@
 
 mod support;
 
+mod abuse;
 mod admin;
 mod as_judged;
 mod assertion;
@@ -33,4 +34,5 @@ mod reload;
 mod security_headers;
 mod spa;
 mod store;
+mod store_faults;
 mod upgrades;

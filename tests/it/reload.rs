@@ -185,3 +185,103 @@ async fn a_mail_queued_before_a_mail_reload_is_still_sent_and_the_old_queue_stop
         .iter()
         .all(|m| !m.to.iter().any(|t| t == "bob@example.com")));
 }
+
+/// `latchkey check --config FILE --running ADMIN_URL`.
+fn check_running(config: &std::path::Path, admin: &str) -> std::process::Output {
+    std::process::Command::new(crate::support::latchkey::binary())
+        .args(["check", "--config"])
+        .arg(config)
+        .args(["--running", admin])
+        .env_remove("LATCHKEY_CONFIG")
+        .output()
+        .expect("run latchkey check")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_against_a_running_instance_and_sighup_name_restart_only_keys_store_included() {
+    let echo = start_echo().await;
+    let upstream = format!("http://{echo}");
+    let dir = crate::support::temp_dir();
+    let store = |name: &str| format!("[store]\npath = \"{}\"\n", dir.path().join(name).display());
+    let admin_listen = "admin_listen = \"127.0.0.1:0\"";
+    let running_text = |port: u16| plain_config(port, &upstream, &store("first"), admin_listen);
+    let lk = Latchkey::start(running_text);
+    let admin = format!("http://{}", admin_addr(&lk));
+
+    // The file as it runs: nothing waits for a restart.
+    let same = dir.path().join("same.toml");
+    std::fs::write(&same, running_text(lk.port)).unwrap();
+    let out = check_running(&same, &admin);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        stdout.contains("a reload (SIGHUP) applies everything in this file"),
+        "{stdout}"
+    );
+
+    // Another listen address and another store file (restart-only), and a
+    // rule (reloads): check names the two, with both values.
+    let moved = free_port();
+    let rule = "[[rules]]\npath = \"/reports/**\"\npolicy = \"public\"\n";
+    let changed_text = plain_config(
+        lk.port,
+        &upstream,
+        &format!("{rule}{}", store("second")),
+        admin_listen,
+    )
+    .replace(
+        &format!("listen = \"127.0.0.1:{}\"", lk.port),
+        &format!("listen = \"127.0.0.1:{moved}\""),
+    );
+    let changed = dir.path().join("changed.toml");
+    std::fs::write(&changed, &changed_text).unwrap();
+    let out = check_running(&changed, &admin);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        stdout.contains("restart needed for: server.listen, store"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "server.listen: runs 127.0.0.1:{}; the file says 127.0.0.1:{moved}",
+            lk.port
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains("second"), "{stdout}");
+
+    // SIGHUP with that file: the same keys named, the running store kept
+    // (the running values published are still the first ones).
+    std::fs::write(lk.config_path(), &changed_text).unwrap();
+    lk.signal("HUP");
+    lk.wait_for_log(
+        "config reloaded; restart needed for: server.listen, store",
+        Duration::from_secs(10),
+    );
+    let out = check_running(&changed, &admin);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("restart needed for: server.listen, store"),
+        "after the reload the instance still runs the first store: {stdout}"
+    );
+    assert!(
+        !dir.path().join("second").exists(),
+        "a reload opened the new store file"
+    );
+    let resp = raw(
+        lk.addr,
+        b"GET /reports/q HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(resp.starts_with("HTTP/1.1 200"), "the rule applied: {resp}");
+
+    // Nothing listening there: a clear error, exit 1.
+    let out = check_running(&same, &format!("http://127.0.0.1:{}", free_port()));
+    assert!(!out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot connect to the admin listener"),
+        "{stderr}"
+    );
+}

@@ -104,6 +104,12 @@ impl EmbeddedStore {
         &self.path
     }
 
+    /// Records held now (sessions, users, links, attempts, OAuth states,
+    /// counters, tokens), ended ones not yet swept included.
+    pub async fn records(&self) -> StoreResult<u64> {
+        self.read(|txn, _| tables::records(txn)).await
+    }
+
     /// Runs `f` in a read transaction on the blocking pool; `f` gets the
     /// store clock's "now".
     async fn read<T, F>(&self, f: F) -> StoreResult<T>

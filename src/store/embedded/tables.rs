@@ -128,6 +128,19 @@ pub(super) fn create_all(txn: &WriteTransaction) -> StoreResult<()> {
     Ok(())
 }
 
+/// How many records the tables hold (the indexes not counted).
+pub(super) fn records(txn: &ReadTransaction) -> StoreResult<u64> {
+    use redb::ReadableTableMetadata as _;
+    let mut n = 0;
+    for t in [SESSIONS, LINKS, ATTEMPTS, OAUTH] {
+        n += txn.open_table(t)?.len()?;
+    }
+    for t in [USERS, WINDOWS, TOKENS] {
+        n += txn.open_table(t)?.len()?;
+    }
+    Ok(n)
+}
+
 /// Removes up to `SWEEP_BATCH` records that have ended by `now`, with
 /// their index entries. Returns how many `expiry` notes it handled.
 pub(super) fn sweep(txn: &WriteTransaction, now: u64) -> StoreResult<usize> {

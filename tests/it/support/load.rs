@@ -4,13 +4,16 @@
 //! it failed, and whether it was sent before or after a moment the test
 //! marks), so a test can say exactly which requests failed and why. A
 //! connection that closes is opened again; one that cannot be opened ends
-//! its worker (the server has stopped listening).
+//! its worker (the server has stopped listening). Targets may carry
+//! headers (a session cookie), workers may pause between requests (so a
+//! few thousand requests last through a failover), and each record keeps
+//! when its request was sent and ended.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::Request;
@@ -38,6 +41,29 @@ pub struct Record {
     pub outcome: Outcome,
     pub after_mark: bool,
     pub ended_after_mark: bool,
+    pub sent_at: Instant,
+    pub ended_at: Instant,
+}
+
+/// One kind of request: `GET path` with `Host: host` and `headers`.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub host: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Target {
+    pub fn new(host: &str, path: &str, headers: &[(&str, &str)]) -> Target {
+        Target {
+            host: host.to_owned(),
+            path: path.to_owned(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        }
+    }
 }
 
 /// What a running load shares with the test.
@@ -45,6 +71,7 @@ pub struct Load {
     records: Arc<Mutex<Vec<Record>>>,
     answered: Arc<AtomicUsize>,
     mark: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
     workers: Vec<tokio::task::JoinHandle<()>>,
     /// Connections that could not be opened (each ends a worker).
     pub refused: Arc<AtomicUsize>,
@@ -59,27 +86,41 @@ impl Load {
         total: usize,
         targets: &[(&str, &str)],
     ) -> Load {
-        let targets: Arc<Vec<(String, String)>> = Arc::new(
-            targets
-                .iter()
-                .map(|(h, p)| ((*h).to_owned(), (*p).to_owned()))
-                .collect(),
-        );
+        let targets = targets
+            .iter()
+            .map(|(h, p)| Target::new(h, p, &[]))
+            .collect();
+        Load::start_paced(addr, connections, total, targets, Duration::ZERO)
+    }
+
+    /// Like `start`, with headers per target, each worker waiting `pace`
+    /// after each request.
+    pub fn start_paced(
+        addr: SocketAddr,
+        connections: usize,
+        total: usize,
+        targets: Vec<Target>,
+        pace: Duration,
+    ) -> Load {
+        let targets = Arc::new(targets);
         let next = Arc::new(AtomicUsize::new(0));
         let records = Arc::new(Mutex::new(Vec::new()));
         let answered = Arc::new(AtomicUsize::new(0));
         let mark = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
         let refused = Arc::new(AtomicUsize::new(0));
         let workers = (0..connections)
             .map(|_| {
                 tokio::spawn(worker(
                     addr,
                     total,
+                    pace,
                     targets.clone(),
                     next.clone(),
                     records.clone(),
                     answered.clone(),
                     mark.clone(),
+                    stop.clone(),
                     refused.clone(),
                 ))
             })
@@ -88,6 +129,7 @@ impl Load {
             records,
             answered,
             mark,
+            stop,
             workers,
             refused,
         }
@@ -116,6 +158,12 @@ impl Load {
         self.mark.store(true, Ordering::SeqCst);
     }
 
+    /// Sends no more requests (those in flight finish), then `finish`es.
+    pub async fn stop(self) -> Vec<Record> {
+        self.stop.store(true, Ordering::SeqCst);
+        self.finish().await
+    }
+
     /// Waits for every worker to finish and returns every record.
     pub async fn finish(self) -> Vec<Record> {
         for w in self.workers {
@@ -133,17 +181,19 @@ impl Load {
 async fn worker(
     addr: SocketAddr,
     total: usize,
-    targets: Arc<Vec<(String, String)>>,
+    pace: Duration,
+    targets: Arc<Vec<Target>>,
     next: Arc<AtomicUsize>,
     records: Arc<Mutex<Vec<Record>>>,
     answered: Arc<AtomicUsize>,
     mark: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
     refused: Arc<AtomicUsize>,
 ) {
     let mut sender: Option<hyper::client::conn::http1::SendRequest<Empty<Bytes>>> = None;
     loop {
         let i = next.fetch_add(1, Ordering::SeqCst);
-        if i >= total {
+        if i >= total || stop.load(Ordering::SeqCst) {
             return;
         }
         if sender.as_ref().is_none_or(|s| s.is_closed()) {
@@ -155,12 +205,14 @@ async fn worker(
         }
         let Some(s) = sender.as_mut() else { return };
         let target = i % targets.len();
-        let (host, path) = &targets[target];
-        let req = Request::get(path.as_str())
-            .header("host", host.as_str())
-            .body(Empty::new())
-            .unwrap();
+        let t = &targets[target];
+        let mut req = Request::get(t.path.as_str()).header("host", t.host.as_str());
+        for (k, v) in &t.headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        let req = req.body(Empty::new()).unwrap();
         let after_mark = mark.load(Ordering::SeqCst);
+        let sent_at = Instant::now();
         let outcome = match s.ready().await {
             Err(e) => Outcome::NoResponse(e.to_string()),
             Ok(()) => match s.send_request(req).await {
@@ -191,7 +243,12 @@ async fn worker(
             outcome,
             after_mark,
             ended_after_mark: mark.load(Ordering::SeqCst),
+            sent_at,
+            ended_at: Instant::now(),
         });
+        if !pace.is_zero() {
+            tokio::time::sleep(pace).await;
+        }
     }
 }
 

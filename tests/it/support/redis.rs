@@ -1,6 +1,8 @@
-//! A real `redis-server` on a free loopback port, without persistence, in
-//! its own temporary directory; killed when dropped. `stop` and `restart`
-//! (same port, empty data) let tests play a Redis outage.
+//! A real `redis-server` on a free loopback port, without persistence
+//! (or, from `start_persistent`, with an append-only file synced on every
+//! write), in its own temporary directory; killed when dropped. `stop` and
+//! `restart` (same port; empty data, or what the file kept) let tests play
+//! a Redis outage.
 #![allow(clippy::expect_used)]
 
 use std::net::SocketAddr;
@@ -13,17 +15,29 @@ pub struct RedisServer {
     pub port: u16,
     guard: Option<ChildGuard>,
     dir: tempfile::TempDir,
+    persistent: bool,
 }
 
 impl RedisServer {
     pub fn start() -> RedisServer {
+        Self::start_with(false)
+    }
+
+    /// With `appendonly yes` and `appendfsync always`: a write Redis
+    /// acknowledged survives SIGKILL and `restart`.
+    pub fn start_persistent() -> RedisServer {
+        Self::start_with(true)
+    }
+
+    fn start_with(persistent: bool) -> RedisServer {
         let dir = temp_dir();
         let port = free_port();
-        let guard = spawn(port, dir.path());
+        let guard = spawn(port, dir.path(), persistent);
         RedisServer {
             port,
             guard: Some(guard),
             dir,
+            persistent,
         }
     }
 
@@ -56,14 +70,25 @@ impl RedisServer {
         assert!(status.success(), "kill {which} failed");
     }
 
-    /// Starts a fresh server (no data) on the same port.
+    /// Starts a fresh server on the same port (no data, unless persistent)
+    /// and returns once it accepts connections.
     pub fn restart(&mut self) {
         self.stop();
-        self.guard = Some(spawn(self.port, self.dir.path()));
+        self.start_again();
+    }
+
+    /// After `stop`: starts the server again on its port and returns once
+    /// it accepts connections.
+    pub fn start_again(&mut self) {
+        self.guard = Some(spawn(self.port, self.dir.path(), self.persistent));
     }
 }
 
-fn spawn(port: u16, dir: &Path) -> ChildGuard {
+fn spawn(port: u16, dir: &Path, persistent: bool) -> ChildGuard {
+    let (appendonly, fsync) = match persistent {
+        true => ("yes", "always"),
+        false => ("no", "everysec"),
+    };
     let program = require_program("redis-server", &[], "apt-get install redis-server");
     let guard = ChildGuard::spawn(
         "redis-server",
@@ -71,7 +96,8 @@ fn spawn(port: u16, dir: &Path) -> ChildGuard {
             .args(["--port", &port.to_string()])
             .args(["--bind", "127.0.0.1"])
             .args(["--save", ""])
-            .args(["--appendonly", "no"])
+            .args(["--appendonly", appendonly])
+            .args(["--appendfsync", fsync])
             .arg("--dir")
             .arg(dir)
             .stdout(Stdio::null())

@@ -1,7 +1,7 @@
 //! Real Redis topologies on loopback ports: Sentinel (a master, a replica
 //! and one sentinel, `redis-server --sentinel`), a 3-master Cluster
 //! (`redis-server --cluster-enabled yes` ×3 joined by `redis-cli --cluster
-//! create`), and a TLS server with a CA made here by `openssl`. Every
+//! create`), or 3 masters with a replica each, one of which can be killed, and a TLS server with a CA made here by `openssl`. Every
 //! process is killed when its value drops.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
@@ -160,17 +160,37 @@ pub fn current_master(sentinel_port: u16) -> u16 {
         .unwrap_or(0)
 }
 
-/// Three masters, no replicas, slots split evenly.
+/// The ports of the cluster nodes that serve slots now as masters (not
+/// failed), as the node on `node` sees the cluster.
+pub fn serving_masters(node: u16) -> Vec<u16> {
+    let mut masters: Vec<u16> = cli(node, &["cluster", "nodes"])
+        .lines()
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let flags = f.get(2)?;
+            let serving = flags.contains("master") && !flags.contains("fail") && f.len() > 8;
+            serving.then(|| f[1].split(['@', ':']).nth(1)?.parse().ok())?
+        })
+        .collect();
+    masters.sort_unstable();
+    masters
+}
+
+/// Three masters, slots split evenly, with `replicas` replicas each.
 pub struct Cluster {
     pub ports: Vec<u16>,
-    _nodes: Vec<ChildGuard>,
+    nodes: Vec<Option<ChildGuard>>,
     _dir: tempfile::TempDir,
 }
 
 impl Cluster {
     pub fn start() -> Cluster {
+        Cluster::start_with_replicas(0)
+    }
+
+    pub fn start_with_replicas(replicas: usize) -> Cluster {
         let dir = temp_dir();
-        let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let ports: Vec<u16> = (0..3 * (1 + replicas)).map(|_| free_port()).collect();
         let mut nodes = Vec::new();
         for &p in &ports {
             let d = dir.path().join(p.to_string());
@@ -187,14 +207,14 @@ impl Cluster {
                 ]
                 .map(String::from),
             );
-            nodes.push(spawn("cluster-node", &d, &args));
+            nodes.push(Some(spawn("cluster-node", &d, &args)));
             wait_for_port(SocketAddr::from(([127, 0, 0, 1], p)), "redis cluster node");
         }
         let program = require_program("redis-cli", &[], "apt-get install redis-tools");
         let out = Command::new(program)
             .args(["--cluster", "create"])
             .args(ports.iter().map(|p| format!("127.0.0.1:{p}")))
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
             .output()
             .expect("redis-cli --cluster create");
         assert!(
@@ -207,11 +227,26 @@ impl Cluster {
                 cli(p, &["cluster", "info"]).contains("cluster_state:ok")
             });
         }
-        Cluster {
+        let cluster = Cluster {
             ports,
-            _nodes: nodes,
+            nodes,
             _dir: dir,
+        };
+        if replicas > 0 {
+            wait_until("every replica in sync", Duration::from_secs(20), || {
+                cluster.ports.iter().all(|&p| {
+                    let info = cli(p, &["info", "replication"]);
+                    info.contains("role:master") || info.contains("master_link_status:up")
+                })
+            });
         }
+        cluster
+    }
+
+    /// Kills (SIGKILL) the node on `port`.
+    pub fn kill(&mut self, port: u16) {
+        let i = self.ports.iter().position(|&p| p == port).expect("a node");
+        self.nodes[i] = None;
     }
 
     pub fn urls(&self) -> Vec<String> {
@@ -227,7 +262,7 @@ impl Cluster {
         format!("[redis]\ncluster = [{}]", nodes.join(", "))
     }
 
-    /// How many keys each master holds.
+    /// How many keys each node holds.
     pub fn keys_per_node(&self) -> Vec<u64> {
         self.ports
             .iter()
