@@ -19,7 +19,7 @@ use crate::gate::{render, Answer};
 use crate::http::error::GateError;
 use crate::http::request::Ctx;
 use crate::obs::metrics::{Outcome, Route};
-use crate::signin::{link, logout, me, oauth, token, verify};
+use crate::signin::{account, link, logout, me, oauth, token, verify};
 
 /// Which methods a route answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,6 +117,18 @@ const ROUTES: &[Entry] = &[
         methods: Methods::Post,
         metric: Route::Pages,
         handler: sign_in!(logout::logout),
+    },
+    Entry {
+        path: "/.latchkey/account",
+        methods: Methods::Get,
+        metric: Route::Pages,
+        handler: sign_in!(account::page),
+    },
+    Entry {
+        path: "/.latchkey/account/sessions",
+        methods: Methods::Post,
+        metric: Route::Pages,
+        handler: sign_in!(account::end_sessions),
     },
     Entry {
         path: "/.latchkey/me",

@@ -1,6 +1,7 @@
 //! The pages and POSTs under `/.latchkey/` that turn a person into a
 //! session and back out again: the sign-in page and its email link + code
-//! (`link`, `verify`), sign-in with a provider (`oauth`), `logout`, `me`, the bearer-token exchange and the
+//! (`link`, `verify`), sign-in with a provider (`oauth`), `logout`, `me`, the
+//! account page (`account`), the bearer-token exchange and the
 //! JWKS (`token`); the CSRF check of their forms (`csrf`) and their rate
 //! limits (`limits`); mail (`mail`).
 //!
@@ -8,6 +9,7 @@
 //! handed out by `App`. Which URL reaches which handler is `gate::router`'s
 //! business (no handler here routes); rendering errors is gate's.
 
+pub(crate) mod account;
 pub(crate) mod csrf;
 pub(crate) mod limits;
 pub(crate) mod link;

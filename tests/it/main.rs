@@ -6,6 +6,7 @@
 
 mod support;
 
+mod account;
 mod admin;
 mod as_judged;
 mod assertion;

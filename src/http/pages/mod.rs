@@ -58,6 +58,21 @@ pub struct ProviderButton {
     pub available: bool,
 }
 
+/// One live session on the account page.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SessionRow {
+    /// Its public id (as `latchkey sessions list` shows it).
+    pub id: String,
+    /// "Firefox on Linux": a summary, never the header's free text.
+    pub browser: String,
+    pub ip: String,
+    /// "2026-12-02 14:05 UTC"
+    pub started: String,
+    pub last_seen: String,
+    /// The session of the request showing the page.
+    pub current: bool,
+}
+
 /// A page latchkey shows. Borrowed values are escaped when rendered.
 #[derive(Debug, Clone, Copy)]
 pub enum Page<'a> {
@@ -107,6 +122,19 @@ pub enum Page<'a> {
     },
     SignedOut {
         login_url: &'a str,
+    },
+    /// `/.latchkey/account`: who is signed in and their live sessions,
+    /// each with a form ending it (POST `/.latchkey/account/sessions`,
+    /// fields `session` or `all` = `others`, and `csrf`).
+    Account {
+        csrf: &'a str,
+        email: &'a str,
+        roles: &'a [String],
+        /// How this session was made, in words ("an email link").
+        how: &'a str,
+        sessions: &'a [SessionRow],
+        /// A line to show above the list ("Session ended.").
+        notice: Option<&'a str>,
     },
     /// Signed in, but the rules do not allow this request.
     Forbidden {
@@ -170,6 +198,7 @@ impl Page<'_> {
             Page::LinkInvalid => "link_invalid.html",
             Page::LogoutConfirm { .. } => "logout_confirm.html",
             Page::SignedOut { .. } => "signed_out.html",
+            Page::Account { .. } => "account.html",
             Page::Forbidden { .. } => "forbidden.html",
             Page::Error { .. } => "error.html",
         }
@@ -206,6 +235,14 @@ impl Page<'_> {
             Page::LinkInvalid => context! {},
             Page::LogoutConfirm { csrf } => context! { csrf },
             Page::SignedOut { login_url } => context! { login_url },
+            Page::Account {
+                csrf,
+                email,
+                roles,
+                how,
+                sessions,
+                notice,
+            } => context! { csrf, email, roles, how, sessions, notice },
             Page::Forbidden { email } => context! { email },
             Page::Error {
                 status,
@@ -499,6 +536,14 @@ fn sample_pages() -> Vec<Page<'static>> {
             login_url: "/.latchkey/login",
         },
         Page::Forbidden { email: HOSTILE },
+        Page::Account {
+            csrf: "csrf",
+            email: HOSTILE,
+            roles: &[],
+            how: "an email link",
+            sessions: &[],
+            notice: Some(HOSTILE),
+        },
         Page::for_status(StatusCode::TOO_MANY_REQUESTS),
     ]
 }

@@ -39,6 +39,10 @@ pub(super) const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../../templates/signed_out.html"),
     ),
     (
+        "account.html",
+        include_str!("../../../templates/account.html"),
+    ),
+    (
         "forbidden.html",
         include_str!("../../../templates/forbidden.html"),
     ),
