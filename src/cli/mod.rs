@@ -1,11 +1,12 @@
 //! The `latchkey` command line: parsing (clap) and dispatch. `serve` and
 //! `demo` run the gateway (`serve.rs`, `demo.rs`); `users`, `sessions`,
 //! `tokens` and `keys` work on the configured store and keys (`admin.rs`,
-//! `tokens.rs`, `keys.rs`). The only layer that uses `anyhow`.
+//! `tokens.rs`, `keys.rs`); `check --explain` is `explain.rs`. The only layer that uses `anyhow`.
 
 pub(crate) mod admin;
 pub(crate) mod demo;
 pub mod echo;
+pub(crate) mod explain;
 pub(crate) mod keys;
 pub(crate) mod serve;
 pub(crate) mod tokens;
@@ -64,6 +65,27 @@ enum Command {
     Check {
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// Instead of the report: which rule decides a request to this URL,
+        /// the decision (allow, sign in, step up, forbid) and why.
+        #[arg(long, value_name = "URL")]
+        explain: Option<String>,
+        /// With --explain: the request's method.
+        #[arg(long, default_value = "GET", requires = "explain")]
+        method: String,
+        /// With --explain: the caller, a user from [[users]].
+        #[arg(
+            long,
+            value_name = "EMAIL",
+            requires = "explain",
+            conflicts_with = "roles"
+        )]
+        user: Option<String>,
+        /// With --explain: the caller's roles (comma-separated).
+        #[arg(long, value_name = "a,b", requires = "explain")]
+        roles: Option<String>,
+        /// With --explain: how the session was made (`passkey` proves one).
+        #[arg(long, requires = "explain")]
+        amr: Option<String>,
     },
     /// Manage users in the configured store (not those in the config file).
     Users {
@@ -145,7 +167,22 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
     let result = match cli.command {
-        Command::Check { config } => return check(config),
+        Command::Check {
+            config,
+            explain: Some(url),
+            method,
+            user,
+            roles,
+            amr,
+        } => {
+            let caller = explain::Caller {
+                user: user.as_deref(),
+                roles: roles.as_deref(),
+                amr: amr.as_deref(),
+            };
+            return check_explain(config, &url, &method, &caller);
+        }
+        Command::Check { config, .. } => return check(config),
         Command::Serve { config, ready_file } => run(|| serve::serve(config, ready_file)),
         Command::Demo { listen } => run(|| demo::demo(listen)),
         Command::Users { config, command } => {
@@ -230,6 +267,27 @@ fn check(config: Option<PathBuf>) -> ExitCode {
             ExitCode::SUCCESS
         }
         None => ExitCode::FAILURE,
+    }
+}
+
+fn check_explain(
+    config: Option<PathBuf>,
+    url: &str,
+    method: &str,
+    caller: &explain::Caller<'_>,
+) -> ExitCode {
+    let Some((_, settings)) = load(&config_path(config)) else {
+        return ExitCode::FAILURE;
+    };
+    match explain::explain(&settings, url, method, caller) {
+        Ok(out) => {
+            print!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("latchkey: {e}");
+            ExitCode::from(2)
+        }
     }
 }
 

@@ -391,6 +391,9 @@ pub struct RuleConfig {
     pub methods: Option<Vec<String>>,
     pub policy: String,
     pub roles: Option<Vec<String>>,
+    /// Admit only a session that proved a passkey (step-up otherwise).
+    #[serde(default)]
+    pub mfa: bool,
 }
 
 /// The config could not be read or does not have the right shape.

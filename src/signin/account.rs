@@ -19,6 +19,7 @@ use crate::http::request::Ctx;
 use crate::identity::session::Identity;
 use crate::obs::audit::AuditEvent;
 use crate::signin::csrf::{checked_form, csrf_token, set_csrf};
+use crate::signin::step_up::query_value;
 use crate::signin::time_text::rfc3339;
 use crate::signin::{login_url, redirect, SignIn};
 use crate::store::records::{SessionInfo, TokenHash};
@@ -99,7 +100,7 @@ pub async fn page(
     // This one first, then the most recently started.
     sessions.sort_by_key(|s| (s.id != current, std::cmp::Reverse(s.record.created_at)));
     let rows: Vec<SessionRow> = sessions.iter().map(|s| row(s, idle_ms, &current)).collect();
-    let notice = match query_value(req.uri().query(), "ended") {
+    let notice = match query_value(req.uri().query(), "ended").as_deref() {
         Some("1") => Some("That session has ended."),
         Some("others") => Some("Every other session has ended."),
         Some("none") => Some("That session had already ended."),
@@ -120,12 +121,6 @@ pub async fn page(
     );
     set_csrf(cx, &mut resp, &csrf, set);
     Ok(resp)
-}
-
-fn query_value<'q>(query: Option<&'q str>, key: &str) -> Option<&'q str> {
-    query?
-        .split('&')
-        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
 }
 
 /// `POST /.latchkey/account/sessions`: fields `session` (an id) or `all`

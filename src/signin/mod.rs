@@ -1,7 +1,7 @@
 //! The pages and POSTs under `/.latchkey/` that turn a person into a
 //! session and back out again: the sign-in page and its email link + code
 //! (`link`, `verify`), sign-in with a provider (`oauth`), `logout`, `me`, the
-//! account page (`account`), the bearer-token exchange and the
+//! account page (`account`), the step-up page (`step_up`), the bearer-token exchange and the
 //! JWKS (`token`); the CSRF check of their forms (`csrf`) and their rate
 //! limits (`limits`); mail (`mail`).
 //!
@@ -18,6 +18,7 @@ pub mod mail;
 pub(crate) mod me;
 pub mod oauth;
 pub(crate) mod settings;
+pub(crate) mod step_up;
 pub(crate) mod time_text;
 pub(crate) mod token;
 pub(crate) mod verify;
@@ -107,6 +108,12 @@ impl SignIn<'_> {
 pub fn login_url(base: &str, rd: &str) -> String {
     let rd: String = form_urlencoded::byte_serialize(rd.as_bytes()).collect();
     format!("{base}/.latchkey/login?rd={rd}")
+}
+
+/// The step-up page's URL at `base` with a return address.
+pub fn step_up_url(base: &str, rd: &str) -> String {
+    let rd: String = form_urlencoded::byte_serialize(rd.as_bytes()).collect();
+    format!("{base}/.latchkey/step-up?rd={rd}")
 }
 
 /// The sign-in page's buttons, each keeping the return address.

@@ -32,5 +32,6 @@ mod recovery;
 mod reload;
 mod security_headers;
 mod spa;
+mod step_up;
 mod store;
 mod upgrades;

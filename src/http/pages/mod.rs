@@ -136,6 +136,15 @@ pub enum Page<'a> {
         /// A line to show above the list ("Session ended.").
         notice: Option<&'a str>,
     },
+    /// A rule asks for a passkey this session has not proved; `rd` is
+    /// the (validated) address to return to once it has.
+    StepUp {
+        csrf: &'a str,
+        email: &'a str,
+        rd: &'a str,
+        /// How many passkeys the person has (0: say how to add one).
+        passkeys: usize,
+    },
     /// Signed in, but the rules do not allow this request.
     Forbidden {
         email: &'a str,
@@ -199,6 +208,7 @@ impl Page<'_> {
             Page::LogoutConfirm { .. } => "logout_confirm.html",
             Page::SignedOut { .. } => "signed_out.html",
             Page::Account { .. } => "account.html",
+            Page::StepUp { .. } => "step_up.html",
             Page::Forbidden { .. } => "forbidden.html",
             Page::Error { .. } => "error.html",
         }
@@ -243,6 +253,12 @@ impl Page<'_> {
                 sessions,
                 notice,
             } => context! { csrf, email, roles, how, sessions, notice },
+            Page::StepUp {
+                csrf,
+                email,
+                rd,
+                passkeys,
+            } => context! { csrf, email, rd, passkeys },
             Page::Forbidden { email } => context! { email },
             Page::Error {
                 status,
@@ -543,6 +559,12 @@ fn sample_pages() -> Vec<Page<'static>> {
             how: "an email link",
             sessions: &[],
             notice: Some(HOSTILE),
+        },
+        Page::StepUp {
+            csrf: "csrf",
+            email: HOSTILE,
+            rd: HOSTILE,
+            passkeys: 1,
         },
         Page::for_status(StatusCode::TOO_MANY_REQUESTS),
     ]

@@ -43,6 +43,10 @@ pub(super) const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../../templates/account.html"),
     ),
     (
+        "step_up.html",
+        include_str!("../../../templates/step_up.html"),
+    ),
+    (
         "forbidden.html",
         include_str!("../../../templates/forbidden.html"),
     ),
