@@ -188,6 +188,8 @@ pub struct LoginConfig {
     pub providers: Vec<ProviderConfig>,
     /// The email link on the sign-in page; `false` for provider-only setups.
     pub email: bool,
+    /// Email the person after a sign-in from a browser they had not used.
+    pub new_device_email: bool,
 }
 
 impl Default for LoginConfig {
@@ -201,6 +203,7 @@ impl Default for LoginConfig {
             landing: BTreeMap::new(),
             providers: Vec::new(),
             email: true,
+            new_device_email: true,
         }
     }
 }

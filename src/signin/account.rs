@@ -20,7 +20,7 @@ use crate::identity::session::Identity;
 use crate::obs::audit::AuditEvent;
 use crate::signin::csrf::{checked_form, csrf_token, set_csrf};
 use crate::signin::step_up::query_value;
-use crate::signin::time_text::rfc3339;
+use crate::signin::time_text::date_time;
 use crate::signin::{login_url, redirect, SignIn};
 use crate::store::records::{SessionInfo, TokenHash};
 use crate::store::Store;
@@ -58,15 +58,6 @@ pub fn how_made(amr: &str) -> String {
     }
 }
 
-/// "2026-12-02 14:05 UTC"
-fn when(ms: u64) -> String {
-    let full = rfc3339(ms);
-    match (full.get(..10), full.get(11..16)) {
-        (Some(day), Some(hm)) => format!("{day} {hm} UTC"),
-        _ => full,
-    }
-}
-
 /// One session as the page lists it. Last seen is when its idle end was
 /// last slid (within `store::slide_step` of the last request).
 fn row(info: &SessionInfo, idle_ms: u64, current: &str) -> SessionRow {
@@ -79,8 +70,8 @@ fn row(info: &SessionInfo, idle_ms: u64, current: &str) -> SessionRow {
         id: info.id.clone(),
         browser: describe_user_agent(&r.user_agent),
         ip: r.ip.clone(),
-        started: when(r.created_at),
-        last_seen: when(seen),
+        started: date_time(r.created_at),
+        last_seen: date_time(seen),
         current: info.id == current,
     }
 }

@@ -3,7 +3,7 @@
 //! (`link`, `verify`), sign-in with a provider (`oauth`), `logout`, `me`, the
 //! account page (`account`), the step-up page (`step_up`), the bearer-token exchange and the
 //! JWKS (`token`); the CSRF check of their forms (`csrf`) and their rate
-//! limits (`limits`); mail (`mail`).
+//! limits (`limits`); mail (`mail`) and the new-device email (`device`).
 //!
 //! Handlers get a [`SignIn`]: references to exactly the parts they use,
 //! handed out by `App`. Which URL reaches which handler is `gate::router`'s
@@ -11,6 +11,7 @@
 
 pub(crate) mod account;
 pub(crate) mod csrf;
+pub(crate) mod device;
 pub(crate) mod limits;
 pub(crate) mod link;
 pub(crate) mod logout;

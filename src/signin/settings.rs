@@ -32,6 +32,9 @@ pub struct LoginSettings {
     pub link_hosts: HashSet<String>,
     /// `login.email`: the sign-in page offers the email link.
     pub email: bool,
+    /// `login.new_device_email`: mail the person after a sign-in from a
+    /// browser they had not used.
+    pub new_device_email: bool,
 }
 
 pub struct Limits {

@@ -41,6 +41,8 @@ struct Inner {
     attempts: HashMap<[u8; 32], Expiring<AttemptRecord>>,
     oauth: HashMap<[u8; 32], Expiring<OAuthRecord>>,
     windows: HashMap<String, Expiring<u64>>,
+    /// "user id:device hash (hex)" of each browser a user signed in on.
+    devices: HashMap<String, Expiring<()>>,
     /// Bearer tokens by jti; each ends at its `expires_at` (Unix ms).
     tokens: HashMap<String, TokenRecord>,
     writes: u64,
@@ -417,6 +419,21 @@ impl Store for MemoryStore {
         let mut out: Vec<TokenRecord> = inner.tokens.values().cloned().collect();
         out.sort_by(|a, b| (a.created_at, &a.jti).cmp(&(b.created_at, &b.jti)));
         Ok(out)
+    }
+
+    async fn note_device(
+        &self,
+        user_id: &str,
+        device: &TokenHash,
+        ttl: Duration,
+    ) -> StoreResult<bool> {
+        let now = self.clock.now_ms();
+        let key = format!("{user_id}:{}", device.to_hex());
+        let mut inner = self.lock();
+        let known = live(&mut inner.devices, &key, now).is_some();
+        inner.devices.insert(key, Expiring::new((), ttl, now));
+        inner.wrote(now);
+        Ok(!known)
     }
 
     async fn hit(&self, key: &str, window: Duration) -> StoreResult<(u64, Duration)> {

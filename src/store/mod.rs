@@ -1,5 +1,5 @@
-//! Where sessions, magic links, sign-in attempts, users and rate-limit
-//! counters live. One contract (`Store`), three implementations: Redis for
+//! Where sessions, magic links, sign-in attempts, users, the browsers each
+//! user signed in on, and rate-limit counters live. One contract (`Store`), three implementations: Redis for
 //! production (`redis/`), an embedded durable file for a single instance
 //! (`embedded/`, `[store] path`) and memory for a single instance that may
 //! lose everything on restart (`memory.rs`). `Backend::open` picks one at
@@ -236,6 +236,19 @@ pub trait Store: Send + Sync {
     /// Every live token, oldest first.
     fn list_tokens(&self) -> impl Future<Output = StoreResult<Vec<TokenRecord>>> + Send;
 
+    // --- known browsers (the new-device email) ---------------------------
+
+    /// Notes that the user signed in on the browser whose device cookie
+    /// hashes to `device`, remembered for `ttl` from now (each sign-in
+    /// there renews it). `Ok(true)`: the browser was not known for this
+    /// user (never seen, or forgotten after `ttl`): a new device.
+    fn note_device(
+        &self,
+        user_id: &str,
+        device: &TokenHash,
+        ttl: Duration,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
+
     // --- rate limits and health -----------------------------------------
 
     /// Counts one hit on `key` in a fixed window of `window` starting at
@@ -396,6 +409,14 @@ impl Store for Backend {
     }
     async fn list_tokens(&self) -> StoreResult<Vec<TokenRecord>> {
         delegate!(self.list_tokens())
+    }
+    async fn note_device(
+        &self,
+        user_id: &str,
+        device: &TokenHash,
+        ttl: Duration,
+    ) -> StoreResult<bool> {
+        delegate!(self.note_device(user_id, device, ttl))
     }
     async fn hit(&self, key: &str, window: Duration) -> StoreResult<(u64, Duration)> {
         delegate!(self.hit(key, window))

@@ -57,6 +57,8 @@ async function nextMail(to) {
     for (const f of files) {
       if (read.has(f)) continue;
       const m = JSON.parse(readFileSync(join(MAIL_DIR, f), 'utf8'));
+      // New-device notices are not sign-in mail.
+      if (m.subject.startsWith('New sign-in to ')) continue;
       if (m.to.some((t) => t.toLowerCase() === to)) {
         read.add(f);
         return m;

@@ -222,3 +222,86 @@ async fn end_all_others_keeps_only_the_current_session() {
         page.body
     );
 }
+
+/// Waits (bounded) until `n` notices reached `to`; panics past that.
+async fn until_notices(stack: &Stack, to: &str, n: usize) -> Vec<crate::support::smtp::Message> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = stack.smtp.notices(to);
+        assert!(got.len() <= n, "more than {n} notices: {got:?}");
+        if got.len() == n {
+            return got;
+        }
+        assert!(Instant::now() < deadline, "{} notices of {n}", got.len());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_sign_in_from_a_new_browser_mails_one_notice_and_a_known_browser_none() {
+    let stack = Stack::start(LIMITS).await;
+    let first = stack.browser();
+    sign_in(&stack, &first, "bob@example.com").await;
+    let notice = until_notices(&stack, "bob@example.com", 1).await.remove(0);
+    assert!(
+        notice.subject.starts_with("New sign-in to app.test"),
+        "{}",
+        notice.subject
+    );
+    let text = &notice.text;
+    assert!(text.contains("IP:      127.0.0.1"), "{text}");
+    assert!(text.contains("Browser: an unrecognised browser"), "{text}");
+    assert!(text.contains(" UTC"), "{text}");
+    let account = format!("http://auth.test:{}/.latchkey/account", stack.lk.port);
+    assert!(text.contains(&account), "{text}");
+    assert!(notice.html.contains(&account), "{}", notice.html);
+    assert!(first.cookie("latchkey_device").is_some());
+
+    // The same browser again (signed out in between): no notice. A fresh
+    // browser afterwards: one more. Mail leaves in order, so had the second
+    // sign-in sent one, it would be counted before the third's.
+    let page = first.get("/.latchkey/logout", &[]).await;
+    let csrf = csrf_of(&page.body);
+    first
+        .post_form("/.latchkey/logout", &[("csrf", &csrf)], &[])
+        .await;
+    sign_in(&stack, &first, "bob@example.com").await;
+    let fresh = stack.browser();
+    sign_in(&stack, &fresh, "bob@example.com").await;
+    let notices = until_notices(&stack, "bob@example.com", 2).await;
+    assert_ne!(
+        fresh.cookie("latchkey_device"),
+        first.cookie("latchkey_device")
+    );
+    // The same browser for another person is new to them.
+    sign_in(&stack, &first, "alice@example.com").await;
+    until_notices(&stack, "alice@example.com", 1).await;
+    assert_eq!(stack.smtp.notices("bob@example.com").len(), notices.len());
+}
+
+#[tokio::test]
+async fn the_device_cookie_is_long_lived_and_http_only_and_off_when_notices_are() {
+    let stack = Stack::start(LIMITS).await;
+    let b = stack.browser();
+    let sent = crate::flow::request_link(&b, "bob@example.com", "/").await;
+    assert_eq!(sent.status, 200);
+    let mail = stack
+        .smtp
+        .wait_for("bob@example.com", Duration::from_secs(10))
+        .await;
+    let done = crate::flow::open_link(&b, &crate::flow::link_token(&mail.text)).await;
+    let device = done
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("latchkey_device="))
+        .expect("a device cookie");
+    assert!(device.contains("HttpOnly"), "{device}");
+    assert!(device.contains("Max-Age=34560000"), "{device}");
+    assert!(device.contains("SameSite=Lax"), "{device}");
+
+    let quiet = Stack::start(&format!("{LIMITS}[login]\nnew_device_email = false\n")).await;
+    let b = quiet.browser();
+    sign_in(&quiet, &b, "bob@example.com").await;
+    assert_eq!(b.cookie("latchkey_device"), None);
+    assert!(quiet.smtp.notices("bob@example.com").is_empty());
+}

@@ -627,6 +627,31 @@ async fn ends_of_links<S: Store>(store: Arc<S>, clock: Clock) {
     assert_eq!(store.take_link(&taken).await.unwrap(), None);
 }
 
+/// A browser is new to a user once: the next sign-in there is known,
+/// another user's first sign-in on it is new again.
+async fn devices<S: Store>(store: Arc<S>, _clock: Clock) {
+    let (d, other) = (hash(), hash());
+    let ttl = Duration::from_secs(3600);
+    assert!(store.note_device("ivy", &d, ttl).await.unwrap());
+    assert!(!store.note_device("ivy", &d, ttl).await.unwrap());
+    assert!(!store.note_device("ivy", &d, ttl).await.unwrap());
+    assert!(store.note_device("jon", &d, ttl).await.unwrap());
+    assert!(store.note_device("ivy", &other, ttl).await.unwrap());
+}
+
+/// A known browser is forgotten exactly its TTL after the last sign-in
+/// there (each one renews it).
+async fn ends_of_devices<S: Store>(store: Arc<S>, clock: Clock) {
+    let d = hash();
+    assert!(store.note_device("kim", &d, ms(300)).await.unwrap());
+    clock.advance(ms(299));
+    assert!(!store.note_device("kim", &d, ms(300)).await.unwrap());
+    clock.advance(ms(299));
+    assert!(!store.note_device("kim", &d, ms(300)).await.unwrap());
+    clock.advance(ms(300));
+    assert!(store.note_device("kim", &d, ms(300)).await.unwrap());
+}
+
 /// An attempt lives exactly its TTL, and a wrong code does not extend it.
 async fn ends_of_attempts<S: Store>(store: Arc<S>, clock: Clock) {
     let code = token();
@@ -911,6 +936,7 @@ conformance!(
         rate_limits,
         hits_under_fire,
         tokens,
+        devices,
         ping,
     ],
     on_the_clock: [
@@ -919,6 +945,7 @@ conformance!(
         ends_of_attempts,
         ends_of_windows,
         ends_of_tokens,
+        ends_of_devices,
     ],
     real_time: [real_time_sessions, real_time_ttls],
 );
@@ -1044,8 +1071,12 @@ async fn redis_keys_all_expire() {
     store.put_token(&spare, t).await.unwrap();
     assert!(store.revoke_token("jti-spare").await.unwrap());
     assert_eq!(store.list_tokens().await.unwrap().len(), 1);
+    store
+        .note_device(&hana.id, &hash(), Duration::from_secs(60))
+        .await
+        .unwrap();
     let keys = keys_and_ttls(&server).await;
-    let expiring = ["s:", "us:", "l:", "a:", "rl:", "t:", "tokens"];
+    let expiring = ["s:", "us:", "l:", "a:", "rl:", "t:", "tokens", "dev:"];
     let permanent = ["u:", "users"];
     for (key, ttl) in &keys {
         let rest = key.strip_prefix(PREFIX).unwrap();

@@ -56,6 +56,7 @@ pub(super) fn compile(p: &mut Problems, l: &LoginConfig) -> LoginSettings {
         landing,
         link_hosts: HashSet::new(),
         email: l.email,
+        new_device_email: l.new_device_email,
     }
 }
 

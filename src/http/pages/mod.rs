@@ -15,13 +15,14 @@
 //! Here: the pages (`Page`), loading them (`Pages::new`), rendering and
 //! answering with them; which files there are and how they are read and
 //! escaped is `templates`'s, the colours derived from the accent
-//! `colours`'s, the one-line summary of a User-Agent `user_agent`'s. The
-//! security headers are `response`'s.
+//! `colours`'s, the new-device email `notice`'s, the one-line summary of
+//! a User-Agent `user_agent`'s. The security headers are `response`'s.
 //!
 //! This module only turns values into text and responses. What a page says is
 //! decided by `login` and `gate`; sending the email is `mail`'s job.
 
 mod colours;
+mod notice;
 mod templates;
 mod user_agent;
 
@@ -37,6 +38,7 @@ use sha2::{Digest, Sha256};
 use crate::config::BrandingConfig;
 use crate::http::response::{self, Referrer};
 use colours::{Colours, Rgb};
+pub use notice::NewDeviceEmail;
 use templates::{escape_formatter, escape_html, load_dir, BUILTIN};
 pub use user_agent::describe_user_agent;
 
@@ -411,6 +413,12 @@ impl Pages {
                 if seen.insert(line.clone()) {
                     problems.push(line);
                 }
+            }
+        }
+        if let Err(e) = pages.try_new_device(&notice::SAMPLE_NOTICE) {
+            let line = format!("{}: {e}", file_of(e.name()));
+            if seen.insert(line.clone()) {
+                problems.push(line);
             }
         }
         if let Err(e) = pages.try_email(&SAMPLE_EMAIL) {

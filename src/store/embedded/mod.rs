@@ -35,9 +35,9 @@ use crate::store::records::{
     User,
 };
 use tables::{
-    decode, encode, get_stored, put_for, take_stored, Stored, StoredSession, ATTEMPT, ATTEMPTS,
-    BY_USER, LINK, LINKS, OAUTH, OAUTH_KIND, SESSION, SESSIONS, TOKEN, TOKENS, USERS, WINDOW,
-    WINDOWS,
+    decode, encode, get_stored, is_stored, put_for, take_stored, Stored, StoredSession, ATTEMPT,
+    ATTEMPTS, BY_USER, DEVICE, DEVICES, LINK, LINKS, OAUTH, OAUTH_KIND, SESSION, SESSIONS, TOKEN,
+    TOKENS, USERS, WINDOW, WINDOWS,
 };
 
 /// Pages redb keeps in memory at most (its default is 1 GiB).
@@ -520,6 +520,21 @@ impl Store for EmbeddedStore {
             .await?;
         out.sort_by(|a, b| (a.created_at, &a.jti).cmp(&(b.created_at, &b.jti)));
         Ok(out)
+    }
+
+    async fn note_device(
+        &self,
+        user_id: &str,
+        device: &TokenHash,
+        ttl: Duration,
+    ) -> StoreResult<bool> {
+        let key = format!("{user_id}:{}", device.to_hex()).into_bytes();
+        self.write(move |txn, now| {
+            let known = is_stored(txn, DEVICES, &key, now)?;
+            put_for(txn, DEVICES, DEVICE, (&key, &()), (ttl, now))?;
+            Ok(!known)
+        })
+        .await
     }
 
     async fn hit(&self, key: &str, window: Duration) -> StoreResult<(u64, Duration)> {

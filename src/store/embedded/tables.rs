@@ -31,6 +31,9 @@ pub(super) const OAUTH: TableDefinition<&[u8], &[u8]> = TableDefinition::new("oa
 pub(super) const WINDOWS: TableDefinition<&str, &[u8]> = TableDefinition::new("windows");
 /// Bearer token jti → `TokenRecord` JSON (it ends at its `expires_at`).
 pub(super) const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("tokens");
+/// "user id:device hash (hex)" → `Stored<()>`: the browsers each user
+/// signed in on.
+pub(super) const DEVICES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("devices");
 /// (end, kind byte + key) → nothing: what may have ended by when.
 pub(super) const EXPIRY: TableDefinition<(u64, &[u8]), ()> = TableDefinition::new("expiry");
 
@@ -41,6 +44,7 @@ pub(super) const ATTEMPT: u8 = b'a';
 pub(super) const OAUTH_KIND: u8 = b'o';
 pub(super) const WINDOW: u8 = b'w';
 pub(super) const TOKEN: u8 = b't';
+pub(super) const DEVICE: u8 = b'd';
 
 /// Expired records removed per write transaction at most: more than one
 /// write adds, so the sweep keeps up, and a write never stalls on a
@@ -124,6 +128,7 @@ pub(super) fn create_all(txn: &WriteTransaction) -> StoreResult<()> {
     txn.open_table(OAUTH)?;
     txn.open_table(WINDOWS)?;
     txn.open_table(TOKENS)?;
+    txn.open_table(DEVICES)?;
     txn.open_table(EXPIRY)?;
     Ok(())
 }
@@ -166,6 +171,7 @@ pub(super) fn sweep(txn: &WriteTransaction, now: u64) -> StoreResult<usize> {
             LINK => sweep_stored(txn, LINKS, key, now)?,
             ATTEMPT => sweep_stored(txn, ATTEMPTS, key, now)?,
             OAUTH_KIND => sweep_stored(txn, OAUTH, key, now)?,
+            DEVICE => sweep_stored(txn, DEVICES, key, now)?,
             WINDOW => {
                 if let Ok(name) = std::str::from_utf8(key) {
                     let mut windows = txn.open_table(WINDOWS)?;
@@ -243,6 +249,20 @@ pub(super) fn get_stored<T: serde::de::DeserializeOwned>(
     let raw = t.get(key)?;
     let stored: Option<Stored<T>> = raw.map(|r| decode(r.value())).transpose()?;
     Ok(stored.filter(|s| now < s.until).map(|s| s.value))
+}
+
+/// Whether a live `Stored` record is under `key` of `table`, read in a
+/// write transaction.
+pub(super) fn is_stored(
+    txn: &WriteTransaction,
+    table: redb::TableDefinition<&[u8], &[u8]>,
+    key: &[u8],
+    now: u64,
+) -> StoreResult<bool> {
+    let t = txn.open_table(table)?;
+    let raw = t.get(key)?;
+    let stored: Option<Stored<IgnoredAny>> = raw.map(|r| decode(r.value())).transpose()?;
+    Ok(stored.is_some_and(|s| now < s.until))
 }
 
 /// `put_stored` for `ttl` from now; a zero `ttl` removes the record.

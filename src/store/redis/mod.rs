@@ -169,6 +169,9 @@ impl RedisStore {
     fn attempt_key(&self, hash: &TokenHash) -> String {
         format!("{}a:{}", self.prefix, hash.to_hex())
     }
+    fn device_key(&self, user_id: &str, device: &TokenHash) -> String {
+        format!("{}dev:{user_id}:{}", self.prefix, device.to_hex())
+    }
     fn hit_key(&self, key: &str) -> String {
         format!("{}rl:{key}", self.prefix)
     }
@@ -316,6 +319,25 @@ impl Store for RedisStore {
     async fn list_tokens(&self) -> StoreResult<Vec<TokenRecord>> {
         tokens::list(self).await
     }
+    async fn note_device(
+        &self,
+        user_id: &str,
+        device: &TokenHash,
+        ttl: Duration,
+    ) -> StoreResult<bool> {
+        // SET ... GET answers the old value: nil when the browser was new.
+        let mut con = self.conn().await?;
+        let old: Option<String> = redis::cmd("SET")
+            .arg(self.device_key(user_id, device))
+            .arg("1")
+            .arg("PX")
+            .arg(millis(ttl).max(1))
+            .arg("GET")
+            .query_async(&mut con)
+            .await?;
+        Ok(old.is_none())
+    }
+
     async fn hit(&self, key: &str, window: Duration) -> StoreResult<(u64, Duration)> {
         counters::hit(self, key, window).await
     }
