@@ -2,7 +2,7 @@
 //! `chromium`) driven by playwright-core through `tests/browser/signin.mjs`,
 //! against latchkey in front of the echo app with a real SMTP server. The
 //! script saves screenshots of every page at phone and desktop widths under
-//! `target/screenshots/`.
+//! `target/screenshots/`, the account and step-up pages also in dark mode.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -28,7 +28,9 @@ async fn a_person_signs_in_with_a_real_browser() {
     let shots = root.join("target/screenshots");
     let _ = std::fs::remove_dir_all(&shots);
 
-    let stack = Stack::start("").await;
+    let stack =
+        Stack::start("[[rules]]\npath = \"/vault/**\"\npolicy = \"authenticated\"\nmfa = true\n")
+            .await;
     let run = tokio::process::Command::new(node)
         .arg(scripts.join("signin.mjs"))
         .current_dir(&scripts)
@@ -58,6 +60,10 @@ async fn a_person_signs_in_with_a_real_browser() {
         "signed_out",
         "forbidden",
         "error",
+        "account",
+        "account-dark",
+        "step_up",
+        "step_up-dark",
     ] {
         for size in ["phone", "desktop"] {
             let file = shots.join(format!("{page}-{size}.png"));
