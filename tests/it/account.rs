@@ -161,6 +161,14 @@ async fn end_all_others_keeps_only_the_current_session() {
         .post_form("/.latchkey/account/sessions", &[("all", "others")], &[])
         .await;
     assert_eq!(no_csrf.status, 403, "{}", no_csrf.body);
+    let cross_site = keep
+        .post_form(
+            "/.latchkey/account/sessions",
+            &[("csrf", &csrf), ("all", "others")],
+            &[("origin", "http://evil.example")],
+        )
+        .await;
+    assert_eq!(cross_site.status, 403, "{}", cross_site.body);
     let foreign = keep
         .post_form(
             "/.latchkey/account/sessions",

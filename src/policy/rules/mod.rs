@@ -364,6 +364,46 @@ mod tests {
     /// scan of every rule would, for hosts that are named, covered by one or
     /// several nested wildcards, or unknown, and paths short and long.
     #[test]
+    fn an_mfa_rule_asks_a_signed_in_caller_for_a_passkey_and_nothing_more() {
+        let mut vault = rule(None, Some("/vault/**"), None, "roles", Some(&["ops"]));
+        vault.mfa = true;
+        let rules = Rules::compile(&[vault], &access("authenticated", false)).unwrap();
+        let get = Method::GET;
+        let at = |path| Request {
+            host: "a.example.com",
+            method: &get,
+            path,
+        };
+        let ops = ["ops".to_owned()];
+        let member = ["member".to_owned()];
+        let decide = |path, roles: Option<&[String]>, passkey| {
+            rules.decide_with(&at(path), roles, passkey).decision
+        };
+        assert_eq!(decide("/vault/x", None, false), Decision::SignIn);
+        assert_eq!(decide("/vault/x", Some(&ops), false), Decision::StepUp);
+        assert_eq!(decide("/vault/x", Some(&ops), true), Decision::Allow);
+        // The roles still decide first: a passkey does not let a member in.
+        assert_eq!(decide("/vault/x", Some(&member), true), Decision::Forbid);
+        assert_eq!(decide("/vault/x", Some(&member), false), Decision::Forbid);
+        // Elsewhere the passkey is not asked for; `decide` assumes none.
+        assert_eq!(decide("/other", Some(&member), false), Decision::Allow);
+        assert_eq!(
+            rules.decide(&at("/vault/x"), Some(&ops)).decision,
+            Decision::StepUp
+        );
+        // Of two methods, the stricter: step-up is stricter than allow only.
+        assert_eq!(Decision::Allow.stricter(Decision::StepUp), Decision::StepUp);
+        assert_eq!(
+            Decision::StepUp.stricter(Decision::SignIn),
+            Decision::SignIn
+        );
+        assert_eq!(
+            Decision::Forbid.stricter(Decision::StepUp),
+            Decision::Forbid
+        );
+    }
+
+    #[test]
     fn indexed_decision_equals_a_full_scan() {
         let hosts = [
             Some("a.example.com"),
