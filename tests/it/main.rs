@@ -27,6 +27,7 @@ mod mail;
 mod observability;
 mod oidc;
 mod ops;
+mod passkeys;
 mod proxy;
 mod recovery;
 mod reload;

@@ -34,6 +34,8 @@ pub(super) const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("to
 /// "user id:device hash (hex)" → `Stored<()>`: the browsers each user
 /// signed in on.
 pub(super) const DEVICES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("devices");
+/// (user id, credential id) → `PasskeyRecord` JSON; never expires.
+pub(super) const PASSKEYS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("passkeys");
 /// (end, kind byte + key) → nothing: what may have ended by when.
 pub(super) const EXPIRY: TableDefinition<(u64, &[u8]), ()> = TableDefinition::new("expiry");
 
@@ -129,6 +131,7 @@ pub(super) fn create_all(txn: &WriteTransaction) -> StoreResult<()> {
     txn.open_table(WINDOWS)?;
     txn.open_table(TOKENS)?;
     txn.open_table(DEVICES)?;
+    txn.open_table(PASSKEYS)?;
     txn.open_table(EXPIRY)?;
     Ok(())
 }
@@ -251,9 +254,22 @@ pub(super) fn get_stored<T: serde::de::DeserializeOwned>(
     Ok(stored.filter(|s| now < s.until).map(|s| s.value))
 }
 
+/// Puts an empty `Stored` record under `key` for `ttl`; `true` when none
+/// was live there before (the known-browser notes).
+pub(super) fn note(
+    txn: &WriteTransaction,
+    (table, kind): (redb::TableDefinition<&[u8], &[u8]>, u8),
+    key: &[u8],
+    (ttl, now): (Duration, u64),
+) -> StoreResult<bool> {
+    let known = is_stored(txn, table, key, now)?;
+    put_for(txn, table, kind, (key, &()), (ttl, now))?;
+    Ok(!known)
+}
+
 /// Whether a live `Stored` record is under `key` of `table`, read in a
 /// write transaction.
-pub(super) fn is_stored(
+fn is_stored(
     txn: &WriteTransaction,
     table: redb::TableDefinition<&[u8], &[u8]>,
     key: &[u8],
