@@ -47,6 +47,7 @@ fn rule_set(n: usize) -> Rules {
             methods: (i % 2 == 0).then(|| vec!["GET".into(), "POST".into()]),
             policy: policy.into(),
             roles,
+            mfa: false,
         });
     }
     rules.push(RuleConfig {
@@ -55,6 +56,7 @@ fn rule_set(n: usize) -> Rules {
         methods: None,
         policy: "roles".into(),
         roles: Some(vec!["admin".into()]),
+        mfa: false,
     });
     rules.push(RuleConfig {
         host: Some("app.example.net".into()),
@@ -62,6 +64,7 @@ fn rule_set(n: usize) -> Rules {
         methods: None,
         policy: "public".into(),
         roles: None,
+        mfa: false,
     });
     rules.push(RuleConfig {
         host: None,
@@ -69,6 +72,7 @@ fn rule_set(n: usize) -> Rules {
         methods: None,
         policy: "authenticated".into(),
         roles: None,
+        mfa: false,
     });
     let access = AccessConfig {
         default: "deny".into(),

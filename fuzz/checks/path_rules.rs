@@ -19,6 +19,7 @@ fn rule(path: &str, policy: &str, roles: Option<&[&str]>) -> RuleConfig {
         methods: None,
         policy: policy.to_owned(),
         roles: roles.map(|r| r.iter().map(|s| (*s).to_owned()).collect()),
+        mfa: false,
     }
 }
 

@@ -1,4 +1,4 @@
-//! `latchkey users` and `latchkey sessions`: ops change the configured
+//! `latchkey users` (with `users passkeys`) and `latchkey sessions`: ops change the configured
 //! store directly, and every running instance sees the change on its next
 //! request (identity reads the user's record and the session on each one).
 //!
@@ -36,6 +36,11 @@ pub enum UsersCommand {
     /// Replace a stored user's roles (comma-separated; "" for none). Takes
     /// effect on their next request, on every instance.
     SetRoles { email: String, roles: String },
+    /// A person's passkeys: list, remove.
+    Passkeys {
+        #[command(subcommand)]
+        command: PasskeysCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -83,6 +88,8 @@ pub enum AdminError {
     BadSessionId(String),
     #[error("no live session has the id {0}")]
     NoSuchSession(String),
+    #[error("{1} has no passkey with the id {0:?} (see `latchkey users passkeys list`)")]
+    NoSuchPasskey(String, String),
 }
 
 fn store(settings: &Settings) -> Result<RedisStore, AdminError> {
@@ -186,6 +193,10 @@ pub async fn users(settings: &Settings, cmd: UsersCommand) -> Result<String, Adm
                 return Err(AdminError::NoSuchUser(email));
             }
             let ended = store.revoke_user_sessions(&id).await?;
+            // Their passkeys too, for the same reason as their tokens.
+            for k in store.list_passkeys(&id).await? {
+                store.delete_passkey(&id, &k.id).await?;
+            }
             // Their API tokens too: the id is derived from the address, so
             // re-adding it later must not bring old tokens back to life.
             let mut tokens = 0;
@@ -199,6 +210,7 @@ pub async fn users(settings: &Settings, cmd: UsersCommand) -> Result<String, Adm
                 "removed {email}; ended {ended} session(s) and {tokens} API token(s)\n"
             ))
         }
+        UsersCommand::Passkeys { command } => passkeys(settings, command).await,
         UsersCommand::SetRoles { email, roles: r } => {
             let email = changeable(settings, &email)?;
             let roles = roles(&r)?;
@@ -212,6 +224,79 @@ pub async fn users(settings: &Settings, cmd: UsersCommand) -> Result<String, Adm
                 user.email,
                 show_roles(&user.roles)
             ))
+        }
+    }
+}
+
+// --- users passkeys: see and remove a person's passkeys (a lost or
+// stolen authenticator). Config users have passkeys too: those live in the
+// store whoever defines the user.
+
+#[derive(Debug, Subcommand)]
+pub enum PasskeysCommand {
+    /// List a person's passkeys: id, name, created, last used.
+    List { email: String },
+    /// Remove one passkey (`--id`, from the list) or all of a person's.
+    Remove {
+        email: String,
+        #[arg(long, required_unless_present = "all", conflicts_with = "all")]
+        id: Option<String>,
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+/// Runs one `latchkey users passkeys` command; returns what to print.
+async fn passkeys(settings: &Settings, cmd: PasskeysCommand) -> Result<String, AdminError> {
+    let store = store(settings)?;
+    match cmd {
+        PasskeysCommand::List { email: raw } => {
+            let email = email(&raw)?;
+            let keys = store.list_passkeys(&user_id(&email)).await?;
+            if keys.is_empty() {
+                return Ok(format!("{email} has no passkeys\n"));
+            }
+            let mut out = format!("{:<44} {:<24} {:<22} LAST USED\n", "ID", "NAME", "CREATED");
+            for k in keys {
+                let last = match k.last_used {
+                    0 => "never".to_owned(),
+                    ms => time(ms),
+                };
+                let _ = writeln!(
+                    out,
+                    "{:<44} {:<24} {:<22} {last}",
+                    k.id,
+                    k.name,
+                    time(k.created_at)
+                );
+            }
+            Ok(out)
+        }
+        PasskeysCommand::Remove {
+            email: raw,
+            id,
+            all,
+        } => {
+            let email = email(&raw)?;
+            let uid = user_id(&email);
+            let targets: Vec<String> = match (id, all) {
+                (Some(id), _) => vec![id],
+                (None, _) => store
+                    .list_passkeys(&uid)
+                    .await?
+                    .into_iter()
+                    .map(|k| k.id)
+                    .collect(),
+            };
+            let mut removed = 0;
+            for id in &targets {
+                if store.delete_passkey(&uid, id).await? {
+                    removed += 1;
+                } else if !all {
+                    return Err(AdminError::NoSuchPasskey(id.clone(), email));
+                }
+            }
+            Ok(format!("removed {removed} passkey(s) of {email}\n"))
         }
     }
 }

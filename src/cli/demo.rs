@@ -25,6 +25,8 @@ pub(crate) async fn demo(listen: SocketAddr) -> anyhow::Result<()> {
     cfg.server.listen = listen.to_string();
     cfg.server.public_url = format!("http://localhost:{port}");
     cfg.login.signup = "open".into();
+    // One browser, one person: a "new device" email would only be noise.
+    cfg.login.new_device_email = false;
     cfg.mail.transport = "console".into();
     cfg.users = vec![UserConfig {
         email: "alice@example.com".into(),

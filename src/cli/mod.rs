@@ -2,12 +2,14 @@
 //! `demo` run the gateway (`serve.rs`, `demo.rs`); `users`, `sessions`,
 //! `tokens` and `keys` work on the configured store and keys (`admin.rs`,
 //! `tokens.rs`, `keys.rs`); `check` compiles a file and compares it with
-//! a running instance (`check.rs`). The only layer that uses `anyhow`.
+//! a running instance (`check.rs`), `check --explain` says which rule
+//! decides a request (`explain.rs`). The only layer that uses `anyhow`.
 
 pub(crate) mod admin;
 mod check;
 pub(crate) mod demo;
 pub mod echo;
+pub(crate) mod explain;
 pub(crate) mod keys;
 pub(crate) mod serve;
 pub(crate) mod tokens;
@@ -69,8 +71,29 @@ enum Command {
         /// A running instance's admin listener (`http://HOST:PORT`, its
         /// `server.admin_listen`): also name the keys this file changes that
         /// it would take only after a restart.
-        #[arg(long, value_name = "ADMIN_URL")]
+        #[arg(long, value_name = "ADMIN_URL", conflicts_with = "explain")]
         running: Option<String>,
+        /// Instead of the report: which rule decides a request to this URL,
+        /// the decision (allow, sign in, step up, forbid) and why.
+        #[arg(long, value_name = "URL")]
+        explain: Option<String>,
+        /// With --explain: the request's method.
+        #[arg(long, default_value = "GET", requires = "explain")]
+        method: String,
+        /// With --explain: the caller, a user from [[users]].
+        #[arg(
+            long,
+            value_name = "EMAIL",
+            requires = "explain",
+            conflicts_with = "roles"
+        )]
+        user: Option<String>,
+        /// With --explain: the caller's roles (comma-separated).
+        #[arg(long, value_name = "a,b", requires = "explain")]
+        roles: Option<String>,
+        /// With --explain: how the session was made (`passkey` proves one).
+        #[arg(long, requires = "explain")]
+        amr: Option<String>,
     },
     /// Manage users in the configured store (not those in the config file).
     Users {
@@ -152,7 +175,25 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
     let result = match cli.command {
-        Command::Check { config, running } => return check::check(config, running),
+        Command::Check {
+            config,
+            explain: Some(url),
+            method,
+            user,
+            roles,
+            amr,
+            ..
+        } => {
+            let caller = explain::Caller {
+                user: user.as_deref(),
+                roles: roles.as_deref(),
+                amr: amr.as_deref(),
+            };
+            return check_explain(config, &url, &method, &caller);
+        }
+        Command::Check {
+            config, running, ..
+        } => return check::check(config, running),
         Command::Serve { config, ready_file } => run(|| serve::serve(config, ready_file)),
         Command::Demo { listen } => run(|| demo::demo(listen)),
         Command::Users { config, command } => {
@@ -224,6 +265,27 @@ pub(crate) fn load(path: &std::path::Path) -> Option<(FileConfig, Settings)> {
                 eprintln!("  - {p}");
             }
             None
+        }
+    }
+}
+
+fn check_explain(
+    config: Option<PathBuf>,
+    url: &str,
+    method: &str,
+    caller: &explain::Caller<'_>,
+) -> ExitCode {
+    let Some((_, settings)) = load(&config_path(config)) else {
+        return ExitCode::FAILURE;
+    };
+    match explain::explain(&settings, url, method, caller) {
+        Ok(out) => {
+            print!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("latchkey: {e}");
+            ExitCode::from(2)
         }
     }
 }

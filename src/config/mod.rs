@@ -193,6 +193,8 @@ pub struct LoginConfig {
     pub email: bool,
     /// How long one exchange with a provider may take (then a 504 page).
     pub provider_timeout: String,
+    /// Email the person after a sign-in from a browser they had not used.
+    pub new_device_email: bool,
 }
 
 impl Default for LoginConfig {
@@ -207,6 +209,7 @@ impl Default for LoginConfig {
             providers: Vec::new(),
             email: true,
             provider_timeout: "10s".into(),
+            new_device_email: true,
         }
     }
 }
@@ -397,6 +400,9 @@ pub struct RuleConfig {
     pub methods: Option<Vec<String>>,
     pub policy: String,
     pub roles: Option<Vec<String>>,
+    /// Admit only a session that proved a passkey (step-up otherwise).
+    #[serde(default)]
+    pub mfa: bool,
 }
 
 /// The config could not be read or does not have the right shape.

@@ -31,7 +31,7 @@ use hyper::body::Incoming;
 
 use crate::app::settings::NginxTarget;
 use crate::app::App;
-use crate::gate::judge::{for_app, forbidden, judge, original_url, sign_in_first};
+use crate::gate::judge::{for_app, forbidden, judge, original_url, sign_in_first, step_up_first};
 use crate::gate::Answer;
 use crate::http::error::GateError;
 use crate::http::forwarded::{self, Forwarded};
@@ -39,7 +39,7 @@ use crate::http::request::{host_name, Ctx};
 use crate::obs::metrics::Outcome;
 use crate::policy::path::{normalize_path, split_target};
 use crate::policy::rules::{Decision, Request as RuleRequest};
-use crate::signin::login_url;
+use crate::signin::{login_url, step_up_url};
 use crate::Body;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,19 +218,28 @@ pub async fn handle(
                 .set_assertion(resp.headers_mut(), assertion.as_deref());
             Ok((resp, Outcome::Allowed))
         }
-        Decision::SignIn => {
+        Decision::SignIn | Decision::StepUp => {
             let base = login_base(app, &target);
             let rd = target.url();
+            let step_up = decision == Decision::StepUp;
+            let first = |c: &Ctx| match step_up {
+                true => step_up_first(c, &target.method, &base, &rd),
+                false => sign_in_first(c, &target.method, &base, &rd),
+            };
             let resp = match flavor {
                 Flavor::Traefik => {
                     let mut tctx = ctx.clone();
                     tctx.html = crate::http::request::wants_html(req.headers());
-                    sign_in_first(&tctx, &target.method, &base, &rd)
+                    first(&tctx)
                 }
-                Flavor::Nginx if ctx.bearer => sign_in_first(ctx, &target.method, &base, &rd),
+                Flavor::Nginx if ctx.bearer => first(ctx),
                 Flavor::Nginx => {
                     let mut resp = status_only(StatusCode::UNAUTHORIZED);
-                    if let Ok(v) = HeaderValue::from_str(&login_url(&base, &rd)) {
+                    let url = match step_up {
+                        true => step_up_url(&base, &rd),
+                        false => login_url(&base, &rd),
+                    };
+                    if let Ok(v) = HeaderValue::from_str(&url) {
                         resp.headers_mut().insert(header::LOCATION, v);
                     }
                     resp

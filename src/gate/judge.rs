@@ -2,7 +2,7 @@
 //! `judge` looks the caller up (identity's `Identifier`, with the
 //! credentials http read) and asks the rules (policy); `for_app` is what an
 //! allowed request tells the app (identity headers and the assertion);
-//! `sign_in_first` and `forbidden` are the refusals, shared by the proxy and
+//! `sign_in_first`, `step_up_first` and `forbidden` are the refusals, shared by the proxy and
 //! both forward-auth flavours, which also share `original_url`.
 
 use std::time::Instant;
@@ -16,8 +16,9 @@ use crate::http::pages::Page;
 use crate::http::request::Ctx;
 use crate::identity::session::Identity;
 use crate::policy::rules::{Decision, Request as RuleRequest};
+use crate::signin::step_up::PASSKEY;
 use crate::signin::token::{challenge, INSUFFICIENT_SCOPE, INVALID_TOKEN};
-use crate::signin::{login_url, redirect};
+use crate::signin::{login_url, redirect, step_up_url};
 use crate::store::StoreError;
 use crate::Body;
 
@@ -64,9 +65,11 @@ async fn decide(
     match identity {
         Ok(identity) => {
             let roles = identity.as_ref().map(|i| i.user.roles.as_slice());
-            Ok((rules.decide_as(target, method_override, roles), identity))
+            let passkey = identity.as_ref().is_some_and(|i| i.amr() == PASSKEY);
+            let decision = rules.decide_as(target, method_override, roles, passkey);
+            Ok((decision, identity))
         }
-        Err(e) => match rules.decide_as(target, method_override, None) {
+        Err(e) => match rules.decide_as(target, method_override, None, false) {
             Decision::Allow => {
                 app.metrics.store_error();
                 tracing::warn!(error = %e, "session store unavailable; public path served anonymously");
@@ -120,13 +123,34 @@ pub fn sign_in_first(ctx: &Ctx, method: &Method, base: &str, rd: &str) -> Respon
             &serde_json::json!({ "error": INVALID_TOKEN }),
         );
     }
-    let url = login_url(base, rd);
+    send_to(ctx, method, &login_url(base, rd), "sign in first")
+}
+
+/// "Prove a passkey first" (a rule with `mfa = true`): the same answers as
+/// "sign in first", pointing at the step-up page, which returns to `rd`. A
+/// bearer token cannot step up: 401 `insufficient_user_authentication`
+/// (RFC 9470).
+pub fn step_up_first(ctx: &Ctx, method: &Method, base: &str, rd: &str) -> Response<Body> {
+    if ctx.bearer {
+        return challenge(
+            StatusCode::UNAUTHORIZED,
+            INSUFFICIENT_USER_AUTHENTICATION,
+            &serde_json::json!({ "error": INSUFFICIENT_USER_AUTHENTICATION }),
+        );
+    }
+    send_to(ctx, method, &step_up_url(base, rd), "passkey required")
+}
+
+const INSUFFICIENT_USER_AUTHENTICATION: &str = "insufficient_user_authentication";
+
+/// A redirect to `url` for a browser, else a 401 naming it.
+fn send_to(ctx: &Ctx, method: &Method, url: &str, what: &str) -> Response<Body> {
     if !ctx.html {
         let mut resp = json(
             StatusCode::UNAUTHORIZED,
-            &serde_json::json!({ "error": "sign in first", "login_url": url }),
+            &serde_json::json!({ "error": what, "login_url": url }),
         );
-        if let Ok(v) = HeaderValue::from_str(&url) {
+        if let Ok(v) = HeaderValue::from_str(url) {
             resp.headers_mut().insert(header::LOCATION, v);
         }
         return resp;
@@ -136,7 +160,7 @@ pub fn sign_in_first(ctx: &Ctx, method: &Method, base: &str, rd: &str) -> Respon
     } else {
         StatusCode::SEE_OTHER
     };
-    redirect(status, &url)
+    redirect(status, url)
 }
 
 /// Signed in but not allowed (or a deny rule).

@@ -12,7 +12,7 @@ use http::{header, HeaderMap, Method, Request};
 use hyper::body::Incoming;
 
 use crate::app::App;
-use crate::gate::judge::{for_app, forbidden, judge, original_url, sign_in_first};
+use crate::gate::judge::{for_app, forbidden, judge, original_url, sign_in_first, step_up_first};
 use crate::gate::Answer;
 use crate::http::credentials::bearer_token;
 use crate::http::error::GateError;
@@ -90,6 +90,17 @@ pub(super) async fn handle(
                 ctx.query.as_deref(),
             );
             let resp = sign_in_first(&ctx, &method, &here, &rd);
+            Ok((resp, Outcome::SignIn))
+        }
+        Decision::StepUp => {
+            let here = format!("{}://{}", ctx.client.proto, ctx.raw_host);
+            let rd = original_url(
+                ctx.client.proto,
+                &ctx.raw_host,
+                &ctx.path,
+                ctx.query.as_deref(),
+            );
+            let resp = step_up_first(&ctx, &method, &here, &rd);
             Ok((resp, Outcome::SignIn))
         }
         Decision::Forbid => Ok((forbidden(app, &ctx, identity.as_ref()), Outcome::Forbidden)),

@@ -19,7 +19,7 @@ use crate::gate::{render, Answer};
 use crate::http::error::GateError;
 use crate::http::request::Ctx;
 use crate::obs::metrics::{Outcome, Route};
-use crate::signin::{link, logout, me, oauth, token, verify};
+use crate::signin::{account, link, logout, me, oauth, step_up, token, verify};
 
 /// Which methods a route answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,6 +123,24 @@ const ROUTES: &[Entry] = &[
         methods: Methods::Get,
         metric: Route::Pages,
         handler: sign_in!(logout::signed_out_page),
+    },
+    Entry {
+        path: "/.latchkey/account",
+        methods: Methods::Get,
+        metric: Route::Pages,
+        handler: sign_in!(account::page),
+    },
+    Entry {
+        path: "/.latchkey/account/sessions",
+        methods: Methods::Post,
+        metric: Route::Pages,
+        handler: sign_in!(account::end_sessions),
+    },
+    Entry {
+        path: "/.latchkey/step-up",
+        methods: Methods::Get,
+        metric: Route::Pages,
+        handler: sign_in!(step_up::page),
     },
     Entry {
         path: "/.latchkey/me",

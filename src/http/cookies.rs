@@ -34,6 +34,10 @@ pub fn secrets<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item 
 /// The attributes of latchkey's cookies, compiled once from `[session]`,
 /// `[login]` and public_url.
 /// How long a provider sign-in may take, start to callback.
+/// How long a browser keeps its device cookie: 400 days, the most
+/// Chromium allows.
+pub const DEVICE_MAX_AGE: Duration = Duration::from_secs(400 * 24 * 3600);
+
 pub const OAUTH_MAX_AGE: Duration = Duration::from_secs(600);
 
 pub struct Cookies {
@@ -90,14 +94,27 @@ impl Cookies {
     }
 
     /// Every cookie name latchkey sets: stripped before a request goes upstream.
-    pub fn own_names(&self) -> [&str; 5] {
+    /// The device cookie: a random value a browser keeps for
+    /// [`DEVICE_MAX_AGE`], so a sign-in can tell a browser the person used
+    /// before from a new one (no fingerprinting). Sent where the session
+    /// cookie is.
+    pub fn device_name(&self) -> &'static str {
+        "latchkey_device"
+    }
+
+    pub fn own_names(&self) -> [&str; 6] {
         [
             &self.session_name,
             self.csrf_name(),
             self.attempt_name(),
             self.oauth_name(),
             self.oauth_bind_name(),
+            self.device_name(),
         ]
+    }
+
+    pub fn device(&self, token: &str) -> String {
+        self.build(self.device_name(), token, Some(DEVICE_MAX_AGE), true)
     }
 
     /// A provider sign-in's cookie (`name` one of the two above): host-only,

@@ -1,14 +1,17 @@
 //! The pages and POSTs under `/.latchkey/` that turn a person into a
 //! session and back out again: the sign-in page and its email link + code
-//! (`link`, `verify`), sign-in with a provider (`oauth`), `logout`, `me`, the bearer-token exchange and the
+//! (`link`, `verify`), sign-in with a provider (`oauth`), `logout`, `me`, the
+//! account page (`account`), the step-up page (`step_up`), the bearer-token exchange and the
 //! JWKS (`token`); the CSRF check of their forms (`csrf`) and their rate
-//! limits (`limits`); mail (`mail`).
+//! limits (`limits`); mail (`mail`) and the new-device email (`device`).
 //!
 //! Handlers get a [`SignIn`]: references to exactly the parts they use,
 //! handed out by `App`. Which URL reaches which handler is `gate::router`'s
 //! business (no handler here routes); rendering errors is gate's.
 
+pub(crate) mod account;
 pub(crate) mod csrf;
+pub(crate) mod device;
 pub(crate) mod limits;
 pub(crate) mod link;
 pub(crate) mod logout;
@@ -16,6 +19,7 @@ pub mod mail;
 pub(crate) mod me;
 pub mod oauth;
 pub(crate) mod settings;
+pub(crate) mod step_up;
 pub(crate) mod time_text;
 pub(crate) mod token;
 pub(crate) mod verify;
@@ -105,6 +109,12 @@ impl SignIn<'_> {
 pub fn login_url(base: &str, rd: &str) -> String {
     let rd: String = form_urlencoded::byte_serialize(rd.as_bytes()).collect();
     format!("{base}/.latchkey/login?rd={rd}")
+}
+
+/// The step-up page's URL at `base` with a return address.
+pub fn step_up_url(base: &str, rd: &str) -> String {
+    let rd: String = form_urlencoded::byte_serialize(rd.as_bytes()).collect();
+    format!("{base}/.latchkey/step-up?rd={rd}")
 }
 
 /// The sign-in page's buttons, each keeping the return address.

@@ -34,6 +34,9 @@ pub struct LoginSettings {
     pub email: bool,
     /// `login.provider_timeout`: one exchange with a provider, at most.
     pub provider_timeout: Duration,
+    /// `login.new_device_email`: mail the person after a sign-in from a
+    /// browser they had not used.
+    pub new_device_email: bool,
 }
 
 pub struct Limits {

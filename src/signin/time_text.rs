@@ -16,6 +16,15 @@ pub fn clock_time(ms: u64) -> String {
         .unwrap_or(full)
 }
 
+/// "2026-12-02 14:05 UTC" for pages and mail that name a day.
+pub fn date_time(ms: u64) -> String {
+    let full = rfc3339(ms);
+    match (full.get(..10), full.get(11..16)) {
+        (Some(day), Some(hm)) => format!("{day} {hm} UTC"),
+        _ => full,
+    }
+}
+
 /// "10 minutes", "1 hour", "90 seconds".
 pub fn human_duration(d: Duration) -> String {
     let secs = d.as_secs();

@@ -24,6 +24,7 @@ use crate::identity::secret::Secret;
 use crate::obs::audit::AuditEvent;
 use crate::obs::metrics::SignInFailure;
 use crate::signin::csrf::{checked_form, csrf_token, set_csrf};
+use crate::signin::device;
 use crate::signin::limits::{limit, PerIp};
 use crate::signin::link::may_sign_in;
 use crate::signin::settings::CODE_DIGITS;
@@ -242,6 +243,10 @@ pub(crate) async fn start_session(
     };
     let mut resp = redirect(StatusCode::SEE_OTHER, &target);
     cookies::add(&mut resp, cx.cookies.session(token.expose()));
+    if cx.login.new_device_email {
+        let device = device::note(cx, headers, ctx, user).await?;
+        cookies::add(&mut resp, cx.cookies.device(device.expose()));
+    }
     Ok(resp)
 }
 

@@ -11,15 +11,15 @@
 //! sleeping. Expired entries are never returned, and a sweep every
 //! `SWEEP_EVERY` writes drops them so memory stays bounded by what is live.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use super::{CodeCheck, Store, StoreResult};
 use crate::obs::clock::Clock;
 use crate::store::records::{
-    AttemptRecord, LinkRecord, OAuthRecord, SessionInfo, SessionRecord, TokenHash, TokenRecord,
-    User,
+    AttemptRecord, LinkRecord, OAuthRecord, PasskeyRecord, SessionInfo, SessionRecord, TokenHash,
+    TokenRecord, User,
 };
 
 /// How many writes pass between two sweeps of expired entries.
@@ -41,6 +41,10 @@ struct Inner {
     attempts: HashMap<[u8; 32], Expiring<AttemptRecord>>,
     oauth: HashMap<[u8; 32], Expiring<OAuthRecord>>,
     windows: HashMap<String, Expiring<u64>>,
+    /// user id → credential id → passkey.
+    passkeys: HashMap<String, BTreeMap<String, PasskeyRecord>>,
+    /// "user id:device hash (hex)" of each browser a user signed in on.
+    devices: HashMap<String, Expiring<()>>,
     /// Bearer tokens by jti; each ends at its `expires_at` (Unix ms).
     tokens: HashMap<String, TokenRecord>,
     writes: u64,
@@ -432,6 +436,65 @@ impl Store for MemoryStore {
         let mut out: Vec<TokenRecord> = inner.tokens.values().cloned().collect();
         out.sort_by(|a, b| (a.created_at, &a.jti).cmp(&(b.created_at, &b.jti)));
         Ok(out)
+    }
+
+    async fn put_passkey(&self, record: &PasskeyRecord) -> StoreResult<()> {
+        let now = self.clock.now_ms();
+        let mut inner = self.lock();
+        inner
+            .passkeys
+            .entry(record.user_id.clone())
+            .or_default()
+            .insert(record.id.clone(), record.clone());
+        inner.wrote(now);
+        Ok(())
+    }
+
+    async fn list_passkeys(&self, user_id: &str) -> StoreResult<Vec<PasskeyRecord>> {
+        let mut out: Vec<PasskeyRecord> = self
+            .lock()
+            .passkeys
+            .get(user_id)
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default();
+        out.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(out)
+    }
+
+    async fn get_passkey(&self, user_id: &str, id: &str) -> StoreResult<Option<PasskeyRecord>> {
+        Ok(self
+            .lock()
+            .passkeys
+            .get(user_id)
+            .and_then(|m| m.get(id))
+            .cloned())
+    }
+
+    async fn delete_passkey(&self, user_id: &str, id: &str) -> StoreResult<bool> {
+        let mut inner = self.lock();
+        let Some(mine) = inner.passkeys.get_mut(user_id) else {
+            return Ok(false);
+        };
+        let gone = mine.remove(id).is_some();
+        if mine.is_empty() {
+            inner.passkeys.remove(user_id);
+        }
+        Ok(gone)
+    }
+
+    async fn note_device(
+        &self,
+        user_id: &str,
+        device: &TokenHash,
+        ttl: Duration,
+    ) -> StoreResult<bool> {
+        let now = self.clock.now_ms();
+        let key = format!("{user_id}:{}", device.to_hex());
+        let mut inner = self.lock();
+        let known = live(&mut inner.devices, &key, now).is_some();
+        inner.devices.insert(key, Expiring::new((), ttl, now));
+        inner.wrote(now);
+        Ok(!known)
     }
 
     async fn hit(&self, key: &str, window: Duration) -> StoreResult<(u64, Duration)> {

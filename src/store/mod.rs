@@ -1,5 +1,5 @@
-//! Where sessions, magic links, sign-in attempts, users and rate-limit
-//! counters live. One contract (`Store`), three implementations: Redis for
+//! Where sessions, magic links, sign-in attempts, users, their passkeys,
+//! the browsers each user signed in on, and rate-limit counters live. One contract (`Store`), three implementations: Redis for
 //! production (`redis/`), an embedded durable file for a single instance
 //! (`embedded/`, `[store] path`) and memory for a single instance that may
 //! lose everything on restart (`memory.rs`). `Backend::open` picks one at
@@ -25,8 +25,8 @@ use std::time::Duration;
 use crate::obs::clock::Clock;
 
 use crate::store::records::{
-    AttemptRecord, LinkRecord, OAuthRecord, SessionInfo, SessionRecord, TokenHash, TokenRecord,
-    User,
+    AttemptRecord, LinkRecord, OAuthRecord, PasskeyRecord, SessionInfo, SessionRecord, TokenHash,
+    TokenRecord, User,
 };
 
 pub use embedded::EmbeddedStore;
@@ -236,6 +236,44 @@ pub trait Store: Send + Sync {
     /// Every live token, oldest first.
     fn list_tokens(&self) -> impl Future<Output = StoreResult<Vec<TokenRecord>>> + Send;
 
+    // --- passkeys ----------------------------------------------------------
+
+    /// Creates or replaces a passkey (keyed by `user_id` and `id`).
+    fn put_passkey(&self, record: &PasskeyRecord) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Every passkey of a user, oldest first.
+    fn list_passkeys(
+        &self,
+        user_id: &str,
+    ) -> impl Future<Output = StoreResult<Vec<PasskeyRecord>>> + Send;
+
+    /// One passkey of a user, by credential id.
+    fn get_passkey(
+        &self,
+        user_id: &str,
+        id: &str,
+    ) -> impl Future<Output = StoreResult<Option<PasskeyRecord>>> + Send;
+
+    /// Removes one passkey; `Ok(false)` if it was not there.
+    fn delete_passkey(
+        &self,
+        user_id: &str,
+        id: &str,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
+
+    // --- known browsers (the new-device email) ---------------------------
+
+    /// Notes that the user signed in on the browser whose device cookie
+    /// hashes to `device`, remembered for `ttl` from now (each sign-in
+    /// there renews it). `Ok(true)`: the browser was not known for this
+    /// user (never seen, or forgotten after `ttl`): a new device.
+    fn note_device(
+        &self,
+        user_id: &str,
+        device: &TokenHash,
+        ttl: Duration,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
+
     // --- rate limits and health -----------------------------------------
 
     /// Counts one hit on `key` in a fixed window of `window` starting at
@@ -396,6 +434,26 @@ impl Store for Backend {
     }
     async fn list_tokens(&self) -> StoreResult<Vec<TokenRecord>> {
         delegate!(self.list_tokens())
+    }
+    async fn put_passkey(&self, record: &PasskeyRecord) -> StoreResult<()> {
+        delegate!(self.put_passkey(record))
+    }
+    async fn list_passkeys(&self, user_id: &str) -> StoreResult<Vec<PasskeyRecord>> {
+        delegate!(self.list_passkeys(user_id))
+    }
+    async fn get_passkey(&self, user_id: &str, id: &str) -> StoreResult<Option<PasskeyRecord>> {
+        delegate!(self.get_passkey(user_id, id))
+    }
+    async fn delete_passkey(&self, user_id: &str, id: &str) -> StoreResult<bool> {
+        delegate!(self.delete_passkey(user_id, id))
+    }
+    async fn note_device(
+        &self,
+        user_id: &str,
+        device: &TokenHash,
+        ttl: Duration,
+    ) -> StoreResult<bool> {
+        delegate!(self.note_device(user_id, device, ttl))
     }
     async fn hit(&self, key: &str, window: Duration) -> StoreResult<(u64, Duration)> {
         delegate!(self.hit(key, window))

@@ -116,6 +116,29 @@ fn email_amr() -> String {
     "email".into()
 }
 
+/// A passkey (WebAuthn credential) a user registered, kept under (user id,
+/// credential id). `credential` is the WebAuthn library's own record of it
+/// (public key, sign count, transports and flags, as JSON); the plain
+/// fields beside it are what pages and the CLI show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasskeyRecord {
+    pub user_id: String,
+    /// The credential id, base64url without padding.
+    pub id: String,
+    /// The person's name for it ("Laptop"), at most 64 characters.
+    pub name: String,
+    /// Unix milliseconds.
+    pub created_at: u64,
+    /// Unix milliseconds of the last sign-in with it, 0 for never.
+    pub last_used: u64,
+    /// The signature counter last seen (0: the authenticator keeps none).
+    pub sign_count: u32,
+    /// How the browser said it can reach the authenticator (usb, internal...).
+    pub transports: Vec<String>,
+    /// The library's serialized credential, with the public key.
+    pub credential: String,
+}
+
 /// A sign-in with a provider in flight, stored under the hash of a random
 /// value in a short-lived cookie and used up by one atomic take.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -57,6 +57,8 @@ async function nextMail(to) {
     for (const f of files) {
       if (read.has(f)) continue;
       const m = JSON.parse(readFileSync(join(MAIL_DIR, f), 'utf8'));
+      // New-device notices are not sign-in mail.
+      if (m.subject.startsWith('New sign-in to ')) continue;
       if (m.to.some((t) => t.toLowerCase() === to)) {
         read.add(f);
         return m;
@@ -157,6 +159,48 @@ async function main() {
     assert.equal(await echoedHeader(page, 'x-auth-email'), 'bob@example.com');
     assert.equal(await echoedHeader(page, 'x-auth-roles'), 'member');
     await shot(page, 'app');
+
+    step('signed in on a second browser too, the account page lists both sessions');
+    const second = await newContext();
+    const secondPage = await second.newPage();
+    await secondPage.goto(original);
+    await askForLink(secondPage, 'bob@example.com');
+    const mail3 = await nextMail('bob@example.com');
+    await secondPage.goto(linkOf(mail3));
+    await Promise.all([
+      secondPage.waitForURL(original),
+      secondPage.getByRole('button', { name: 'Continue signing in' }).click(),
+    ]);
+    await page.goto(`${APP_URL}/.latchkey/account`);
+    assert.equal(await heading(page), 'Your account');
+    const main = await page.locator('main').innerText();
+    assert.match(main, /bob@example\.com/);
+    assert.match(main, /this one/);
+    assert.equal(await page.getByRole('button', { name: 'End this session' }).count(), 1);
+    await shot(page, 'account');
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await shot(page, 'account-dark');
+    await page.emulateMedia({ colorScheme: 'light' });
+
+    step('ending the other session there signs the second browser out');
+    await Promise.all([
+      page.waitForURL(/ended=1/),
+      page.getByRole('button', { name: 'End this session' }).click(),
+    ]);
+    assert.match(await page.locator('main').innerText(), /That session has ended\./);
+    await secondPage.goto(original);
+    assert.match(secondPage.url(), /\/\.latchkey\/login\?rd=/, 'the ended session is signed out');
+    await second.close();
+
+    step('a path with mfa = true sends the email session to the step-up page');
+    const vault = `${APP_URL}/vault/doc?id=7`;
+    await page.goto(vault);
+    assert.match(page.url(), /\/\.latchkey\/step-up\?rd=/, `expected the step-up page, got ${page.url()}`);
+    assert.equal(await heading(page), 'Confirm it is you');
+    await shot(page, 'step_up');
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await shot(page, 'step_up-dark');
+    await page.emulateMedia({ colorScheme: 'light' });
 
     step('the used link shows the link-expired page');
     await page.goto(linkOf(mail));

@@ -2,9 +2,10 @@
 //! `chromium`) driven by playwright-core through `tests/browser/signin.mjs`,
 //! against latchkey in front of the echo app with a real SMTP server. The
 //! script saves screenshots of every page at phone and desktop widths under
-//! `target/screenshots/`. And sign-in with a provider (`tests/browser/
-//! providers.mjs`): panva's oidc-provider and the GitHub stand-in, from an
-//! app host to the provider's login form and back to the exact return URL.
+//! `target/screenshots/`, the account and step-up pages also in dark
+//! mode. And sign-in with a provider (`tests/browser/providers.mjs`):
+//! panva's oidc-provider and the GitHub stand-in, from an app host to
+//! the provider's login form and back to the exact return URL.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -76,6 +77,10 @@ async fn a_person_signs_in_with_a_real_browser() {
         "signed_out",
         "forbidden",
         "error",
+        "account",
+        "account-dark",
+        "step_up",
+        "step_up-dark",
     ];
     // Only this test's files: the provider test writes beside them.
     for page in pages {
@@ -83,7 +88,9 @@ async fn a_person_signs_in_with_a_real_browser() {
             let _ = std::fs::remove_file(shots.join(format!("{page}-{size}.png")));
         }
     }
-    let stack = Stack::start("").await;
+    let stack =
+        Stack::start("[[rules]]\npath = \"/vault/**\"\npolicy = \"authenticated\"\nmfa = true\n")
+            .await;
     run_script(
         "signin.mjs",
         &stack,

@@ -7,6 +7,7 @@
 mod support;
 
 mod abuse;
+mod account;
 mod admin;
 mod as_judged;
 mod assertion;
@@ -27,12 +28,14 @@ mod mail;
 mod observability;
 mod oidc;
 mod ops;
+mod passkeys;
 mod providers;
 mod proxy;
 mod recovery;
 mod reload;
 mod security_headers;
 mod spa;
+mod step_up;
 mod store;
 mod store_faults;
 mod upgrades;

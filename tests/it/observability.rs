@@ -132,8 +132,12 @@ fn req_total(flavor: &str, outcome: &str) -> String {
 
 #[tokio::test]
 async fn metrics_count_requests_sign_ins_and_mail() {
+    // Without new-device notices: the mail counted here is sign-in mail.
     let (stack, admin) = stack_with_admin(
         r#"
+[login]
+new_device_email = false
+
 [[rules]]
 path = "/deny/**"
 policy = "deny"

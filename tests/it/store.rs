@@ -25,7 +25,8 @@ use latchkey::identity::secret::Secret;
 use latchkey::obs::clock::Clock;
 
 use latchkey::store::records::{
-    AttemptRecord, LinkRecord, OAuthRecord, SessionRecord, TokenHash, TokenRecord, User,
+    AttemptRecord, LinkRecord, OAuthRecord, PasskeyRecord, SessionRecord, TokenHash, TokenRecord,
+    User,
 };
 use latchkey::store::{slide_step, CodeCheck, RedisStore, Store, StoreError};
 
@@ -627,6 +628,85 @@ async fn ends_of_links<S: Store>(store: Arc<S>, clock: Clock) {
     assert_eq!(store.take_link(&taken).await.unwrap(), None);
 }
 
+fn passkey(user_id: &str, id: &str, created_at: u64) -> PasskeyRecord {
+    PasskeyRecord {
+        user_id: user_id.to_owned(),
+        id: id.to_owned(),
+        name: format!("key {id}"),
+        created_at,
+        last_used: 0,
+        sign_count: 0,
+        transports: vec!["internal".into(), "hybrid".into()],
+        credential: r#"{"cred":{"cred_id":"x","counter":0}}"#.into(),
+    }
+}
+
+/// Passkeys are kept per user and credential id, listed oldest first,
+/// replaced in place (a rename, a new sign count) and removed one by one.
+async fn passkeys<S: Store>(store: Arc<S>, _clock: Clock) {
+    let (lea, max) = ("lea-id", "max-id");
+    assert!(store.list_passkeys(lea).await.unwrap().is_empty());
+    let newer = passkey(lea, "b_2-Z", 2_000);
+    let older = passkey(lea, "a1", 1_000);
+    store.put_passkey(&newer).await.unwrap();
+    store.put_passkey(&older).await.unwrap();
+    store.put_passkey(&passkey(max, "a1", 500)).await.unwrap();
+    assert_eq!(
+        store.list_passkeys(lea).await.unwrap(),
+        vec![older.clone(), newer.clone()]
+    );
+    assert_eq!(
+        store.get_passkey(lea, "a1").await.unwrap(),
+        Some(older.clone())
+    );
+    assert_eq!(store.get_passkey(lea, "nope").await.unwrap(), None);
+    assert_eq!(store.get_passkey("nobody", "a1").await.unwrap(), None);
+
+    let used = PasskeyRecord {
+        name: "Laptop".into(),
+        last_used: 3_000,
+        sign_count: 7,
+        ..older.clone()
+    };
+    store.put_passkey(&used).await.unwrap();
+    assert_eq!(store.get_passkey(lea, "a1").await.unwrap(), Some(used));
+    assert_eq!(store.list_passkeys(lea).await.unwrap().len(), 2);
+
+    // Another user's credential of the same id is theirs alone.
+    assert!(store.delete_passkey(lea, "a1").await.unwrap());
+    assert!(!store.delete_passkey(lea, "a1").await.unwrap());
+    assert_eq!(store.list_passkeys(lea).await.unwrap(), vec![newer]);
+    assert_eq!(store.list_passkeys(max).await.unwrap().len(), 1);
+    assert!(store.delete_passkey(lea, "b_2-Z").await.unwrap());
+    assert!(store.list_passkeys(lea).await.unwrap().is_empty());
+    assert!(!store.delete_passkey("nobody", "a1").await.unwrap());
+}
+
+/// A browser is new to a user once: the next sign-in there is known,
+/// another user's first sign-in on it is new again.
+async fn devices<S: Store>(store: Arc<S>, _clock: Clock) {
+    let (d, other) = (hash(), hash());
+    let ttl = Duration::from_secs(3600);
+    assert!(store.note_device("ivy", &d, ttl).await.unwrap());
+    assert!(!store.note_device("ivy", &d, ttl).await.unwrap());
+    assert!(!store.note_device("ivy", &d, ttl).await.unwrap());
+    assert!(store.note_device("jon", &d, ttl).await.unwrap());
+    assert!(store.note_device("ivy", &other, ttl).await.unwrap());
+}
+
+/// A known browser is forgotten exactly its TTL after the last sign-in
+/// there (each one renews it).
+async fn ends_of_devices<S: Store>(store: Arc<S>, clock: Clock) {
+    let d = hash();
+    assert!(store.note_device("kim", &d, ms(300)).await.unwrap());
+    clock.advance(ms(299));
+    assert!(!store.note_device("kim", &d, ms(300)).await.unwrap());
+    clock.advance(ms(299));
+    assert!(!store.note_device("kim", &d, ms(300)).await.unwrap());
+    clock.advance(ms(300));
+    assert!(store.note_device("kim", &d, ms(300)).await.unwrap());
+}
+
 /// An attempt lives exactly its TTL, and a wrong code does not extend it.
 async fn ends_of_attempts<S: Store>(store: Arc<S>, clock: Clock) {
     let code = token();
@@ -911,6 +991,8 @@ conformance!(
         rate_limits,
         hits_under_fire,
         tokens,
+        passkeys,
+        devices,
         ping,
     ],
     on_the_clock: [
@@ -919,6 +1001,7 @@ conformance!(
         ends_of_attempts,
         ends_of_windows,
         ends_of_tokens,
+        ends_of_devices,
     ],
     real_time: [real_time_sessions, real_time_ttls],
 );
@@ -1044,9 +1127,13 @@ async fn redis_keys_all_expire() {
     store.put_token(&spare, t).await.unwrap();
     assert!(store.revoke_token("jti-spare").await.unwrap());
     assert_eq!(store.list_tokens().await.unwrap().len(), 1);
+    store
+        .note_device(&hana.id, &hash(), Duration::from_secs(60))
+        .await
+        .unwrap();
     let keys = keys_and_ttls(&server).await;
-    let expiring = ["s:", "us:", "l:", "a:", "rl:", "t:", "tokens"];
-    let permanent = ["u:", "users"];
+    let expiring = ["s:", "us:", "l:", "a:", "rl:", "t:", "tokens", "dev:"];
+    let permanent = ["u:", "users", "pk:"];
     for (key, ttl) in &keys {
         let rest = key.strip_prefix(PREFIX).unwrap();
         if expiring.iter().any(|p| rest.starts_with(p)) {

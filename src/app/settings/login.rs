@@ -57,6 +57,7 @@ pub(super) fn compile(p: &mut Problems, l: &LoginConfig) -> LoginSettings {
         link_hosts: HashSet::new(),
         email: l.email,
         provider_timeout: p.duration("login.provider_timeout", &l.provider_timeout),
+        new_device_email: l.new_device_email,
     }
 }
 

@@ -15,13 +15,14 @@
 //! Here: the pages (`Page`), loading them (`Pages::new`), rendering and
 //! answering with them; which files there are and how they are read and
 //! escaped is `templates`'s, the colours derived from the accent
-//! `colours`'s, the one-line summary of a User-Agent `user_agent`'s. The
-//! security headers are `response`'s.
+//! `colours`'s, the new-device email `notice`'s, the one-line summary of
+//! a User-Agent `user_agent`'s. The security headers are `response`'s.
 //!
 //! This module only turns values into text and responses. What a page says is
 //! decided by `login` and `gate`; sending the email is `mail`'s job.
 
 mod colours;
+mod notice;
 mod templates;
 mod user_agent;
 
@@ -37,6 +38,7 @@ use sha2::{Digest, Sha256};
 use crate::config::BrandingConfig;
 use crate::http::response::{self, Referrer};
 use colours::{Colours, Rgb};
+pub use notice::NewDeviceEmail;
 use templates::{escape_formatter, escape_html, load_dir, BUILTIN};
 pub use user_agent::describe_user_agent;
 
@@ -56,6 +58,21 @@ pub struct ProviderButton {
     pub href: String,
     /// false until the provider's discovery has succeeded.
     pub available: bool,
+}
+
+/// One live session on the account page.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SessionRow {
+    /// Its public id (as `latchkey sessions list` shows it).
+    pub id: String,
+    /// "Firefox on Linux": a summary, never the header's free text.
+    pub browser: String,
+    pub ip: String,
+    /// "2026-12-02 14:05 UTC"
+    pub started: String,
+    pub last_seen: String,
+    /// The session of the request showing the page.
+    pub current: bool,
 }
 
 /// A page latchkey shows. Borrowed values are escaped when rendered.
@@ -107,6 +124,28 @@ pub enum Page<'a> {
     },
     SignedOut {
         login_url: &'a str,
+    },
+    /// `/.latchkey/account`: who is signed in and their live sessions,
+    /// each with a form ending it (POST `/.latchkey/account/sessions`,
+    /// fields `session` or `all` = `others`, and `csrf`).
+    Account {
+        csrf: &'a str,
+        email: &'a str,
+        roles: &'a [String],
+        /// How this session was made, in words ("an email link").
+        how: &'a str,
+        sessions: &'a [SessionRow],
+        /// A line to show above the list ("Session ended.").
+        notice: Option<&'a str>,
+    },
+    /// A rule asks for a passkey this session has not proved; `rd` is
+    /// the (validated) address to return to once it has.
+    StepUp {
+        csrf: &'a str,
+        email: &'a str,
+        rd: &'a str,
+        /// How many passkeys the person has (0: say how to add one).
+        passkeys: usize,
     },
     /// Signed in, but the rules do not allow this request.
     Forbidden {
@@ -170,6 +209,8 @@ impl Page<'_> {
             Page::LinkInvalid => "link_invalid.html",
             Page::LogoutConfirm { .. } => "logout_confirm.html",
             Page::SignedOut { .. } => "signed_out.html",
+            Page::Account { .. } => "account.html",
+            Page::StepUp { .. } => "step_up.html",
             Page::Forbidden { .. } => "forbidden.html",
             Page::Error { .. } => "error.html",
         }
@@ -206,6 +247,20 @@ impl Page<'_> {
             Page::LinkInvalid => context! {},
             Page::LogoutConfirm { csrf } => context! { csrf },
             Page::SignedOut { login_url } => context! { login_url },
+            Page::Account {
+                csrf,
+                email,
+                roles,
+                how,
+                sessions,
+                notice,
+            } => context! { csrf, email, roles, how, sessions, notice },
+            Page::StepUp {
+                csrf,
+                email,
+                rd,
+                passkeys,
+            } => context! { csrf, email, rd, passkeys },
             Page::Forbidden { email } => context! { email },
             Page::Error {
                 status,
@@ -360,6 +415,12 @@ impl Pages {
                 }
             }
         }
+        if let Err(e) = pages.try_new_device(&notice::SAMPLE_NOTICE) {
+            let line = format!("{}: {e}", file_of(e.name()));
+            if seen.insert(line.clone()) {
+                problems.push(line);
+            }
+        }
         if let Err(e) = pages.try_email(&SAMPLE_EMAIL) {
             let line = format!("{}: {e}", file_of(e.name()));
             if seen.insert(line.clone()) {
@@ -499,6 +560,20 @@ fn sample_pages() -> Vec<Page<'static>> {
             login_url: "/.latchkey/login",
         },
         Page::Forbidden { email: HOSTILE },
+        Page::Account {
+            csrf: "csrf",
+            email: HOSTILE,
+            roles: &[],
+            how: "an email link",
+            sessions: &[],
+            notice: Some(HOSTILE),
+        },
+        Page::StepUp {
+            csrf: "csrf",
+            email: HOSTILE,
+            rd: HOSTILE,
+            passkeys: 1,
+        },
         Page::for_status(StatusCode::TOO_MANY_REQUESTS),
     ]
 }

@@ -39,6 +39,14 @@ pub(super) const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../../templates/signed_out.html"),
     ),
     (
+        "account.html",
+        include_str!("../../../templates/account.html"),
+    ),
+    (
+        "step_up.html",
+        include_str!("../../../templates/step_up.html"),
+    ),
+    (
         "forbidden.html",
         include_str!("../../../templates/forbidden.html"),
     ),
@@ -49,6 +57,14 @@ pub(super) const BUILTIN: &[(&str, &str)] = &[
     ),
     ("email.txt", include_str!("../../../templates/email.txt")),
     ("email.html", include_str!("../../../templates/email.html")),
+    (
+        "new_device.txt",
+        include_str!("../../../templates/new_device.txt"),
+    ),
+    (
+        "new_device.html",
+        include_str!("../../../templates/new_device.html"),
+    ),
 ];
 
 /// Adds every template file of `dir` (not recursive) to `env`.

@@ -223,6 +223,14 @@ fn compile_rule(i: usize, rule: &RuleConfig, problems: &mut Vec<String>) -> Opti
         }
     };
 
+    if rule.mfa && matches!(policy, Some(Policy::Public | Policy::Deny)) {
+        problems.push(format!(
+            "{at}.mfa: true given with policy {:?}; mfa asks a signed-in person for a passkey, \
+             so it goes with policy \"authenticated\" or \"roles\"",
+            rule.policy
+        ));
+    }
+
     if problems.len() > before {
         return None;
     }
@@ -231,6 +239,7 @@ fn compile_rule(i: usize, rule: &RuleConfig, problems: &mut Vec<String>) -> Opti
         methods,
         path: path?,
         policy: policy?,
+        mfa: rule.mfa,
     })
 }
 

@@ -13,27 +13,13 @@ impl Rules {
     /// line per rule (index, host, methods, path, policy, roles) and the default.
     pub fn describe(&self) -> String {
         let mut out = String::new();
-        for (i, rule) in self.rules.iter().enumerate() {
-            let host = match &rule.host {
-                HostPattern::Any => "*".to_owned(),
-                HostPattern::Exact(h) => h.clone(),
-                HostPattern::Subdomains(s) => format!("*{s}"),
-            };
-            let methods = match &rule.methods {
-                None => "*".to_owned(),
-                Some(m) => m.iter().map(Method::as_str).collect::<Vec<_>>().join(","),
-            };
-            let _ = writeln!(
-                out,
-                "rules[{i}]  host {host}  methods {methods}  path {}  → {}",
-                rule.path.text,
-                describe_policy(&rule.policy)
-            );
+        for i in 0..self.rules.len() {
+            let _ = writeln!(out, "{}", self.describe_one(Some(i)));
         }
         let _ = writeln!(
             out,
-            "default   → {}{}",
-            describe_policy(&self.default),
+            "{}{}",
+            self.describe_one(None),
             if self.case_insensitive {
                 "  (paths compared without regard to ASCII case)"
             } else {
@@ -41,6 +27,28 @@ impl Rules {
             }
         );
         out
+    }
+
+    /// One line of `describe`: rule `i`, or the default for `None`.
+    pub fn describe_one(&self, i: Option<usize>) -> String {
+        let Some((i, rule)) = i.and_then(|i| Some((i, self.rules.get(i)?))) else {
+            return format!("default   → {}", describe_policy(&self.default));
+        };
+        let host = match &rule.host {
+            HostPattern::Any => "*".to_owned(),
+            HostPattern::Exact(h) => h.clone(),
+            HostPattern::Subdomains(s) => format!("*{s}"),
+        };
+        let methods = match &rule.methods {
+            None => "*".to_owned(),
+            Some(m) => m.iter().map(Method::as_str).collect::<Vec<_>>().join(","),
+        };
+        format!(
+            "rules[{i}]  host {host}  methods {methods}  path {}  → {}{}",
+            rule.path.text,
+            describe_policy(&rule.policy),
+            if rule.mfa { " + passkey (mfa)" } else { "" }
+        )
     }
 }
 

@@ -63,17 +63,21 @@ pub enum Policy {
 pub enum Decision {
     Allow,
     SignIn,
+    /// Signed in and allowed by roles, but the rule asks for a passkey
+    /// (`mfa = true`) that this session has not proved.
+    StepUp,
     Forbid,
 }
 
 impl Decision {
     /// Of two decisions, the one that lets less through: forbid over sign
-    /// in over allow.
+    /// in over step-up over allow.
     pub fn stricter(self, other: Decision) -> Decision {
         let rank = |d: Decision| match d {
             Decision::Allow => 0,
-            Decision::SignIn => 1,
-            Decision::Forbid => 2,
+            Decision::StepUp => 1,
+            Decision::SignIn => 2,
+            Decision::Forbid => 3,
         };
         if rank(other) > rank(self) {
             other
@@ -82,11 +86,12 @@ impl Decision {
         }
     }
 
-    /// For logs: `allow`, `sign_in`, `forbid`.
+    /// For logs: `allow`, `sign_in`, `step_up`, `forbid`.
     pub fn label(self) -> &'static str {
         match self {
             Decision::Allow => "allow",
             Decision::SignIn => "sign_in",
+            Decision::StepUp => "step_up",
             Decision::Forbid => "forbid",
         }
     }
@@ -135,6 +140,8 @@ struct Rule {
     methods: Option<Vec<Method>>,
     path: PathPattern,
     policy: Policy,
+    /// `mfa = true`: a passkey must have been proved.
+    mfa: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -163,8 +170,20 @@ enum Segment {
 
 impl Rules {
     /// Pure: first matching rule decides, else the default. `roles == None`
-    /// means anonymous.
+    /// means anonymous. A signed-in caller is taken not to have proved a
+    /// passkey (see [`Rules::decide_with`]).
     pub fn decide(&self, req: &Request<'_>, roles: Option<&[String]>) -> Verdict {
+        self.decide_with(req, roles, false)
+    }
+
+    /// As `decide`, knowing whether the caller's session proved a passkey
+    /// (`mfa = true` rules admit only such a one).
+    pub fn decide_with(
+        &self,
+        req: &Request<'_>,
+        roles: Option<&[String]>,
+        passkey: bool,
+    ) -> Verdict {
         let segments = Segments::split(req.path, self.case_insensitive);
         let segments = segments.as_ref().map(Segments::as_slice);
         let rule = if req.host.ends_with('.') || req.host.bytes().any(|b| b.is_ascii_uppercase()) {
@@ -177,14 +196,15 @@ impl Rules {
                 .copied()
                 .find(|&i| self.matches(i, req, segments))
         };
-        let policy = match rule {
-            Some(i) => &self.rules[i].policy,
-            None => &self.default,
+        let (policy, mfa) = match rule {
+            Some(i) => (&self.rules[i].policy, self.rules[i].mfa),
+            None => (&self.default, false),
         };
-        Verdict {
-            decision: judge(policy, roles),
-            rule,
-        }
+        let decision = match judge(policy, roles) {
+            Decision::Allow if mfa && roles.is_some() && !passkey => Decision::StepUp,
+            d => d,
+        };
+        Verdict { decision, rule }
     }
 
     /// The decision for `req`, and for `req` as method `also` when given
@@ -194,15 +214,24 @@ impl Rules {
         req: &Request<'_>,
         also: Option<&Method>,
         roles: Option<&[String]>,
+        passkey: bool,
     ) -> Decision {
-        let first = self.decide(req, roles).decision;
+        let first = self.decide_with(req, roles, passkey).decision;
         match also {
             Some(method) if method != req.method => {
                 let other = Request { method, ..*req };
-                first.stricter(self.decide(&other, roles).decision)
+                first.stricter(self.decide_with(&other, roles, passkey).decision)
             }
             _ => first,
         }
+    }
+
+    /// Whether the rule that made `verdict` asks for a passkey.
+    pub fn mfa(&self, verdict: &Verdict) -> bool {
+        verdict
+            .rule
+            .and_then(|i| self.rules.get(i))
+            .is_some_and(|r| r.mfa)
     }
 
     /// The policy that made `verdict` (a rule's or the default).
@@ -257,6 +286,7 @@ mod tests {
             methods: methods.map(|m| m.iter().map(|s| s.to_string()).collect()),
             policy: policy.into(),
             roles: roles.map(|r| r.iter().map(|s| s.to_string()).collect()),
+            mfa: false,
         }
     }
 
@@ -333,6 +363,46 @@ mod tests {
     /// The host index and the pre-split path pick exactly the rule a plain
     /// scan of every rule would, for hosts that are named, covered by one or
     /// several nested wildcards, or unknown, and paths short and long.
+    #[test]
+    fn an_mfa_rule_asks_a_signed_in_caller_for_a_passkey_and_nothing_more() {
+        let mut vault = rule(None, Some("/vault/**"), None, "roles", Some(&["ops"]));
+        vault.mfa = true;
+        let rules = Rules::compile(&[vault], &access("authenticated", false)).unwrap();
+        let get = Method::GET;
+        let at = |path| Request {
+            host: "a.example.com",
+            method: &get,
+            path,
+        };
+        let ops = ["ops".to_owned()];
+        let member = ["member".to_owned()];
+        let decide = |path, roles: Option<&[String]>, passkey| {
+            rules.decide_with(&at(path), roles, passkey).decision
+        };
+        assert_eq!(decide("/vault/x", None, false), Decision::SignIn);
+        assert_eq!(decide("/vault/x", Some(&ops), false), Decision::StepUp);
+        assert_eq!(decide("/vault/x", Some(&ops), true), Decision::Allow);
+        // The roles still decide first: a passkey does not let a member in.
+        assert_eq!(decide("/vault/x", Some(&member), true), Decision::Forbid);
+        assert_eq!(decide("/vault/x", Some(&member), false), Decision::Forbid);
+        // Elsewhere the passkey is not asked for; `decide` assumes none.
+        assert_eq!(decide("/other", Some(&member), false), Decision::Allow);
+        assert_eq!(
+            rules.decide(&at("/vault/x"), Some(&ops)).decision,
+            Decision::StepUp
+        );
+        // Of two methods, the stricter: step-up is stricter than allow only.
+        assert_eq!(Decision::Allow.stricter(Decision::StepUp), Decision::StepUp);
+        assert_eq!(
+            Decision::StepUp.stricter(Decision::SignIn),
+            Decision::SignIn
+        );
+        assert_eq!(
+            Decision::Forbid.stricter(Decision::StepUp),
+            Decision::Forbid
+        );
+    }
+
     #[test]
     fn indexed_decision_equals_a_full_scan() {
         let hosts = [

@@ -20,6 +20,7 @@
 //! (`tables::sweep`), index entries included, so the file stays the size
 //! of what is live. The tables and their encoding live in `tables.rs`.
 
+mod passkeys;
 mod tables;
 
 use std::path::{Path, PathBuf};
@@ -31,13 +32,13 @@ use redb::{Database, ReadTransaction, ReadableTable, WriteTransaction};
 use super::{slide_step, CodeCheck, Store, StoreError, StoreResult};
 use crate::obs::clock::Clock;
 use crate::store::records::{
-    AttemptRecord, LinkRecord, OAuthRecord, SessionInfo, SessionRecord, TokenHash, TokenRecord,
-    User,
+    AttemptRecord, LinkRecord, OAuthRecord, PasskeyRecord, SessionInfo, SessionRecord, TokenHash,
+    TokenRecord, User,
 };
 use tables::{
     decode, encode, get_stored, put_for, take_stored, Stored, StoredSession, ATTEMPT, ATTEMPTS,
-    BY_USER, LINK, LINKS, OAUTH, OAUTH_KIND, SESSION, SESSIONS, TOKEN, TOKENS, USERS, WINDOW,
-    WINDOWS,
+    BY_USER, DEVICE, DEVICES, LINK, LINKS, OAUTH, OAUTH_KIND, SESSION, SESSIONS, TOKEN, TOKENS,
+    USERS, WINDOW, WINDOWS,
 };
 
 /// Pages redb keeps in memory at most (its default is 1 GiB).
@@ -526,6 +527,39 @@ impl Store for EmbeddedStore {
             .await?;
         out.sort_by(|a, b| (a.created_at, &a.jti).cmp(&(b.created_at, &b.jti)));
         Ok(out)
+    }
+
+    async fn put_passkey(&self, record: &PasskeyRecord) -> StoreResult<()> {
+        let record = record.clone();
+        self.write(move |txn, _| passkeys::put(txn, &record)).await
+    }
+
+    async fn list_passkeys(&self, user_id: &str) -> StoreResult<Vec<PasskeyRecord>> {
+        let user_id = user_id.to_owned();
+        self.read(move |txn, _| passkeys::list(txn, &user_id)).await
+    }
+
+    async fn get_passkey(&self, user_id: &str, id: &str) -> StoreResult<Option<PasskeyRecord>> {
+        let (user_id, id) = (user_id.to_owned(), id.to_owned());
+        self.read(move |txn, _| passkeys::get(txn, &user_id, &id))
+            .await
+    }
+
+    async fn delete_passkey(&self, user_id: &str, id: &str) -> StoreResult<bool> {
+        let (user_id, id) = (user_id.to_owned(), id.to_owned());
+        self.write(move |txn, _| passkeys::delete(txn, &user_id, &id))
+            .await
+    }
+
+    async fn note_device(
+        &self,
+        user_id: &str,
+        device: &TokenHash,
+        ttl: Duration,
+    ) -> StoreResult<bool> {
+        let key = format!("{user_id}:{}", device.to_hex()).into_bytes();
+        self.write(move |txn, now| tables::note(txn, (DEVICES, DEVICE), &key, (ttl, now)))
+            .await
     }
 
     async fn hit(&self, key: &str, window: Duration) -> StoreResult<(u64, Duration)> {

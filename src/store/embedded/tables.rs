@@ -31,6 +31,11 @@ pub(super) const OAUTH: TableDefinition<&[u8], &[u8]> = TableDefinition::new("oa
 pub(super) const WINDOWS: TableDefinition<&str, &[u8]> = TableDefinition::new("windows");
 /// Bearer token jti → `TokenRecord` JSON (it ends at its `expires_at`).
 pub(super) const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("tokens");
+/// "user id:device hash (hex)" → `Stored<()>`: the browsers each user
+/// signed in on.
+pub(super) const DEVICES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("devices");
+/// (user id, credential id) → `PasskeyRecord` JSON; never expires.
+pub(super) const PASSKEYS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("passkeys");
 /// (end, kind byte + key) → nothing: what may have ended by when.
 pub(super) const EXPIRY: TableDefinition<(u64, &[u8]), ()> = TableDefinition::new("expiry");
 
@@ -41,6 +46,7 @@ pub(super) const ATTEMPT: u8 = b'a';
 pub(super) const OAUTH_KIND: u8 = b'o';
 pub(super) const WINDOW: u8 = b'w';
 pub(super) const TOKEN: u8 = b't';
+pub(super) const DEVICE: u8 = b'd';
 
 /// Expired records removed per write transaction at most: more than one
 /// write adds, so the sweep keeps up, and a write never stalls on a
@@ -124,6 +130,8 @@ pub(super) fn create_all(txn: &WriteTransaction) -> StoreResult<()> {
     txn.open_table(OAUTH)?;
     txn.open_table(WINDOWS)?;
     txn.open_table(TOKENS)?;
+    txn.open_table(DEVICES)?;
+    txn.open_table(PASSKEYS)?;
     txn.open_table(EXPIRY)?;
     Ok(())
 }
@@ -179,6 +187,7 @@ pub(super) fn sweep(txn: &WriteTransaction, now: u64) -> StoreResult<usize> {
             LINK => sweep_stored(txn, LINKS, key, now)?,
             ATTEMPT => sweep_stored(txn, ATTEMPTS, key, now)?,
             OAUTH_KIND => sweep_stored(txn, OAUTH, key, now)?,
+            DEVICE => sweep_stored(txn, DEVICES, key, now)?,
             WINDOW => {
                 if let Ok(name) = std::str::from_utf8(key) {
                     let mut windows = txn.open_table(WINDOWS)?;
@@ -256,6 +265,33 @@ pub(super) fn get_stored<T: serde::de::DeserializeOwned>(
     let raw = t.get(key)?;
     let stored: Option<Stored<T>> = raw.map(|r| decode(r.value())).transpose()?;
     Ok(stored.filter(|s| now < s.until).map(|s| s.value))
+}
+
+/// Puts an empty `Stored` record under `key` for `ttl`; `true` when none
+/// was live there before (the known-browser notes).
+pub(super) fn note(
+    txn: &WriteTransaction,
+    (table, kind): (redb::TableDefinition<&[u8], &[u8]>, u8),
+    key: &[u8],
+    (ttl, now): (Duration, u64),
+) -> StoreResult<bool> {
+    let known = is_stored(txn, table, key, now)?;
+    put_for(txn, table, kind, (key, &()), (ttl, now))?;
+    Ok(!known)
+}
+
+/// Whether a live `Stored` record is under `key` of `table`, read in a
+/// write transaction.
+fn is_stored(
+    txn: &WriteTransaction,
+    table: redb::TableDefinition<&[u8], &[u8]>,
+    key: &[u8],
+    now: u64,
+) -> StoreResult<bool> {
+    let t = txn.open_table(table)?;
+    let raw = t.get(key)?;
+    let stored: Option<Stored<IgnoredAny>> = raw.map(|r| decode(r.value())).transpose()?;
+    Ok(stored.is_some_and(|s| now < s.until))
 }
 
 /// `put_stored` for `ttl` from now; a zero `ttl` removes the record.

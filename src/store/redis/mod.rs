@@ -81,6 +81,7 @@
 mod connect;
 mod counters;
 mod links;
+mod passkeys;
 mod scripts;
 mod sessions;
 mod tokens;
@@ -91,8 +92,8 @@ use std::time::Duration;
 
 use super::{CodeCheck, Store, StoreResult};
 use crate::store::records::{
-    AttemptRecord, LinkRecord, OAuthRecord, SessionInfo, SessionRecord, TokenHash, TokenRecord,
-    User,
+    AttemptRecord, LinkRecord, OAuthRecord, PasskeyRecord, SessionInfo, SessionRecord, TokenHash,
+    TokenRecord, User,
 };
 use connect::{Conn, Link};
 use scripts::Scripts;
@@ -168,6 +169,12 @@ impl RedisStore {
     }
     fn attempt_key(&self, hash: &TokenHash) -> String {
         format!("{}a:{}", self.prefix, hash.to_hex())
+    }
+    fn passkeys_key(&self, user_id: &str) -> String {
+        format!("{}pk:{user_id}", self.prefix)
+    }
+    fn device_key(&self, user_id: &str, device: &TokenHash) -> String {
+        format!("{}dev:{user_id}:{}", self.prefix, device.to_hex())
     }
     fn hit_key(&self, key: &str) -> String {
         format!("{}rl:{key}", self.prefix)
@@ -316,6 +323,37 @@ impl Store for RedisStore {
     async fn list_tokens(&self) -> StoreResult<Vec<TokenRecord>> {
         tokens::list(self).await
     }
+    async fn put_passkey(&self, record: &PasskeyRecord) -> StoreResult<()> {
+        passkeys::put(self, record).await
+    }
+    async fn list_passkeys(&self, user_id: &str) -> StoreResult<Vec<PasskeyRecord>> {
+        passkeys::list(self, user_id).await
+    }
+    async fn get_passkey(&self, user_id: &str, id: &str) -> StoreResult<Option<PasskeyRecord>> {
+        passkeys::get(self, user_id, id).await
+    }
+    async fn delete_passkey(&self, user_id: &str, id: &str) -> StoreResult<bool> {
+        passkeys::delete(self, user_id, id).await
+    }
+    async fn note_device(
+        &self,
+        user_id: &str,
+        device: &TokenHash,
+        ttl: Duration,
+    ) -> StoreResult<bool> {
+        // SET ... GET answers the old value: nil when the browser was new.
+        let mut con = self.conn().await?;
+        let old: Option<String> = redis::cmd("SET")
+            .arg(self.device_key(user_id, device))
+            .arg("1")
+            .arg("PX")
+            .arg(millis(ttl).max(1))
+            .arg("GET")
+            .query_async(&mut con)
+            .await?;
+        Ok(old.is_none())
+    }
+
     async fn hit(&self, key: &str, window: Duration) -> StoreResult<(u64, Duration)> {
         counters::hit(self, key, window).await
     }
