@@ -250,7 +250,7 @@ fn form_action(html: &str) -> String {
 
 /// Waits until discovery answers 200, or panics with the provider's log.
 fn wait_for_discovery(addr: SocketAddr, log: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         if let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
             let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
@@ -268,7 +268,7 @@ fn wait_for_discovery(addr: SocketAddr, log: &Path) {
         std::thread::sleep(Duration::from_millis(50));
     }
     panic!(
-        "oidc-provider did not answer discovery on {addr} within 20s; its log:\n{}",
+        "oidc-provider did not answer discovery on {addr} within 60s; its log:\n{}",
         std::fs::read_to_string(log).unwrap_or_default()
     );
 }
