@@ -222,11 +222,8 @@ pub async fn handle(
             let base = login_base(app, &target);
             let rd = target.url();
             let resp = match flavor {
-                Flavor::Traefik => {
-                    let mut tctx = ctx.clone();
-                    tctx.html = crate::http::request::wants_html(req.headers());
-                    sign_in_first(&tctx, &target.method, &base, &rd)
-                }
+                // `ctx.html` was read off these same headers.
+                Flavor::Traefik => sign_in_first(ctx, &target.method, &base, &rd),
                 Flavor::Nginx if ctx.bearer => sign_in_first(ctx, &target.method, &base, &rd),
                 Flavor::Nginx => {
                     let mut resp = status_only(StatusCode::UNAUTHORIZED);
