@@ -3,7 +3,8 @@
 //! anywhere is refused by the other instance within 10 ms; while an
 //! instance's invalidation channel is down it answers nothing from memory
 //! and flushes when it is back; the idle timeout still slides; the cache
-//! stays within `session.cache_entries`; a Sentinel failover flushes it.
+//! stays within `session.cache_entries`; a Sentinel failover flushes it;
+//! a reused identity assertion always says what the identity headers say.
 //! Whether an answer came from the cache is read off Redis's own command
 //! counters (`INFO commandstats`).
 
@@ -435,4 +436,48 @@ async fn a_sentinel_failover_flushes_the_cache() {
         401,
         "a session cached before the failover was answered from memory"
     );
+}
+
+/// The roles header and the assertion's roles the app got for one request.
+async fn roles_seen(b: &Browser) -> (String, serde_json::Value, String) {
+    let v = crate::flow::echoed(&b.get("/x", &[("accept", "application/json")]).await);
+    let header = crate::flow::echoed_header(&v, "x-auth-roles").join(",");
+    let jwt = crate::flow::echoed_header(&v, "x-auth-assertion").join("");
+    let part = jwt.split('.').nth(1).expect("an assertion");
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, part).unwrap(),
+    )
+    .unwrap();
+    (header, claims["roles"].clone(), jwt)
+}
+
+#[tokio::test]
+async fn a_reused_assertion_never_outlives_a_role_change() {
+    let dir = crate::support::temp_dir();
+    let key = crate::assertion::write_key(dir.path(), "k", latchkey::identity::keys::Alg::EdDsa);
+    let p = pair(&crate::assertion::assertion_toml(&[("k", &key)], "")).await;
+    let email = "dave@example.com";
+    cli(&p.config, &["users", "add", email, "--roles", "member"]);
+    let b = p.a.browser();
+    sign_in(&p.a, &b, email).await;
+    let (_, _, first) = roles_seen(&b).await;
+    let (_, _, again) = roles_seen(&b).await;
+    assert_eq!(first, again, "the same caller, claims unchanged: reused");
+    for (roles, want) in [("admin", "admin"), ("member", "member")] {
+        cli(&p.config, &["users", "set-roles", email, roles]);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let (header, claimed, _) = roles_seen(&b).await;
+            // Every answer's assertion says what its roles header says.
+            assert_eq!(
+                claimed,
+                serde_json::json!(header.split(',').collect::<Vec<_>>()),
+                "the assertion disagrees with X-Auth-Roles"
+            );
+            if header == want {
+                break;
+            }
+            assert!(Instant::now() < deadline, "roles never became {want}");
+        }
+    }
 }
