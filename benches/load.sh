@@ -9,26 +9,37 @@
 #
 # Starts redis-server, the bare hyper server (benches/tools/loadbench.rs:
 # the baseline and the upstream), nginx (proxy_pass + upstream keepalive to
-# the same bare server) and latchkey (release, Redis store); creates one
-# session through latchkey's store; then alternates A B A B rounds of
-# `wrk -t$THREADS -c$CONNS --latency` per case:
+# the same bare server) and two latchkey instances (release, Redis store,
+# an [assertion] key; one with the session cache on, the default, one with
+# session.cache = false); creates one session and one bearer token; then
+# runs rounds of `wrk -t$THREADS -c$CONNS --latency` per case, each round
+# running latchkey (or a floor), the bare server and nginx in turn:
 #
-#   forward-auth  GET /.latchkey/auth, valid cookie + X-Forwarded-*  vs the bare server
-#   proxy         signed-in GET through latchkey to the bare server  vs nginx proxy_pass
-#   public        anonymous GET of a public path through latchkey    vs nginx proxy_pass
-#   sign-in       anonymous GET that gets the 302 to sign-in         vs the bare server
+#   forward-auth          GET /.latchkey/auth, valid cookie + X-Forwarded-*
+#   forward-auth-nocache  the same on the instance with session.cache = false
+#   proxy                 signed-in GET through latchkey to the bare server
+#   proxy-nocache         the same on the instance with session.cache = false
+#   public                anonymous GET of a public path through latchkey
+#   sign-in               anonymous GET that gets the 302 to sign-in
+#   bearer                forward-auth with Authorization: Bearer (a token)
 #
 # and two floors, what the same libraries cost doing only the I/O (no
-# latchkey): they bound the two targets from below.
+# latchkey): they bound the targets from below.
 #
-#   redis-floor   the bare server + latchkey's Redis round trip per request  vs the bare server
-#   proxy-floor   a bare hyper-util proxy to the bare server, no auth        vs nginx proxy_pass
+#   redis-floor   the bare server + latchkey's Redis round trip per request
+#   proxy-floor   a bare hyper-util proxy to the bare server, no auth
 #
-# and prints per case the medians of req/s, p50 and p99 over the rounds,
-# latchkey's peak RSS during the case (VmHWM, reset before each case), and
-# the ratio latchkey/baseline as the median of the per-round ratios. Then
-# start-up to ready (median of 5), and forward-auth again with 100k more
-# live sessions in Redis.
+# Then forward-auth again with $SESSIONS more live sessions in Redis, each
+# request carrying the next of them (round-robin, a wrk Lua script).
+#
+# Per case it prints the medians over rounds of req/s, p99 and server-side
+# CPU per request of each side: user+system time (/proc/PID/stat) of every
+# server process (latchkey, redis-server, nginx and its workers, the bare
+# server, the floors) over the run, divided by the requests wrk counted; on
+# a shared machine this moves far less than req/s. Ratios (medians of the
+# per-round ratios) are against both baselines of the same round: the bare
+# server and nginx proxy_pass. Also latchkey's peak RSS during the case
+# (VmHWM, reset before each case) and start-up to ready (median of 5).
 #
 # Needs: redis-server, nginx, wrk, curl, python3 (scripts/setup installs them).
 set -euo pipefail
@@ -38,7 +49,7 @@ DURATION=${DURATION:-10}
 CONNS=${CONNS:-64}
 THREADS=${THREADS:-2}
 SESSIONS=${SESSIONS:-100000}
-CASES=${CASES:-"forward-auth redis-floor proxy proxy-floor public sign-in"}
+CASES=${CASES:-"forward-auth forward-auth-nocache redis-floor proxy proxy-nocache proxy-floor public sign-in bearer"}
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 for p in redis-server redis-cli nginx wrk curl python3; do
@@ -73,16 +84,19 @@ wait_port() { # port, what
 }
 
 redis_port=$(free_port); bare_port=$(free_port); nginx_port=$(free_port)
-lk_port=$(free_port); lk2_port=$(free_port)
+lk_port=$(free_port); lk2_port=$(free_port); lk3_port=$(free_port)
 rfloor_port=$(free_port); pfloor_port=$(free_port)
 
 redis-server --bind 127.0.0.1 --port "$redis_port" --save '' --appendonly no \
     --dir "$work" --logfile "$work/redis.log" &
-pids+=($!)
+redis_pid=$!
+pids+=("$redis_pid")
 "$LOADBENCH_BIN" upstream "127.0.0.1:$bare_port" &
-pids+=($!)
+bare_pid=$!
+pids+=("$bare_pid")
 "$LOADBENCH_BIN" proxy-floor "127.0.0.1:$pfloor_port" "http://127.0.0.1:$bare_port" &
-pids+=($!)
+pfloor_pid=$!
+pids+=("$pfloor_pid")
 
 mkdir -p "$work/nginx"
 cat >"$work/nginx/nginx.conf" <<EOF
@@ -118,7 +132,9 @@ EOF
 nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off;' &
 pids+=($!)
 
-config() { # port
+"$LATCHKEY_BIN" keys generate --out "$work/signing.pem" >/dev/null 2>&1
+
+config() { # port [extra toml]
     cat <<EOF
 [server]
 listen = "127.0.0.1:$1"
@@ -127,6 +143,9 @@ trusted_proxies = ["127.0.0.1"]
 
 [redis]
 url = "redis://127.0.0.1:$redis_port/0"
+
+[assertion]
+keys = [{ kid = "bench", file = "$work/signing.pem" }]
 
 [mail]
 transport = "console"
@@ -148,10 +167,12 @@ policy = "public"
 path = "/admin/**"
 policy = "roles"
 roles = ["admin"]
+${2:-}
 EOF
 }
 config "$lk_port" >"$work/latchkey.toml"
 config "$lk2_port" >"$work/latchkey2.toml"
+config "$lk3_port" "$(printf '[session]\ncache = false')" >"$work/latchkey3.toml"
 
 wait_port "$redis_port" redis-server
 wait_port "$bare_port" "the bare server"
@@ -171,12 +192,19 @@ done
 "$LATCHKEY_BIN" serve --config "$work/latchkey.toml" 2>"$work/latchkey.log" &
 lk_pid=$!
 pids+=("$lk_pid")
+"$LATCHKEY_BIN" serve --config "$work/latchkey3.toml" 2>"$work/latchkey3.log" &
+lk3_pid=$!
+pids+=("$lk3_pid")
 wait_port "$lk_port" latchkey
+wait_port "$lk3_port" "latchkey (session.cache = false)"
 
 token=$("$LOADBENCH_BIN" sessions "redis://127.0.0.1:$redis_port/0" latchkey: alice@example.com 1)
+bearer_token=$("$LATCHKEY_BIN" tokens issue --email alice@example.com --ttl 1d --name bench \
+    --config "$work/latchkey.toml" 2>/dev/null)
 session_key=$(redis-cli -p "$redis_port" --scan --pattern 'latchkey:s:*' | head -1)
 "$LOADBENCH_BIN" redis-floor "127.0.0.1:$rfloor_port" "redis://127.0.0.1:$redis_port/0" "$session_key" &
-pids+=($!)
+rfloor_pid=$!
+pids+=("$rfloor_pid")
 wait_port "$rfloor_port" "the Redis floor"
 wait_port "$pfloor_port" "the proxy floor"
 cookie="Cookie: theme=dark; latchkey_session=$token; app_sid=abc123"
@@ -185,92 +213,130 @@ fwd=(-H "$cookie" -H "X-Forwarded-Method: GET" -H "X-Forwarded-Proto: https"
 app=(-H "Host: app.bench.test")
 html=(-H "Accept: text/html,application/xhtml+xml,*/*;q=0.8")
 
-# Each case: "latchkey URL + headers" against "baseline URL + headers".
-case_args() { # case side(A|B) -> sets url and hdrs
-    case "$1:$2" in
-    forward-auth:A) url="http://127.0.0.1:$lk_port/.latchkey/auth"; hdrs=("${fwd[@]}") ;;
-    forward-auth:B) url="http://127.0.0.1:$bare_port/.latchkey/auth"; hdrs=("${fwd[@]}") ;;
-    proxy:A) url="http://127.0.0.1:$lk_port/dashboard?tab=1"; hdrs=("${app[@]}" -H "$cookie") ;;
-    proxy:B) url="http://127.0.0.1:$nginx_port/dashboard?tab=1"; hdrs=("${app[@]}" -H "$cookie") ;;
-    public:A) url="http://127.0.0.1:$lk_port/public/site.css"; hdrs=("${app[@]}") ;;
-    public:B) url="http://127.0.0.1:$nginx_port/public/site.css"; hdrs=("${app[@]}") ;;
-    sign-in:A) url="http://127.0.0.1:$lk_port/dashboard?tab=1"; hdrs=("${app[@]}" "${html[@]}") ;;
-    sign-in:B) url="http://127.0.0.1:$bare_port/dashboard?tab=1"; hdrs=("${app[@]}" "${html[@]}") ;;
-    redis-floor:A) url="http://127.0.0.1:$rfloor_port/.latchkey/auth"; hdrs=("${fwd[@]}") ;;
-    redis-floor:B) case_args forward-auth B ;;
-    proxy-floor:A) url="http://127.0.0.1:$pfloor_port/dashboard?tab=1"; hdrs=("${app[@]}" -H "$cookie") ;;
-    proxy-floor:B) case_args proxy B ;;
+bearer=(-H "Authorization: Bearer $bearer_token" -H "X-Forwarded-Method: GET" -H "X-Forwarded-Proto: https"
+     -H "X-Forwarded-Host: app.bench.test" -H "X-Forwarded-Uri: /dashboard?tab=1")
+
+# Each case, side A: latchkey (or a floor), URL + headers. The baselines
+# get the same path and headers: bare at the bare server, nginx through
+# nginx proxy_pass to it.
+case_args() { # case -> sets url (path and query), port and hdrs
+    case "$1" in
+    forward-auth) port=$lk_port; url=/.latchkey/auth; hdrs=("${fwd[@]}") ;;
+    forward-auth-nocache) port=$lk3_port; url=/.latchkey/auth; hdrs=("${fwd[@]}") ;;
+    proxy) port=$lk_port; url="/dashboard?tab=1"; hdrs=("${app[@]}" -H "$cookie") ;;
+    proxy-nocache) port=$lk3_port; url="/dashboard?tab=1"; hdrs=("${app[@]}" -H "$cookie") ;;
+    public) port=$lk_port; url=/public/site.css; hdrs=("${app[@]}") ;;
+    sign-in) port=$lk_port; url="/dashboard?tab=1"; hdrs=("${app[@]}" "${html[@]}") ;;
+    bearer) port=$lk_port; url=/.latchkey/auth; hdrs=("${bearer[@]}") ;;
+    redis-floor) port=$rfloor_port; url=/.latchkey/auth; hdrs=("${fwd[@]}") ;;
+    proxy-floor) port=$pfloor_port; url="/dashboard?tab=1"; hdrs=("${app[@]}" -H "$cookie") ;;
     esac
 }
-baseline_name() { case "$1" in proxy | public | proxy-floor) echo nginx ;; *) echo bare ;; esac; }
 side_a_name() { case "$1" in *-floor) echo floor ;; *) echo latchkey ;; esac; }
 expect_status() { case "$1" in sign-in) echo 302 ;; *) echo 200 ;; esac; }
 
 # Check every case answers as it should before timing it.
 for c in $CASES; do
-    case_args "$c" A
-    got=$(curl -s -o /dev/null -w '%{http_code}' "${hdrs[@]}" "$url")
+    case_args "$c"
+    got=$(curl -s -o /dev/null -w '%{http_code}' "${hdrs[@]}" "http://127.0.0.1:$port$url")
     if [[ "$got" != "$(expect_status "$c")" ]]; then
         echo "load.sh: $c through latchkey answered $got, expected $(expect_status "$c")" >&2
         cat "$work/latchkey.log" >&2
         exit 1
     fi
 done
-case_args forward-auth A
-curl -s -D - -o /dev/null "${hdrs[@]}" "$url" | grep -qi '^x-auth-email: alice@example.com' || {
-    echo "load.sh: forward-auth did not return the identity headers" >&2; exit 1; }
+for c in forward-auth bearer; do
+    case_args $c
+    curl -s -D - -o /dev/null "${hdrs[@]}" "http://127.0.0.1:$port$url" | grep -qi '^x-auth-email: alice@example.com' || {
+        echo "load.sh: $c did not return the identity headers" >&2; exit 1; }
+done
 
 to_ms() { # "412.00us" | "1.20ms" | "1.01s" -> ms
     awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.3f", n }'
 }
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-spread() { # "min-max as % of the median"
-    tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2; if (m > 0) printf "%.0f%%", (a[NR] - a[1]) * 100 / m; else print "-" }'
-}
 
-run_wrk() { # duration -> "rps p50ms p99ms errors"
-    local out
-    out=$(wrk -t"$THREADS" -c"$CONNS" -d"${1}s" --latency "${hdrs[@]}" "$url")
-    local rps p50 p99 bad
+# Server-side CPU: clock ticks (user+system) of each group of processes.
+nginx_pid=$(cat "$work/nginx/nginx.pid")
+groups() { # -> "name pid,pid.." lines
+    echo "latchkey $lk_pid,$lk3_pid"
+    echo "redis $redis_pid"
+    echo "nginx $nginx_pid,$(pgrep -P "$nginx_pid" | paste -sd,)"
+    echo "bare $bare_pid"
+    echo "floors $rfloor_pid,$pfloor_pid"
+}
+ticks() { # -> "latchkey N redis N nginx N bare N floors N"
+    groups | while read -r name list; do
+        local t=0 p
+        for p in ${list//,/ }; do
+            [[ -r /proc/$p/stat ]] || continue
+            t=$((t + $(sed 's/.*) //' "/proc/$p/stat" | awk '{ print $12 + $13 }')))
+        done
+        printf '%s %d ' "$name" "$t"
+    done
+}
+hz=$(getconf CLK_TCK)
+
+run_wrk() { # target(port) duration [lua] -> "rps p99ms errors cpu_us lk redis nginx bare floors" (µs/request)
+    local out before after
+    local script=()
+    [[ -n "${3:-}" ]] && script=(-s "$3")
+    before=$(ticks)
+    out=$(wrk -t"$THREADS" -c"$CONNS" -d"${2}s" --latency "${script[@]}" "${hdrs[@]}" "http://127.0.0.1:$1$url")
+    after=$(ticks)
+    local rps p99 bad n
     rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
-    p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' <<<"$out")")
     p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' <<<"$out")")
+    n=$(awk '/requests in/ { print $1 }' <<<"$out")
     bad=$(awk '/Non-2xx or 3xx/ { print $NF } /Socket errors/ { gsub(",", ""); print $4 + $6 + $8 + $10 }' <<<"$out" | awk '{ s += $1 } END { print s + 0 }')
-    echo "$rps $p50 $p99 $bad"
+    awk -v b="$before" -v a="$after" -v n="$n" -v hz="$hz" -v head="$rps $p99 $bad" 'BEGIN {
+        split(b, x, " "); split(a, y, " "); tot = 0; parts = ""
+        for (i = 2; i <= length(y); i += 2) { us = (y[i] - x[i]) * 1e6 / hz / n; tot += us; parts = parts sprintf(" %.1f", us) }
+        printf "%s %.1f%s\n", head, tot, parts }'
 }
 
-hwm_reset() { echo 5 >"/proc/$lk_pid/clear_refs" 2>/dev/null || true; }
-hwm_mb() { awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$lk_pid/status"; }
+hwm_reset() { echo 5 >"/proc/$lk_pid/clear_refs" 2>/dev/null || true; echo 5 >"/proc/$lk3_pid/clear_refs" 2>/dev/null || true; }
+hwm_mb() { awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 
 summary=()
 peak=0
-bench_case() { # case label
-    local c=$1 label=$2 r
-    local a_rps="" a_p50="" a_p99="" b_rps="" b_p50="" b_p99="" ratios="" errors=0
+bench_case() { # case label [lua]
+    local c=$1 label=$2 lua=${3:-} r
     local a_name; a_name=$(side_a_name "$c")
-    for side in A B; do case_args "$c" "$side"; run_wrk 2 >/dev/null; done # warm-up
+    case_args "$c"
+    local a_port=$port
+    for p in "$a_port" "$bare_port" "$nginx_port"; do run_wrk "$p" 2 "$lua" >/dev/null; done # warm-up
     hwm_reset
+    local a_rps="" a_p99="" a_cpu="" a_lk="" b_rps="" b_p99="" b_cpu="" n_rps="" n_p99="" n_cpu=""
+    local rb="" rn="" cb="" cn="" errors=0
     for r in $(seq 1 "$ROUNDS"); do
-        local ra rb
-        case_args "$c" A; read -r rps p50 p99 bad < <(run_wrk "$DURATION")
-        a_rps+=" $rps"; a_p50+=" $p50"; a_p99+=" $p99"; errors=$((errors + bad)); ra=$rps
-        case_args "$c" B; read -r rps p50 p99 bad < <(run_wrk "$DURATION")
-        b_rps+=" $rps"; b_p50+=" $p50"; b_p99+=" $p99"; rb=$rps
-        ratios+=" $(awk -v a="$ra" -v b="$rb" 'BEGIN { printf "%.3f", a / b }')"
-        printf '  %-22s round %d: %-8s %9.0f req/s  %-5s %9.0f req/s  ratio %s\n' \
-            "$label" "$r" "$a_name" "$ra" "$(baseline_name "$c")" "$rb" "${ratios##* }" >&2
+        local A B N
+        read -r -a A < <(run_wrk "$a_port" "$DURATION" "$lua")
+        read -r -a B < <(run_wrk "$bare_port" "$DURATION" "$lua")
+        read -r -a N < <(run_wrk "$nginx_port" "$DURATION" "$lua")
+        errors=$((errors + A[2]))
+        a_rps+=" ${A[0]}"; a_p99+=" ${A[1]}"; a_cpu+=" ${A[3]}"; a_lk+=" $(awk -v a="${A[4]}" -v r="${A[5]}" 'BEGIN { print a + r }')"
+        b_rps+=" ${B[0]}"; b_p99+=" ${B[1]}"; b_cpu+=" ${B[3]}"
+        n_rps+=" ${N[0]}"; n_p99+=" ${N[1]}"; n_cpu+=" ${N[3]}"
+        rb+=" $(awk -v a="${A[0]}" -v b="${B[0]}" 'BEGIN { printf "%.3f", a / b }')"
+        rn+=" $(awk -v a="${A[0]}" -v b="${N[0]}" 'BEGIN { printf "%.3f", a / b }')"
+        cb+=" $(awk -v a="${A[3]}" -v b="${B[3]}" 'BEGIN { printf "%.2f", a / b }')"
+        cn+=" $(awk -v a="${A[3]}" -v b="${N[3]}" 'BEGIN { printf "%.2f", a / b }')"
+        printf '  %-24s round %d: %-8s %7.0f req/s %5.1f us/req (lk %s redis %s nginx %s bare %s floors %s) | bare %7.0f %5.1f us | nginx %7.0f %5.1f us\n' \
+            "$label" "$r" "$a_name" "${A[0]}" "${A[3]}" "${A[4]}" "${A[5]}" "${A[6]}" "${A[7]}" "${A[8]}" \
+            "${B[0]}" "${B[3]}" "${N[0]}" "${N[3]}" >&2
     done
-    local line rss=-
+    local rss=-
     if [[ "$a_name" == latchkey ]]; then
-        rss=$(hwm_mb)
+        rss=$(hwm_mb "$lk_pid")
+        [[ "$a_port" == "$lk3_port" ]] && rss=$(hwm_mb "$lk3_pid")
         peak=$(awk -v a="$peak" -v b="$rss" 'BEGIN { print (b > a) ? b : a }')
     fi
-    line=$(printf '%-22s %-8s %8.0f req/s p50 %6.3f p99 %6.3f ms | %-5s %8.0f req/s p50 %6.3f p99 %6.3f ms | ratio %.3f (rounds %s) | RSS %s MB | spread %s/%s | bad %d' \
-        "$label" "$a_name" "$(median <<<"$a_rps")" "$(median <<<"$a_p50")" "$(median <<<"$a_p99")" \
-        "$(baseline_name "$c")" "$(median <<<"$b_rps")" "$(median <<<"$b_p50")" "$(median <<<"$b_p99")" \
-        "$(median <<<"$ratios")" "$(echo $ratios | tr ' ' ',')" "$rss" \
-        "$(spread <<<"$a_rps")" "$(spread <<<"$b_rps")" "$errors")
-    summary+=("$line")
+    summary+=("$(printf '%-24s %-8s %7.0f req/s p99 %6.3f ms %5.1f us/req (lk+redis %5.1f) | bare %7.0f p99 %6.3f %5.1f us | nginx %7.0f p99 %6.3f %5.1f us | x bare %.3f x nginx %.3f | cpu x bare %.2f x nginx %.2f | RSS %s MB | bad %d' \
+        "$label" "$a_name" "$(median <<<"$a_rps")" "$(median <<<"$a_p99")" "$(median <<<"$a_cpu")" "$(median <<<"$a_lk")" \
+        "$(median <<<"$b_rps")" "$(median <<<"$b_p99")" "$(median <<<"$b_cpu")" \
+        "$(median <<<"$n_rps")" "$(median <<<"$n_p99")" "$(median <<<"$n_cpu")" \
+        "$(median <<<"$rb")" "$(median <<<"$rn")" "$(median <<<"$cb")" "$(median <<<"$cn")" "$rss" "$errors")")
 }
 
 echo "load.sh: $ROUNDS rounds x ${DURATION}s per side, wrk -t$THREADS -c$CONNS; load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
@@ -278,16 +344,33 @@ for c in $CASES; do bench_case "$c" "$c"; done
 
 if [[ "$SESSIONS" -gt 0 ]]; then
     before=$(redis-cli -p "$redis_port" dbsize)
-    "$LOADBENCH_BIN" sessions "redis://127.0.0.1:$redis_port/0" latchkey: alice@example.com "$SESSIONS" >/dev/null
+    "$LOADBENCH_BIN" sessions "redis://127.0.0.1:$redis_port/0" latchkey: alice@example.com "$SESSIONS" >"$work/tokens"
     after=$(redis-cli -p "$redis_port" dbsize)
     echo "  redis keys: $before before, $after after adding $SESSIONS sessions ($(redis-cli -p "$redis_port" info memory | awk -F: '/^used_memory_human/ { print $2 }' | tr -d '\r'))" >&2
-    bench_case forward-auth "forward-auth+${SESSIONS}s"
+    # Each wrk thread walks the tokens from its own offset, one a request.
+    cat >"$work/round-robin.lua" <<EOF
+local tokens, i = {}, 0
+for line in io.lines("$work/tokens") do tokens[#tokens + 1] = line end
+local n = #tokens
+local thread_no = 0
+function setup(thread) thread:set("offset", thread_no * math.floor(n / $THREADS)); thread_no = thread_no + 1 end
+function init(args) i = offset or 0 end
+function request()
+    i = i % n + 1
+    wrk.headers["Cookie"] = "latchkey_session=" .. tokens[i]
+    return wrk.format()
+end
+EOF
+    fwd=(-H "X-Forwarded-Method: GET" -H "X-Forwarded-Proto: https"
+         -H "X-Forwarded-Host: app.bench.test" -H "X-Forwarded-Uri: /dashboard?tab=1")
+    bench_case forward-auth "forward-auth+${SESSIONS}rr" "$work/round-robin.lua"
 fi
 
 echo
 echo "latchkey $("$LATCHKEY_BIN" --version 2>/dev/null || true) ($LATCHKEY_BIN)"
 echo "$ROUNDS rounds x ${DURATION}s per side, wrk -t$THREADS -c$CONNS, $(nproc) cores; load average now $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "medians over rounds; ratio = median of per-round latchkey (or floor)/baseline; spread = (max-min)/median of req/s, latchkey/baseline"
+echo "medians over rounds; us/req = server-side CPU (user+system of latchkey, redis, nginx, bare server, floors) per request;"
+echo "x bare / x nginx = median of per-round req/s ratios; cpu x = median of per-round us/req ratios"
 for line in "${summary[@]}"; do echo "$line"; done
 echo "start-up to ready (ms, 5 runs): ${startups[*]} -> median $(echo "${startups[*]}" | median)"
 echo "latchkey peak RSS, highest case: $peak MB"

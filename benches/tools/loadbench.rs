@@ -11,11 +11,12 @@
 //!   auth, no header work. The least a hyper reverse proxy costs.
 //! - `sessions REDIS_URL KEY_PREFIX EMAIL COUNT`: creates COUNT live sessions
 //!   for EMAIL through latchkey's own store (the exact format it reads back),
-//!   prints the first one's cookie value.
+//!   prints their cookie values, one a line.
 //! - `ready ADDR -- CMD ARGS..`: starts CMD, prints the milliseconds until
 //!   ADDR answers an HTTP request (`GET /.latchkey/me`), then kills CMD.
 
 use std::convert::Infallible;
+use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -174,6 +175,8 @@ async fn sessions(url: &str, prefix: &str, email: &str, count: &str) -> Result<(
     store
         .create_session(&first.hash(), &record, idle, now)
         .await?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    writeln!(out, "{}", first.expose())?;
     let mut made = 1;
     while made < count {
         let batch = (count - made).min(2000);
@@ -186,14 +189,15 @@ async fn sessions(url: &str, prefix: &str, email: &str, count: &str) -> Result<(
                 store
                     .create_session(&token.hash(), &record, idle, now)
                     .await
+                    .map(|()| token)
             });
         }
         while let Some(done) = tasks.join_next().await {
-            done??;
+            writeln!(out, "{}", done??.expose())?;
         }
         made += batch;
     }
-    println!("{}", first.expose());
+    out.flush()?;
     Ok(())
 }
 

@@ -16,6 +16,7 @@ pub mod settings;
 use std::sync::Arc;
 
 use crate::app::settings::Settings;
+use crate::identity::assertion_cache::AssertionCache;
 use crate::identity::cache::SessionCache;
 use crate::obs::clock::Clock;
 use crate::obs::mail_stats::MailStats;
@@ -37,6 +38,9 @@ pub struct App {
     /// `None` when off. Shared across reloads: its invalidation channel
     /// runs for the life of the process.
     pub session_cache: Option<Arc<SessionCache>>,
+    /// Assertions signed recently, reused for a sixth of their life. Not
+    /// shared across reloads (new keys or ttl start afresh).
+    pub assertions: AssertionCache,
     /// Where "now" comes from (the system clock; tests move a manual one).
     pub clock: Clock,
     /// `[[login.providers]]`, each discovered in the background (`discovery`).
@@ -66,6 +70,7 @@ impl App {
             proxy,
             metrics: Arc::new(Metrics::new()),
             session_cache,
+            assertions: AssertionCache::default(),
             loaded_at_ms: clock.now_ms(),
             clock,
             providers,
@@ -104,6 +109,7 @@ impl App {
                 Some(_) => self.session_cache.clone(),
                 None => None,
             },
+            assertions: AssertionCache::default(),
             clock: self.clock.clone(),
             providers,
             loaded_at_ms: self.clock.now_ms(),

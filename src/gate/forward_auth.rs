@@ -227,11 +227,8 @@ pub async fn handle(
                 false => sign_in_first(c, &target.method, &base, &rd),
             };
             let resp = match flavor {
-                Flavor::Traefik => {
-                    let mut tctx = ctx.clone();
-                    tctx.html = crate::http::request::wants_html(req.headers());
-                    first(&tctx)
-                }
+                // `ctx.html` was read off these same headers.
+                Flavor::Traefik => first(ctx),
                 Flavor::Nginx if ctx.bearer => first(ctx),
                 Flavor::Nginx => {
                     let mut resp = status_only(StatusCode::UNAUTHORIZED);

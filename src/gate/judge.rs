@@ -5,6 +5,7 @@
 //! `sign_in_first`, `step_up_first` and `forbidden` are the refusals, shared by the proxy and
 //! both forward-auth flavours, which also share `original_url`.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode};
@@ -85,13 +86,14 @@ pub type Who<'i> = Option<(&'i str, &'i str, &'i [String])>;
 
 /// What an allowed request tells the app at `host` about its caller: the
 /// identity headers' values and the signed assertion (`None` for
-/// anonymous, or without signing keys).
+/// anonymous, or without signing keys; reused while young, see
+/// `identity::assertion_cache`).
 pub fn for_app<'i>(
     app: &App,
     identity: Option<&'i Identity>,
     host: &str,
     now: u64,
-) -> (Who<'i>, Option<String>) {
+) -> (Who<'i>, Option<Arc<str>>) {
     let who = identity.map(|i| {
         (
             i.user.id.as_str(),
@@ -100,7 +102,10 @@ pub fn for_app<'i>(
         )
     });
     let s = &app.settings;
-    let assertion = identity.and_then(|i| s.signer().assertion(i, host, s.assertion_ttl, now));
+    let assertion = identity.and_then(|i| {
+        app.assertions
+            .get(s.signer(), i, host, s.assertion_ttl, now)
+    });
     (who, assertion)
 }
 

@@ -95,9 +95,18 @@ pub(crate) fn render(app: &App, e: &GateError, html: bool) -> Answer {
 
 /// At most 256 characters of a path, for the log.
 fn log_path(path: &str) -> &str {
-    match path.char_indices().nth(256) {
-        Some((end, _)) => &path[..end],
-        None => path,
+    first_chars(path, 256)
+}
+
+/// The first `n` characters of `s` (all of it when shorter): a slice, so
+/// the caller copies it once rather than char by char.
+fn first_chars(s: &str, n: usize) -> &str {
+    if s.len() <= n {
+        return s; // n bytes hold at most n characters
+    }
+    match s.char_indices().nth(n) {
+        Some((end, _)) => &s[..end],
+        None => s,
     }
 }
 
@@ -136,11 +145,11 @@ fn context(
         now: app.clock.now_ms(),
         html,
         bearer: credentials::bearer_token(headers).is_some(),
-        user_agent: header_str(headers, header::USER_AGENT.as_str())
-            .unwrap_or("")
-            .chars()
-            .take(256)
-            .collect(),
+        user_agent: first_chars(
+            header_str(headers, header::USER_AGENT.as_str()).unwrap_or(""),
+            256,
+        )
+        .to_owned(),
         request_id: id.as_str().to_owned(),
         method_override: method_override(headers)?,
     })

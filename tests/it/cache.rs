@@ -3,8 +3,10 @@
 //! anywhere is refused by the other instance within 10 ms; while an
 //! instance's invalidation channel is down it answers nothing from memory
 //! and flushes when it is back; the idle timeout still slides; the cache
-//! stays within `session.cache_entries`. Whether an answer came from the
-//! cache is read off Redis's own command counters (`INFO commandstats`).
+//! stays within `session.cache_entries`; a Sentinel failover flushes it;
+//! a reused identity assertion always says what the identity headers say.
+//! Whether an answer came from the cache is read off Redis's own command
+//! counters (`INFO commandstats`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -17,6 +19,7 @@ use latchkey::store::{RedisStore, Store};
 use crate::flow::{csrf_of, sign_in, Opts, Stack};
 use crate::support::http::{send, Browser};
 use crate::support::latchkey::binary;
+use crate::support::redis_ha::{cli as cli_ha, current_master, SentinelSetup};
 
 /// The bound the design promises between a revocation returning and every
 /// other instance refusing the session.
@@ -360,4 +363,121 @@ async fn the_cache_holds_no_more_than_its_bound() {
         reads >= 35,
         "50 sessions through 10 entries: only {reads} reached Redis"
     );
+}
+
+/// Polls until `port`'s Redis lists a latchkey invalidation channel.
+async fn until_channel_on(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !cli_ha(port, &["client", "list"]).contains("name=latchkey-tracking ") {
+        assert!(
+            Instant::now() < deadline,
+            "no invalidation channel on the new master"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sentinel_failover_flushes_the_cache() {
+    let setup = SentinelSetup::start();
+    let stack = Stack::start_opts(Opts {
+        redis_toml: Some(&setup.toml()),
+        // A slide step (1% of the idle timeout, at most 60 s) longer than
+        // the test: no entry is dropped to write a new idle end.
+        extra: &format!("{LIMITS}[session]\nidle_timeout = \"2h\"\n"),
+        ..Default::default()
+    })
+    .await;
+    let old = format!("redis://127.0.0.1:{}", setup.master_port);
+    let new = format!("redis://127.0.0.1:{}", setup.replica_port);
+    let (bob, carol) = (stack.browser(), stack.browser());
+    sign_in(&stack, &bob, "bob@example.com").await;
+    sign_in(&stack, &carol, "alice@example.com").await;
+    let bob = bob.cookie("latchkey_session").unwrap();
+    let carol = carol.cookie("latchkey_session").unwrap();
+    until_cached(&stack, &old, &bob, "/reports", 200).await;
+    setup.sync();
+    // Bob's session is gone on the replica only (writes lost to a failover
+    // look the same): once it is promoted, no server has it, and only a
+    // flushed cache stops answering it.
+    let rp = setup.replica_port;
+    assert_eq!(
+        cli_ha(rp, &["config", "set", "replica-read-only", "no"]),
+        "OK\n"
+    );
+    let key = format!(
+        "latchkey:s:{}",
+        Secret::parse(&bob).unwrap().hash().to_hex()
+    );
+    assert_eq!(
+        cli_ha(rp, &["del", &key]).trim(),
+        "1",
+        "the replica had {key}"
+    );
+    assert_eq!(status(&stack, &bob, "/reports").await, 200, "still cached");
+
+    let sp = setup.sentinel_port;
+    assert_eq!(
+        cli_ha(sp, &["sentinel", "failover", "mymaster"]).trim(),
+        "OK"
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while current_master(sp) != rp || !cli_ha(setup.master_port, &["role"]).starts_with("slave") {
+        assert!(Instant::now() < deadline, "no failover within 30 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The cache answers again (on the new master's channel): Carol's
+    // session, asked for meanwhile, comes from memory ...
+    until_channel_on(rp).await;
+    until_cached(&stack, &new, &carol, "/reports", 200).await;
+    // ... but Bob's, cached before, was forgotten and is asked again.
+    assert_eq!(
+        status(&stack, &bob, "/reports").await,
+        401,
+        "a session cached before the failover was answered from memory"
+    );
+}
+
+/// The roles header and the assertion's roles the app got for one request.
+async fn roles_seen(b: &Browser) -> (String, serde_json::Value, String) {
+    let v = crate::flow::echoed(&b.get("/x", &[("accept", "application/json")]).await);
+    let header = crate::flow::echoed_header(&v, "x-auth-roles").join(",");
+    let jwt = crate::flow::echoed_header(&v, "x-auth-assertion").join("");
+    let part = jwt.split('.').nth(1).expect("an assertion");
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, part).unwrap(),
+    )
+    .unwrap();
+    (header, claims["roles"].clone(), jwt)
+}
+
+#[tokio::test]
+async fn a_reused_assertion_never_outlives_a_role_change() {
+    let dir = crate::support::temp_dir();
+    let key = crate::assertion::write_key(dir.path(), "k", latchkey::identity::keys::Alg::EdDsa);
+    let p = pair(&crate::assertion::assertion_toml(&[("k", &key)], "")).await;
+    let email = "dave@example.com";
+    cli(&p.config, &["users", "add", email, "--roles", "member"]);
+    let b = p.a.browser();
+    sign_in(&p.a, &b, email).await;
+    let (_, _, first) = roles_seen(&b).await;
+    let (_, _, again) = roles_seen(&b).await;
+    assert_eq!(first, again, "the same caller, claims unchanged: reused");
+    for (roles, want) in [("admin", "admin"), ("member", "member")] {
+        cli(&p.config, &["users", "set-roles", email, roles]);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let (header, claimed, _) = roles_seen(&b).await;
+            // Every answer's assertion says what its roles header says.
+            assert_eq!(
+                claimed,
+                serde_json::json!(header.split(',').collect::<Vec<_>>()),
+                "the assertion disagrees with X-Auth-Roles"
+            );
+            if header == want {
+                break;
+            }
+            assert!(Instant::now() < deadline, "roles never became {want}");
+        }
+    }
 }
