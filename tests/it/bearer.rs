@@ -63,7 +63,7 @@ async fn get_as(stack: &Stack, target: &str, token: &str, accept: &str) -> Resp 
     .await
 }
 
-fn challenged(resp: &Resp, status: u16, error: &str) {
+pub(crate) fn challenged(resp: &Resp, status: u16, error: &str) {
     assert_eq!(resp.status, status, "{}", resp.body);
     assert!(resp.header("location").is_none(), "never a redirect");
     let challenge = resp.header("www-authenticate").unwrap_or_default();

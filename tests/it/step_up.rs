@@ -3,7 +3,8 @@
 //! sent to the step-up page (302 for GET, 303 for POST, 401 for programs;
 //! forward-auth the same), which keeps the exact URL asked for; a session
 //! that proved a passkey passes and the step-up page sends it straight on
-//! to that URL. And `latchkey check --explain`, which prints the rule that
+//! to that URL; a bearer token there gets a 401 challenge. And `latchkey
+//! check --explain`, which prints the rule that
 //! decides, the decision and why.
 
 use std::process::Command;
@@ -316,4 +317,26 @@ policy = "deny"
         );
         assert_ne!(code, 101, "{args:?} panicked: {err}");
     }
+}
+
+/// A bearer token is no browser session and cannot prove a passkey: on an
+/// `mfa` rule it gets a 401 `insufficient_user_authentication` challenge
+/// (RFC 9470), never a redirect to the step-up page, whatever it accepts;
+/// the same token still reaches a rule without `mfa`.
+#[tokio::test]
+async fn a_bearer_token_on_an_mfa_rule_is_told_it_needs_a_stronger_sign_in() {
+    let dir = crate::support::temp_dir();
+    let key = crate::assertion::write_key(dir.path(), "a", latchkey::identity::keys::Alg::Es256);
+    let stack = Stack::start(&crate::assertion::assertion_toml(&[("a", &key)], VAULT)).await;
+    let bob = stack.browser();
+    sign_in(&stack, &bob, "bob@example.com").await;
+    let token = crate::bearer::exchange(&bob).await;
+    assert_eq!(
+        crate::bearer::get(&stack, "/reports", &token).await.status,
+        200
+    );
+    let api = crate::bearer::get(&stack, "/vault/x", &token).await;
+    crate::bearer::challenged(&api, 401, "insufficient_user_authentication");
+    let page = crate::bearer::browse(&stack, "/vault/x", &token).await;
+    crate::bearer::challenged(&page, 401, "insufficient_user_authentication");
 }
