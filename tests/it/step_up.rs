@@ -4,8 +4,8 @@
 //! forward-auth the same), which keeps the exact URL asked for; a session
 //! that proved a passkey passes and the step-up page sends it straight on
 //! to that URL; a bearer token there gets a 401 challenge. And `latchkey
-//! check --explain`, which prints the rule that
-//! decides, the decision and why.
+//! check --explain`, which prints the rule that decides, the decision and
+//! why.
 
 use std::process::Command;
 use std::time::{Duration, SystemTime};
