@@ -79,16 +79,19 @@ fn key(identity: &Identity, host: &str) -> Vec<u8> {
         (None, Some(t)) => t.jti.as_bytes(),
         (None, None) => b"",
     };
-    let mut fields: Vec<&[u8]> = vec![
+    let head: [&[u8]; 5] = [
         host.as_bytes(),
         credential,
         user.id.as_bytes(),
         user.email.as_bytes(),
         identity.amr().as_bytes(),
     ];
-    fields.extend(user.roles.iter().map(|r| r.as_bytes()));
-    let mut key = Vec::with_capacity(fields.iter().map(|f| f.len() + 4).sum());
-    for f in fields {
+    let fields = || {
+        head.into_iter()
+            .chain(user.roles.iter().map(|r| r.as_bytes()))
+    };
+    let mut key = Vec::with_capacity(fields().map(|f| f.len() + 4).sum());
+    for f in fields() {
         key.extend_from_slice(&u32::try_from(f.len()).unwrap_or(u32::MAX).to_le_bytes());
         key.extend_from_slice(f);
     }

@@ -101,16 +101,21 @@ impl SessionCache {
     }
 
     /// Stores what the store answered after `mark`, unless something moved.
-    pub fn put_session(&self, mark: Mark, hash: &TokenHash, session: CachedSession) {
-        let value = Arc::new(session);
+    pub fn put_session(
+        &self,
+        mark: Mark,
+        hash: &TokenHash,
+        session: impl Into<Arc<CachedSession>>,
+    ) {
+        let value = session.into();
         self.sessions.insert(hash.0, value.clone());
         if !self.still(mark) {
             self.sessions.remove_if(&hash.0, |v| Arc::ptr_eq(v, &value));
         }
     }
 
-    pub fn put_user(&self, mark: Mark, id: &str, user: Option<User>) {
-        let value = Arc::new(user);
+    pub fn put_user(&self, mark: Mark, id: &str, user: impl Into<Arc<Option<User>>>) {
+        let value = user.into();
         self.users.insert(id.to_owned(), value.clone());
         if !self.still(mark) {
             self.users.remove_if(id, |v| Arc::ptr_eq(v, &value));

@@ -92,7 +92,7 @@ impl Identifier<'_> {
                 };
                 let found = Arc::new(CachedSession { record, idle_end });
                 if let (Some(cache), Some(mark)) = (self.cache, mark) {
-                    cache.put_session(mark, &hash, CachedSession::clone(&found));
+                    cache.put_session(mark, &hash, found.clone());
                 }
                 found
             }
@@ -133,10 +133,10 @@ impl Identifier<'_> {
             return Ok(hit);
         }
         let mark = self.cache.map(SessionCache::mark);
-        let user = self.store.get_user(id).await?;
+        let user = Arc::new(self.store.get_user(id).await?);
         if let (Some(cache), Some(mark)) = (self.cache, mark) {
             cache.put_user(mark, id, user.clone());
         }
-        Ok(Arc::new(user))
+        Ok(user)
     }
 }

@@ -15,11 +15,11 @@ use hyper::body::Incoming;
 use crate::http::credentials;
 use crate::http::error::GateError;
 use crate::http::pages::{describe_user_agent, Page, SessionRow};
+use crate::http::request::query_param;
 use crate::http::request::Ctx;
 use crate::identity::session::Identity;
 use crate::obs::audit::AuditEvent;
 use crate::signin::csrf::{checked_form, csrf_token, set_csrf};
-use crate::signin::step_up::query_value;
 use crate::signin::time_text::date_time;
 use crate::signin::{login_url, redirect, SignIn};
 use crate::store::records::{SessionInfo, TokenHash};
@@ -91,7 +91,7 @@ pub async fn page(
     // This one first, then the most recently started.
     sessions.sort_by_key(|s| (s.id != current, std::cmp::Reverse(s.record.created_at)));
     let rows: Vec<SessionRow> = sessions.iter().map(|s| row(s, idle_ms, &current)).collect();
-    let notice = match query_value(req.uri().query(), "ended").as_deref() {
+    let notice = match query_param(req.uri().query(), "ended").as_deref() {
         Some("1") => Some("That session has ended."),
         Some("others") => Some("Every other session has ended."),
         Some("none") => Some("That session had already ended."),

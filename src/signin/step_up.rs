@@ -26,7 +26,7 @@ pub async fn page(
     req: Request<Incoming>,
     ctx: &Ctx,
 ) -> Result<Response<Body>, GateError> {
-    let raw = query_value(req.uri().query(), "rd").unwrap_or_default();
+    let raw = crate::http::request::query_param(req.uri().query(), "rd").unwrap_or_default();
     let rd = cx.return_policy.check(&raw).unwrap_or_default();
     let credentials = credentials::read(req.headers(), cx.cookies);
     let identity = cx.identifier.identify(&credentials, ctx.now).await?;
@@ -52,11 +52,4 @@ pub async fn page(
     );
     set_csrf(cx, &mut resp, &csrf, set);
     Ok(resp)
-}
-
-/// The decoded value of `key` in a query string.
-pub(super) fn query_value(query: Option<&str>, key: &str) -> Option<String> {
-    form_urlencoded::parse(query?.as_bytes())
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.into_owned())
 }
