@@ -75,6 +75,18 @@ pub struct SessionRow {
     pub current: bool,
 }
 
+/// One passkey on the account page.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PasskeyRow {
+    /// The credential id (base64url): what the rename and remove forms name.
+    pub id: String,
+    pub name: String,
+    /// "2026-12-02 14:05 UTC"
+    pub created: String,
+    /// A time, or "never".
+    pub last_used: String,
+}
+
 /// A page latchkey shows. Borrowed values are escaped when rendered.
 #[derive(Debug, Clone, Copy)]
 pub enum Page<'a> {
@@ -135,6 +147,10 @@ pub enum Page<'a> {
         /// How this session was made, in words ("an email link").
         how: &'a str,
         sessions: &'a [SessionRow],
+        /// Their passkeys, each with a rename and a remove form (POST
+        /// `/.latchkey/account/passkeys`, fields `id` and `name` or
+        /// `remove` = `1`, and `csrf`).
+        passkeys: &'a [PasskeyRow],
         /// A line to show above the list ("Session ended.").
         notice: Option<&'a str>,
     },
@@ -253,8 +269,9 @@ impl Page<'_> {
                 roles,
                 how,
                 sessions,
+                passkeys,
                 notice,
-            } => context! { csrf, email, roles, how, sessions, notice },
+            } => context! { csrf, email, roles, how, sessions, passkeys, notice },
             Page::StepUp {
                 csrf,
                 email,
@@ -383,7 +400,7 @@ impl Pages {
         let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(css.as_bytes()));
         let csp = format!(
             "default-src 'none'; style-src 'sha256-{hash}'; img-src https: data:; \
-             base-uri 'none'; frame-ancestors 'none'"
+             script-src 'self'; connect-src 'self'; base-uri 'none'; frame-ancestors 'none'"
         );
         let csp = match HeaderValue::from_str(&csp) {
             Ok(v) => v,
@@ -566,6 +583,7 @@ fn sample_pages() -> Vec<Page<'static>> {
             roles: &[],
             how: "an email link",
             sessions: &[],
+            passkeys: &[],
             notice: Some(HOSTILE),
         },
         Page::StepUp {
@@ -609,7 +627,7 @@ mod tests {
         });
         assert!(html.contains("action=\"/.latchkey/login\""));
         assert!(html.contains("name=\"email\""));
-        assert!(html.contains("autocomplete=\"email\""));
+        assert!(html.contains("autocomplete=\"username webauthn\""));
         assert!(html.contains("name=\"csrf\" value=\"tok-123\""));
         assert!(html.contains("name=\"rd\" value=\"/x&quot;&gt;&lt;script&gt;"));
         assert!(html.contains("role=\"alert\""));
@@ -763,6 +781,8 @@ mod tests {
         assert!(html.contains("Too many attempts"));
     }
 
+    const PASSKEY_SCRIPT_TAG: &str = "<script src=\"/.latchkey/passkey.js\" defer></script>";
+
     #[test]
     fn every_form_carries_csrf() {
         let p = pages();
@@ -771,7 +791,13 @@ mod tests {
             let forms = html.matches("<form").count();
             let csrf = html.matches("name=\"csrf\"").count();
             assert_eq!(forms, csrf, "{}", page.template());
-            assert!(!html.contains("<script"), "{}", page.template());
+            // No inline script: at most the one same-origin file.
+            assert_eq!(
+                html.matches("<script").count(),
+                html.matches(PASSKEY_SCRIPT_TAG).count(),
+                "{}",
+                page.template()
+            );
         }
     }
 
@@ -797,7 +823,8 @@ mod tests {
             assert!(csp.contains(part), "{csp}");
         }
         assert!(!csp.contains("form-action"), "{csp}");
-        assert!(!csp.contains("script-src"), "{csp}");
+        assert!(csp.contains("script-src 'self';"), "{csp}");
+        assert!(!csp.contains("unsafe"), "{csp}");
     }
 
     #[test]
