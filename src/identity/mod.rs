@@ -11,7 +11,6 @@ pub(crate) mod cache;
 pub(crate) mod identify;
 pub mod keys;
 pub mod oidc;
-#[path = "passkey_stub.rs"]
 pub mod passkey;
 pub mod secret;
 pub(crate) mod session;

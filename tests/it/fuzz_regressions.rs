@@ -22,6 +22,10 @@ mod path_rules {
     include!("../../fuzz/checks/path_rules.rs");
 }
 #[allow(dead_code)]
+mod passkey_answer {
+    include!("../../fuzz/checks/passkey_answer.rs");
+}
+#[allow(dead_code)]
 mod provider_callback {
     include!("../../fuzz/checks/provider_callback.rs");
 }
@@ -53,11 +57,12 @@ fn inputs(target: &str) -> Vec<(String, Vec<u8>)> {
 #[test]
 fn every_committed_fuzz_crash_replays_clean() {
     type Check = fn(&[u8]);
-    let targets: [(&str, Check); 6] = [
+    let targets: [(&str, Check); 7] = [
         ("config", config::check),
         ("forward_auth_target", forward_auth_target::check),
         ("headers", headers::check),
         ("path_rules", path_rules::check),
+        ("passkey_answer", passkey_answer::check),
         ("provider_callback", provider_callback::check),
         ("return_address", return_address::check),
     ];
