@@ -13,6 +13,7 @@ mod as_judged;
 mod assertion;
 mod bearer;
 mod browser;
+mod browser_passkeys;
 mod cache;
 mod config_check;
 mod demo;
