@@ -29,6 +29,7 @@ mod mail;
 mod observability;
 mod oidc;
 mod ops;
+mod passkey_ceremonies;
 mod passkeys;
 mod providers;
 mod proxy;
