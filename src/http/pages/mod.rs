@@ -14,15 +14,16 @@
 //!
 //! Here: the pages (`Page`), loading them (`Pages::new`), rendering and
 //! answering with them; which files there are and how they are read and
-//! escaped is `templates`'s, the colours derived from the accent
-//! `colours`'s, the new-device email `notice`'s, the one-line summary of
-//! a User-Agent `user_agent`'s. The security headers are `response`'s.
+//! escaped is `templates`'s, the rows some pages list `rows`'s, the
+//! colours derived from the accent `colours`'s, the new-device email
+//! `notice`'s, the one-line summary of a User-Agent `user_agent`'s. The security headers are `response`'s.
 //!
 //! This module only turns values into text and responses. What a page says is
 //! decided by `login` and `gate`; sending the email is `mail`'s job.
 
 mod colours;
 mod notice;
+mod rows;
 mod templates;
 mod user_agent;
 
@@ -39,6 +40,7 @@ use crate::config::BrandingConfig;
 use crate::http::response::{self, Referrer};
 use colours::{Colours, Rgb};
 pub use notice::NewDeviceEmail;
+pub use rows::{PasskeyRow, ProviderButton, SessionRow};
 use templates::{escape_formatter, escape_html, load_dir, BUILTIN};
 pub use user_agent::describe_user_agent;
 
@@ -46,46 +48,6 @@ pub use user_agent::describe_user_agent;
 /// start-up, so this should never be seen).
 const FALLBACK_PAGE: &str = "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\">\
 <title>Error</title><p>Something went wrong while showing this page. Please try again.</p></html>";
-
-/// A provider's button on the sign-in page: a plain link (no JavaScript).
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ProviderButton {
-    /// The label ("Sign in with Corp SSO").
-    pub name: String,
-    /// `oidc`, `google`, `microsoft`, `github`: the icon.
-    pub kind: &'static str,
-    /// `/.latchkey/oauth/{id}/start?rd=...`.
-    pub href: String,
-    /// false until the provider's discovery has succeeded.
-    pub available: bool,
-}
-
-/// One live session on the account page.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct SessionRow {
-    /// Its public id (as `latchkey sessions list` shows it).
-    pub id: String,
-    /// "Firefox on Linux": a summary, never the header's free text.
-    pub browser: String,
-    pub ip: String,
-    /// "2026-12-02 14:05 UTC"
-    pub started: String,
-    pub last_seen: String,
-    /// The session of the request showing the page.
-    pub current: bool,
-}
-
-/// One passkey on the account page.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct PasskeyRow {
-    /// The credential id (base64url): what the rename and remove forms name.
-    pub id: String,
-    pub name: String,
-    /// "2026-12-02 14:05 UTC"
-    pub created: String,
-    /// A time, or "never".
-    pub last_used: String,
-}
 
 /// A page latchkey shows. Borrowed values are escaped when rendered.
 #[derive(Debug, Clone, Copy)]
