@@ -19,15 +19,21 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use http::{header, HeaderMap, Response, StatusCode};
+use bytes::Bytes;
+use http::{header, HeaderMap, Request, Response, StatusCode};
+use hyper::body::Incoming;
 use rand::RngCore;
 
 use crate::http::cookies;
 use crate::http::error::{json, GateError};
 use crate::http::request::{header_str, Ctx};
-use crate::identity::passkey::{PasskeyError, RelyingParty, Verified};
+use crate::identity::passkey::{verify_assertion, AssertionResponse, PasskeyError, RelyingParty};
 use crate::identity::secret::Secret;
+use crate::identity::session::Identity;
 use crate::obs::audit::AuditEvent;
+use crate::signin::account::signed_in;
+use crate::signin::csrf::checked_json;
+use crate::signin::verify::resolve_user;
 use crate::signin::SignIn;
 use crate::store::records::{OAuthRecord, PasskeyRecord, User};
 use crate::store::Store;
@@ -61,8 +67,6 @@ impl Purpose {
 /// A challenge taken back from the store: what its options were made with.
 pub struct Challenge {
     pub bytes: Vec<u8>,
-    /// Whose ceremony ("" for a sign-in).
-    pub user_id: String,
     pub return_to: String,
     pub name: String,
 }
@@ -82,6 +86,56 @@ pub fn relying_party(cx: &SignIn<'_>, headers: &HeaderMap, ctx: &Ctx) -> Relying
         name: id.clone(),
         id,
         origin,
+    }
+}
+
+/// A ceremony's POST, past its CSRF check: the request's headers, its
+/// JSON body (up to [`BODY_LIMIT`]) and the relying party it runs for.
+pub struct Posted {
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub rp: RelyingParty,
+}
+
+impl Posted {
+    pub async fn read(
+        cx: &SignIn<'_>,
+        req: Request<Incoming>,
+        ctx: &Ctx,
+    ) -> Result<Posted, GateError> {
+        let (headers, body) = checked_json(cx, req, ctx, BODY_LIMIT).await?;
+        let rp = relying_party(cx, &headers, ctx);
+        Ok(Posted { headers, body, rp })
+    }
+
+    /// `read`, for a ceremony only a signed-in session may run (401
+    /// otherwise, audited).
+    pub async fn read_signed_in(
+        cx: &SignIn<'_>,
+        req: Request<Incoming>,
+        ctx: &Ctx,
+    ) -> Result<(Posted, Identity), GateError> {
+        let posted = Posted::read(cx, req, ctx).await?;
+        let Some((identity, _)) = signed_in(cx, &posted.headers, ctx).await? else {
+            return Err(refuse(
+                cx,
+                ctx,
+                "",
+                StatusCode::UNAUTHORIZED,
+                "not_signed_in",
+                "You are not signed in (any more). Sign in, then try again.",
+            ));
+        };
+        Ok((posted, identity))
+    }
+
+    /// The body's `rd`, validated like every return address ("" if none).
+    pub fn return_address(&self, cx: &SignIn<'_>) -> String {
+        let asked: serde_json::Value = serde_json::from_slice(&self.body).unwrap_or_default();
+        asked["rd"]
+            .as_str()
+            .and_then(|rd| cx.return_policy.check(rd))
+            .unwrap_or_default()
     }
 }
 
@@ -112,9 +166,10 @@ pub async fn issue(
     Ok((bytes, cx.cookies.passkey(cookie.expose(), CHALLENGE_TTL)))
 }
 
-/// Uses up the challenge this browser's cookie names. Refused (and
-/// audited) when there is none: never issued, already answered, older
-/// than five minutes, made in another browser or for another ceremony.
+/// Uses up the challenge this browser's cookie names, made for `purpose`
+/// and `user_id` ("" for a sign-in). Refused (and audited) when there is
+/// none: never issued, already answered, older than five minutes, made in
+/// another browser, for another ceremony or for another person.
 pub async fn take(
     cx: &SignIn<'_>,
     headers: &HeaderMap,
@@ -136,10 +191,10 @@ pub async fn take(
         };
         let fresh = ctx.now.saturating_sub(created_at) <= CHALLENGE_TTL.as_millis() as u64;
         let bytes = URL_SAFE_NO_PAD.decode(challenge.as_bytes()).ok();
-        if let (true, true, Some(bytes)) = (fresh, p == purpose.as_str(), bytes) {
+        let fits = fresh && p == purpose.as_str() && owner == user_id;
+        if let (true, Some(bytes)) = (fits, bytes) {
             return Ok(Challenge {
                 bytes,
-                user_id: owner,
                 return_to,
                 name,
             });
@@ -212,17 +267,34 @@ pub fn unknown_passkey(cx: &SignIn<'_>, ctx: &Ctx, user_id: &str) -> GateError {
     )
 }
 
-/// Records a passkey's use: the new sign count and when.
-pub async fn note_use(
+/// The assertion `response` to `challenge`, by the stored passkey
+/// `record` of the person with `email`: verified (signature, origin, RP
+/// id, sign count), the person still allowed to sign in, and then the new
+/// sign count and the time of use stored. A refusal changes nothing.
+pub async fn prove(
     cx: &SignIn<'_>,
     ctx: &Ctx,
+    rp: &RelyingParty,
+    challenge: &Challenge,
+    response: &AssertionResponse,
     mut record: PasskeyRecord,
-    verified: &Verified,
-) -> Result<(), GateError> {
+    email: &str,
+) -> Result<User, GateError> {
+    let verified = verify_assertion(
+        rp,
+        &challenge.bytes,
+        response,
+        &record.credential,
+        record.sign_count,
+    )
+    .map_err(|e| refused_by_verifier(cx, ctx, &record.user_id, &record.id, &e))?;
+    let Some(user) = resolve_user(cx, email, ctx.now).await? else {
+        return Err(GateError::NotAllowed);
+    };
     record.sign_count = verified.sign_count;
     record.last_used = ctx.now;
     cx.store.put_passkey(&record).await?;
-    Ok(())
+    Ok(user)
 }
 
 /// The user with this id: listed in config, else stored.
@@ -258,7 +330,7 @@ pub fn landing(cx: &SignIn<'_>, resp: Response<Body>) -> Response<Body> {
 /// (`static/passkey.js`), cached for five minutes.
 pub async fn script(
     _cx: &SignIn<'_>,
-    _req: http::Request<hyper::body::Incoming>,
+    _req: Request<Incoming>,
     _ctx: &Ctx,
 ) -> Result<Response<Body>, GateError> {
     let mut resp = crate::http::response::script(include_str!("../../static/passkey.js"));

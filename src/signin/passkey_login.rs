@@ -6,22 +6,22 @@
 //!   challenge bound to this browser, keeping the validated return address.
 //! - `POST /.latchkey/passkey/login` (the assertion, `credential.toJSON()`):
 //!   the user is the one the passkey names (its user handle is the user
-//!   id), the credential one of theirs; once the verifier accepts it the
-//!   sign count and last use are stored and a session with amr `passkey`
-//!   starts exactly as the email link's does (return address, cookie,
-//!   new-device notice). The answer is `{"location": URL}`.
+//!   id), the credential one of theirs; once the verifier accepts it (and
+//!   the person may still sign in) the sign count and last use are stored
+//!   and a session with amr `passkey` starts exactly as the email link's
+//!   does (return address, cookie, new-device notice). The answer is
+//!   `{"location": URL}`.
 
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use crate::http::error::GateError;
 use crate::http::request::Ctx;
-use crate::identity::passkey::{parse_assertion, request_options, verify_assertion};
-use crate::signin::ceremony::{self, Purpose, BODY_LIMIT};
-use crate::signin::csrf::checked_json;
+use crate::identity::passkey::{parse_assertion, request_options};
+use crate::signin::ceremony::{self, Posted, Purpose};
 use crate::signin::limits::{limit, PerIp};
 use crate::signin::step_up::PASSKEY;
-use crate::signin::verify::{resolve_user, start_session, NewSession};
+use crate::signin::verify::{start_session, NewSession};
 use crate::signin::SignIn;
 use crate::store::Store;
 use crate::Body;
@@ -32,17 +32,12 @@ pub async fn options(
     req: Request<Incoming>,
     ctx: &Ctx,
 ) -> Result<Response<Body>, GateError> {
-    let (headers, body) = checked_json(cx, req, ctx, BODY_LIMIT).await?;
+    let posted = Posted::read(cx, req, ctx).await?;
     limit(cx, ctx, PerIp::Redemptions).await?;
-    let asked: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-    let rd = asked["rd"]
-        .as_str()
-        .and_then(|rd| cx.return_policy.check(rd))
-        .unwrap_or_default();
-    let rp = ceremony::relying_party(cx, &headers, ctx);
+    let rd = posted.return_address(cx);
     let (challenge, cookie) = ceremony::issue(cx, ctx, Purpose::SignIn, "", &rd, "").await?;
     Ok(ceremony::options(
-        &request_options(&rp, &challenge, &[]),
+        &request_options(&posted.rp, &challenge, &[]),
         cookie,
     ))
 }
@@ -53,10 +48,9 @@ pub async fn finish(
     req: Request<Incoming>,
     ctx: &Ctx,
 ) -> Result<Response<Body>, GateError> {
-    let (headers, body) = checked_json(cx, req, ctx, BODY_LIMIT).await?;
+    let Posted { headers, body, rp } = Posted::read(cx, req, ctx).await?;
     limit(cx, ctx, PerIp::Redemptions).await?;
     let challenge = ceremony::take(cx, &headers, ctx, Purpose::SignIn, "").await?;
-    let rp = ceremony::relying_party(cx, &headers, ctx);
     let response =
         parse_assertion(&body).map_err(|e| ceremony::refused_by_verifier(cx, ctx, "", "", &e))?;
     let Some(user_id) = response.user_handle.clone().filter(|u| !u.is_empty()) else {
@@ -78,19 +72,7 @@ pub async fn finish(
     let (Some(known), Some(record)) = (known, record) else {
         return Err(ceremony::unknown_passkey(cx, ctx, &user_id));
     };
-    let verified = verify_assertion(
-        &rp,
-        &challenge.bytes,
-        &response,
-        &record.credential,
-        record.sign_count,
-    )
-    .map_err(|e| ceremony::refused_by_verifier(cx, ctx, &user_id, &record.id, &e))?;
-    // Still allowed to sign in (a listed user, or the signup policy).
-    let Some(user) = resolve_user(cx, &known.email, ctx.now).await? else {
-        return Err(GateError::NotAllowed);
-    };
-    ceremony::note_use(cx, ctx, record, &verified).await?;
+    let user = ceremony::prove(cx, ctx, &rp, &challenge, &response, record, &known.email).await?;
     tracing::info!(user_id = %user.id, "signed in with a passkey");
     let made = NewSession {
         user: &user,

@@ -18,8 +18,8 @@ use crate::http::request::Ctx;
 use crate::identity::passkey::{creation_options, verify_registration};
 use crate::obs::audit::AuditEvent;
 use crate::signin::account::{signed_in, ACCOUNT};
-use crate::signin::ceremony::{self, clean_name, Purpose, BODY_LIMIT};
-use crate::signin::csrf::{checked_form, checked_json};
+use crate::signin::ceremony::{self, clean_name, Posted, Purpose};
+use crate::signin::csrf::checked_form;
 use crate::signin::{redirect, SignIn};
 use crate::store::records::PasskeyRecord;
 use crate::store::Store;
@@ -39,29 +39,15 @@ fn bad_name(cx: &SignIn<'_>, ctx: &Ctx, user_id: &str) -> GateError {
     )
 }
 
-fn not_signed_in(cx: &SignIn<'_>, ctx: &Ctx) -> GateError {
-    ceremony::refuse(
-        cx,
-        ctx,
-        "",
-        StatusCode::UNAUTHORIZED,
-        "not_signed_in",
-        "You are not signed in (any more). Sign in, then add the passkey again.",
-    )
-}
-
 /// `POST /.latchkey/passkey/register/options`.
 pub async fn options(
     cx: &SignIn<'_>,
     req: Request<Incoming>,
     ctx: &Ctx,
 ) -> Result<Response<Body>, GateError> {
-    let (headers, body) = checked_json(cx, req, ctx, BODY_LIMIT).await?;
-    let Some((identity, _)) = signed_in(cx, &headers, ctx).await? else {
-        return Err(not_signed_in(cx, ctx));
-    };
+    let (posted, identity) = Posted::read_signed_in(cx, req, ctx).await?;
     let user = &identity.user;
-    let asked: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let asked: serde_json::Value = serde_json::from_slice(&posted.body).unwrap_or_default();
     let Some(name) = clean_name(asked["name"].as_str().unwrap_or_default()) else {
         return Err(bad_name(cx, ctx, &user.id));
     };
@@ -82,11 +68,10 @@ pub async fn options(
             "You have 20 passkeys already. Remove one before adding another.",
         ));
     }
-    let rp = ceremony::relying_party(cx, &headers, ctx);
     let (challenge, cookie) =
         ceremony::issue(cx, ctx, Purpose::Register, &user.id, "", &name).await?;
     Ok(ceremony::options(
-        &creation_options(&rp, &challenge, &user.id, &user.email, &exclude),
+        &creation_options(&posted.rp, &challenge, &user.id, &user.email, &exclude),
         cookie,
     ))
 }
@@ -97,23 +82,9 @@ pub async fn finish(
     req: Request<Incoming>,
     ctx: &Ctx,
 ) -> Result<Response<Body>, GateError> {
-    let (headers, body) = checked_json(cx, req, ctx, BODY_LIMIT).await?;
-    let Some((identity, _)) = signed_in(cx, &headers, ctx).await? else {
-        return Err(not_signed_in(cx, ctx));
-    };
+    let (Posted { headers, body, rp }, identity) = Posted::read_signed_in(cx, req, ctx).await?;
     let user_id = identity.user.id.clone();
     let challenge = ceremony::take(cx, &headers, ctx, Purpose::Register, &user_id).await?;
-    if challenge.user_id != user_id {
-        return Err(ceremony::refuse(
-            cx,
-            ctx,
-            &user_id,
-            StatusCode::BAD_REQUEST,
-            "challenge",
-            "This passkey request expired or was already used. Try again.",
-        ));
-    }
-    let rp = ceremony::relying_party(cx, &headers, ctx);
     let new = verify_registration(&rp, &challenge.bytes, &body)
         .map_err(|e| ceremony::refused_by_verifier(cx, ctx, &user_id, "", &e))?;
     if cx.store.get_passkey(&user_id, &new.id).await?.is_some() {

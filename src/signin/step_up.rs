@@ -20,12 +20,11 @@ use crate::http::credentials;
 use crate::http::error::GateError;
 use crate::http::pages::Page;
 use crate::http::request::Ctx;
-use crate::identity::passkey::{parse_assertion, request_options, verify_assertion};
+use crate::identity::passkey::{parse_assertion, request_options};
 use crate::obs::audit::AuditEvent;
-use crate::signin::account::signed_in;
-use crate::signin::ceremony::{self, Purpose, BODY_LIMIT};
-use crate::signin::csrf::{checked_json, csrf_token, set_csrf};
-use crate::signin::verify::{resolve_user, start_session, NewSession};
+use crate::signin::ceremony::{self, Posted, Purpose};
+use crate::signin::csrf::{csrf_token, set_csrf};
+use crate::signin::verify::{start_session, NewSession};
 use crate::signin::{login_url, redirect, step_up_url, SignIn};
 use crate::store::Store;
 use crate::Body;
@@ -68,28 +67,13 @@ pub async fn page(
     Ok(resp)
 }
 
-/// A step-up POST from someone not signed in by a session cookie.
-fn not_signed_in(cx: &SignIn<'_>, ctx: &Ctx) -> GateError {
-    ceremony::refuse(
-        cx,
-        ctx,
-        "",
-        StatusCode::UNAUTHORIZED,
-        "not_signed_in",
-        "You are not signed in (any more). Sign in, then try again.",
-    )
-}
-
 /// `POST /.latchkey/step-up/options`.
 pub async fn options(
     cx: &SignIn<'_>,
     req: Request<Incoming>,
     ctx: &Ctx,
 ) -> Result<Response<Body>, GateError> {
-    let (headers, body) = checked_json(cx, req, ctx, BODY_LIMIT).await?;
-    let Some((identity, _)) = signed_in(cx, &headers, ctx).await? else {
-        return Err(not_signed_in(cx, ctx));
-    };
+    let (posted, identity) = Posted::read_signed_in(cx, req, ctx).await?;
     let user_id = &identity.user.id;
     let allow: Vec<String> = cx
         .store
@@ -108,15 +92,10 @@ pub async fn options(
             "You have no passkey yet. Add one on your account page, then come back.",
         ));
     }
-    let asked: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-    let rd = asked["rd"]
-        .as_str()
-        .and_then(|rd| cx.return_policy.check(rd))
-        .unwrap_or_default();
-    let rp = ceremony::relying_party(cx, &headers, ctx);
+    let rd = posted.return_address(cx);
     let (challenge, cookie) = ceremony::issue(cx, ctx, Purpose::StepUp, user_id, &rd, "").await?;
     Ok(ceremony::options(
-        &request_options(&rp, &challenge, &allow),
+        &request_options(&posted.rp, &challenge, &allow),
         cookie,
     ))
 }
@@ -128,24 +107,9 @@ pub async fn finish(
     req: Request<Incoming>,
     ctx: &Ctx,
 ) -> Result<Response<Body>, GateError> {
-    let (headers, body) = checked_json(cx, req, ctx, BODY_LIMIT).await?;
-    let Some((identity, _)) = signed_in(cx, &headers, ctx).await? else {
-        return Err(not_signed_in(cx, ctx));
-    };
+    let (Posted { headers, body, rp }, identity) = Posted::read_signed_in(cx, req, ctx).await?;
     let user_id = identity.user.id.clone();
     let challenge = ceremony::take(cx, &headers, ctx, Purpose::StepUp, &user_id).await?;
-    if challenge.user_id != user_id {
-        // Asked for by another session's person in this browser.
-        return Err(ceremony::refuse(
-            cx,
-            ctx,
-            &user_id,
-            StatusCode::BAD_REQUEST,
-            "challenge",
-            "This passkey request expired or was already used. Try again.",
-        ));
-    }
-    let rp = ceremony::relying_party(cx, &headers, ctx);
     let response = parse_assertion(&body)
         .map_err(|e| ceremony::refused_by_verifier(cx, ctx, &user_id, "", &e))?;
     if response
@@ -165,18 +129,8 @@ pub async fn finish(
     let Some(record) = cx.store.get_passkey(&user_id, &response.id).await? else {
         return Err(ceremony::unknown_passkey(cx, ctx, &user_id));
     };
-    let verified = verify_assertion(
-        &rp,
-        &challenge.bytes,
-        &response,
-        &record.credential,
-        record.sign_count,
-    )
-    .map_err(|e| ceremony::refused_by_verifier(cx, ctx, &user_id, &record.id, &e))?;
-    let Some(user) = resolve_user(cx, &identity.user.email, ctx.now).await? else {
-        return Err(GateError::NotAllowed);
-    };
-    ceremony::note_use(cx, ctx, record, &verified).await?;
+    let email = &identity.user.email;
+    let user = ceremony::prove(cx, ctx, &rp, &challenge, &response, record, email).await?;
     cx.audit(ctx, &user_id, AuditEvent::SteppedUp);
     // The provider's role_map roles of the old session go along.
     let extra_roles: Vec<String> = identity
