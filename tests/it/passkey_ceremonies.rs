@@ -569,3 +569,49 @@ async fn malformed_answers_are_refused_without_a_panic() {
     // Still answering.
     assert_eq!(bob.get("/.latchkey/account", &[]).await.status, 200);
 }
+
+#[tokio::test]
+async fn the_rp_id_is_the_cookie_domain_when_set_else_the_host() {
+    let stack = Stack::start(
+        "[session]\ncookie_domain = \"app.test\"\n\n[[apps]]\nhost = \"eu.app.test\"\n",
+    )
+    .await;
+    let b = stack.browser();
+    let host = format!("eu.app.test:{}", stack.lk.port);
+    let token = csrf(&b).await;
+    let origin = format!("http://{host}");
+    let resp = b
+        .request(
+            "POST",
+            "/.latchkey/passkey/login/options",
+            &[
+                ("Host", &host),
+                ("Content-Type", "application/json"),
+                ("X-Latchkey-CSRF", &token),
+                ("Origin", &origin),
+            ],
+            b"{}",
+        )
+        .await;
+    assert_eq!(ok_json(&resp)["rpId"], "app.test");
+
+    let plain = Stack::start("").await;
+    let b = plain.browser();
+    assert_eq!(login_options(&plain, &b, "/").await["rpId"], "app.test");
+    let token = csrf(&b).await;
+    let auth = format!("auth.test:{}", plain.lk.port);
+    let resp = b
+        .request(
+            "POST",
+            "/.latchkey/passkey/login/options",
+            &[
+                ("Host", &auth),
+                ("Content-Type", "application/json"),
+                ("X-Latchkey-CSRF", &token),
+                ("Origin", &format!("http://{auth}")),
+            ],
+            b"{}",
+        )
+        .await;
+    assert_eq!(ok_json(&resp)["rpId"], "auth.test");
+}
