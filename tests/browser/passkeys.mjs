@@ -15,82 +15,23 @@
 // have seen.
 
 import { chromium } from 'playwright-core';
-import { readdirSync, readFileSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import assert from 'node:assert/strict';
+import { need, step, mailbox, linkOf, heading, echoedHeader, shoot } from './common.mjs';
 
 const APP_URL = need('APP_URL');
-const MAIL_DIR = need('MAIL_DIR');
+const nextMail = mailbox(need('MAIL_DIR'));
 const SHOT_DIR = process.env.SHOT_DIR || '';
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const EMAIL = 'bob@example.com';
 
-const SIZES = [
-  { name: 'phone', width: 390, height: 844 },
-  { name: 'desktop', width: 1280, height: 800 },
-];
-
-function need(name) {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set (this script is run by tests/it/browser_passkeys.rs)`);
-  return v;
-}
-
-function step(what) {
-  console.log(`- ${what}`);
-}
-
 // Saves the page at both widths, light and dark (`name` and `name-dark`).
 async function shots(page, name) {
   if (!SHOT_DIR) return;
-  mkdirSync(SHOT_DIR, { recursive: true });
   for (const scheme of ['light', 'dark']) {
     await page.emulateMedia({ colorScheme: scheme });
-    const file = scheme === 'light' ? name : `${name}-dark`;
-    for (const s of SIZES) {
-      await page.setViewportSize({ width: s.width, height: s.height });
-      await page.screenshot({ path: join(SHOT_DIR, `${file}-${s.name}.png`), fullPage: true });
-    }
+    await shoot(page, SHOT_DIR, scheme === 'light' ? name : `${name}-dark`);
   }
   await page.emulateMedia({ colorScheme: 'light' });
-  await page.setViewportSize({ width: 1280, height: 800 });
-}
-
-const read = new Set();
-async function nextMail(to) {
-  const deadline = Date.now() + 15000;
-  while (Date.now() < deadline) {
-    const files = readdirSync(MAIL_DIR)
-      .filter((f) => f.endsWith('.json'))
-      .sort((a, b) => parseInt(a) - parseInt(b));
-    for (const f of files) {
-      if (read.has(f)) continue;
-      const m = JSON.parse(readFileSync(join(MAIL_DIR, f), 'utf8'));
-      if (m.subject.startsWith('New sign-in to ')) continue;
-      if (m.to.some((t) => t.toLowerCase() === to)) {
-        read.add(f);
-        return m;
-      }
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`no email to ${to} within 15s`);
-}
-
-function linkOf(mail) {
-  const m = mail.text.match(/https?:\/\/\S+\/\.latchkey\/verify\?token=[A-Za-z0-9_-]+/);
-  assert.ok(m, `no sign-in link in the email:\n${mail.text}`);
-  return m[0];
-}
-
-async function heading(page) {
-  return (await page.locator('h1').first().textContent()).trim();
-}
-
-async function echoedHeader(page, name) {
-  const cells = page.locator(`tr:has(th:text-is("${name}")) td`);
-  if ((await cells.count()) === 0) return null;
-  return (await cells.first().innerText()).trim();
 }
 
 // /.latchkey/me as this browser (from the page, on APP_URL's origin): the
