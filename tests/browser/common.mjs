@@ -75,3 +75,18 @@ export async function shoot(page, dir, name) {
   }
   await page.setViewportSize({ width: 1280, height: 800 });
 }
+
+// Chromium's flags for these tests (as DESIGN found them to work here),
+// with the host names to resolve to 127.0.0.1.
+export function chromiumArgs(hosts) {
+  return [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+    '--no-first-run',
+    `--host-resolver-rules=${hosts.map((h) => `MAP ${h} 127.0.0.1`).join(', ')}`,
+  ];
+}

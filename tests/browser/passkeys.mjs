@@ -16,7 +16,7 @@
 
 import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
-import { need, step, mailbox, linkOf, heading, echoedHeader, shoot } from './common.mjs';
+import { need, step, mailbox, linkOf, heading, echoedHeader, shoot, chromiumArgs } from './common.mjs';
 
 const APP_URL = need('APP_URL');
 const nextMail = mailbox(need('MAIL_DIR'));
@@ -68,16 +68,7 @@ async function authenticator(page, credential) {
 async function main() {
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      '--host-resolver-rules=MAP app.localhost 127.0.0.1, MAP auth.localhost 127.0.0.1',
-    ],
+    args: chromiumArgs(['app.localhost', 'auth.localhost']),
   });
   // `autofill: false`: a browser without passkey autofill (conditional
   // mediation), so the sign-in page's button is what signs in.

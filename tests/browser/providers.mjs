@@ -14,7 +14,7 @@
 
 import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
-import { need, step, echoedHeader, shoot } from './common.mjs';
+import { need, step, echoedHeader, shoot, chromiumArgs } from './common.mjs';
 
 const APP_URL = need('APP_URL');
 const SHOT_DIR = need('SHOT_DIR');
@@ -25,16 +25,7 @@ const shot = (page, name) => shoot(page, SHOT_DIR, name);
 async function main() {
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      '--host-resolver-rules=MAP app.test 127.0.0.1, MAP auth.test 127.0.0.1',
-    ],
+    args: chromiumArgs(['app.test', 'auth.test']),
   });
   const newContext = () =>
     browser.newContext({ javaScriptEnabled: false, viewport: { width: 1280, height: 800 } });

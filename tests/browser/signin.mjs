@@ -14,7 +14,7 @@ import { chromium } from 'playwright-core';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
-import { need, step, mailbox, linkOf, heading, echoedHeader, shoot } from './common.mjs';
+import { need, step, mailbox, linkOf, heading, echoedHeader, shoot, chromiumArgs } from './common.mjs';
 
 const APP_URL = need('APP_URL');
 const nextMail = mailbox(need('MAIL_DIR'));
@@ -49,16 +49,7 @@ async function askForLink(page, email) {
 async function main() {
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      `--host-resolver-rules=MAP ${APP_HOST} 127.0.0.1`,
-    ],
+    args: chromiumArgs([APP_HOST]),
   });
   const newContext = () =>
     browser.newContext({ javaScriptEnabled: false, viewport: { width: 1280, height: 800 } });
