@@ -746,6 +746,41 @@ mod tests {
     const PASSKEY_SCRIPT_TAG: &str = "<script src=\"/.latchkey/passkey.js\" defer></script>";
 
     #[test]
+    fn the_account_page_lists_passkeys_escaped_with_rename_and_remove_forms() {
+        let rows = [PasskeyRow {
+            id: "Y3JlZA".into(),
+            name: XSS.into(),
+            created: "2026-12-02 14:05 UTC".into(),
+            last_used: "never".into(),
+        }];
+        let html = pages().render(&Page::Account {
+            csrf: "tok",
+            email: "a@b.c",
+            roles: &[],
+            how: "a passkey",
+            sessions: &[],
+            passkeys: &rows,
+            notice: None,
+        });
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{html}"
+        );
+        assert!(!html.contains(XSS));
+        assert_eq!(
+            html.matches("action=\"/.latchkey/account/passkeys\"")
+                .count(),
+            2
+        );
+        assert!(html.contains("name=\"id\" value=\"Y3JlZA\""));
+        assert!(html.contains("name=\"remove\" value=\"1\""));
+        assert!(html.contains("last used never"));
+        // "Add a passkey" waits, hidden, for the script.
+        assert!(html.contains("<form id=\"passkey-add\" class=\"passkey-add\" hidden>"));
+        assert!(html.contains(PASSKEY_SCRIPT_TAG));
+    }
+
+    #[test]
     fn every_form_carries_csrf() {
         let p = pages();
         for page in sample_pages() {
