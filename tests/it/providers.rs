@@ -188,6 +188,33 @@ async fn github_refuses_an_unverified_primary_an_outsider_and_a_forged_code() {
     }
 }
 
+/// A person in more organizations than one page holds: the allowed one
+/// (and the role it maps to) is on the second page.
+#[tokio::test]
+async fn github_organizations_are_read_past_the_first_page() {
+    let gh = GitHubStandIn::start().await;
+    let port = free_port();
+    gh.register(&callback_uri(port, "gh"));
+    let config = github_toml(&gh)
+        .replace(r#"["Example-Org"]"#, r#"["org-142"]"#)
+        .replace("other-org", "org-149");
+    let s = stack(port, &config, &[]).await;
+    gh.set_account("joiner");
+    let b = s.browser();
+    wait_for_button(&s, &b, "gh").await;
+    let rd = format!("http://app.test:{port}/");
+    let callback = github_to_callback(&s, &gh, &b, &rd).await;
+    let done = complete(&s, &b, &callback).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let seen = echoed(&b.get("/", &[("Accept", "application/json")]).await);
+    assert_eq!(
+        echoed_header(&seen, "x-auth-email"),
+        vec!["bob@example.com"]
+    );
+    let roles = echoed_header(&seen, "x-auth-roles").join(",");
+    assert!(roles.split(',').any(|r| r == "operator"), "{roles}");
+}
+
 #[tokio::test]
 async fn an_openid_provider_and_github_on_one_instance_are_one_user() {
     let gh = GitHubStandIn::start().await;

@@ -22,7 +22,10 @@ use super::settings::{GitHubEndpoints, Protocol, ProviderSettings};
 use super::{Authorization, CallbackParams, OidcError, PendingLogin, VerifiedIdentity};
 
 /// The first page of organizations is all that is read (GitHub's largest).
-const ORGS_PER_PAGE: &str = "100";
+/// GitHub's largest page of organizations, and how many pages are read
+/// (1,000 organizations; more are logged and not read).
+const ORGS_PER_PAGE: usize = 100;
+const MAX_ORG_PAGES: usize = 10;
 
 /// One GitHub (or GitHub Enterprise Server) OAuth app.
 #[derive(Debug)]
@@ -127,10 +130,7 @@ impl GitHubClient {
         let s = &self.settings;
         let wants_orgs = !self.endpoints.allowed_orgs.is_empty() || s.roles_claim.is_some();
         let orgs = if wants_orgs {
-            let mut url = self.endpoints.orgs.clone();
-            url.query_pairs_mut().append_pair("per_page", ORGS_PER_PAGE);
-            let orgs: Vec<Org> = self.http.get_json(&url, Auth::Bearer(&token)).await?;
-            orgs.into_iter().map(|o| o.login).collect()
+            self.orgs(&token).await?
         } else {
             Vec::new()
         };
@@ -167,6 +167,31 @@ impl GitHubClient {
     }
 
     /// Trades the code for an access token.
+    /// Every organization of the person, page by page (`per_page`, `page`,
+    /// as GitHub's REST API pages lists): a page shorter than a full one is
+    /// the last.
+    async fn orgs(&self, token: &str) -> Result<Vec<String>, OidcError> {
+        let mut logins = Vec::new();
+        for page in 1..=MAX_ORG_PAGES {
+            let mut url = self.endpoints.orgs.clone();
+            url.query_pairs_mut()
+                .append_pair("per_page", &ORGS_PER_PAGE.to_string())
+                .append_pair("page", &page.to_string());
+            let orgs: Vec<Org> = self.http.get_json(&url, Auth::Bearer(token)).await?;
+            let full = orgs.len() >= ORGS_PER_PAGE;
+            logins.extend(orgs.into_iter().map(|o| o.login));
+            if !full {
+                return Ok(logins);
+            }
+        }
+        tracing::warn!(
+            provider = %self.settings.id,
+            read = logins.len(),
+            "GitHub lists more organizations than latchkey reads; the rest are ignored"
+        );
+        Ok(logins)
+    }
+
     async fn exchange_code(&self, pending: &PendingLogin, code: &str) -> Result<String, OidcError> {
         let body = form_urlencoded::Serializer::new(String::new())
             .append_pair("client_id", &self.settings.client_id)

@@ -21,7 +21,10 @@
 //!
 //! Accounts: `octo` (id 1, primary alice@example.com verified, a second
 //! address unverified, in `example-org` and `other-org`), `unverified`
-//! (id 2, primary not verified), `outsider` (id 3, verified, no orgs).
+//! (id 2, primary not verified), `outsider` (id 3, verified, no orgs),
+//! `joiner` (id 4, bob@example.com verified, in 150 organizations
+//! `org-000`..`org-149`). Organizations come in pages as GitHub's REST API
+//! pages lists: `per_page` (default 30, at most 100) and `page` (from 1).
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
@@ -154,24 +157,48 @@ fn emails(account: &str) -> Value {
         "unverified" => json!([
             {"email": "unverified@example.com", "primary": true, "verified": false, "visibility": "public"}
         ]),
+        "joiner" => json!([
+            {"email": "bob@example.com", "primary": true, "verified": true, "visibility": "public"}
+        ]),
         _ => json!([
             {"email": "outsider@example.com", "primary": true, "verified": true, "visibility": "public"}
         ]),
     }
 }
 
-fn orgs(account: &str) -> Value {
-    match account {
-        "octo" => json!([{"login": "example-org", "id": 10}, {"login": "other-org", "id": 11}]),
-        "unverified" => json!([{"login": "example-org", "id": 10}]),
-        _ => json!([]),
-    }
+fn orgs(account: &str, query: &HashMap<String, String>) -> Value {
+    let all: Vec<Value> = match account {
+        "octo" => vec![
+            json!({"login": "example-org", "id": 10}),
+            json!({"login": "other-org", "id": 11}),
+        ],
+        "unverified" => vec![json!({"login": "example-org", "id": 10})],
+        "joiner" => (0..150)
+            .map(|i| json!({"login": format!("org-{i:03}"), "id": 1000 + i}))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let number = |name: &str, default: usize| {
+        query
+            .get(name)
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(default)
+    };
+    let per_page = number("per_page", 30).clamp(1, 100);
+    let page = number("page", 1).max(1);
+    Value::Array(
+        all.into_iter()
+            .skip((page - 1) * per_page)
+            .take(per_page)
+            .collect(),
+    )
 }
 
 fn user_id(account: &str) -> u64 {
     match account {
         "octo" => 1,
         "unverified" => 2,
+        "joiner" => 4,
         _ => 3,
     }
 }
@@ -302,7 +329,7 @@ async fn handle(state: &Mutex<State>, req: Request<Incoming>) -> Response<Full<B
                     json!({"login": account, "id": user_id(&account), "type": "User", "email": null}),
                 ),
                 "/api/v3/user/emails" => json_reply(StatusCode::OK, emails(&account)),
-                "/api/v3/user/orgs" => json_reply(StatusCode::OK, orgs(&account)),
+                "/api/v3/user/orgs" => json_reply(StatusCode::OK, orgs(&account, &query)),
                 _ => json_reply(StatusCode::NOT_FOUND, json!({"message": "Not Found"})),
             }
         }
