@@ -19,7 +19,9 @@ use crate::gate::{render, Answer};
 use crate::http::error::GateError;
 use crate::http::request::Ctx;
 use crate::obs::metrics::{Outcome, Route};
-use crate::signin::{account, link, logout, me, oauth, step_up, token, verify};
+use crate::signin::{
+    account, ceremony, link, logout, me, oauth, passkey_login, passkeys, step_up, token, verify,
+};
 
 /// Which methods a route answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,6 +143,54 @@ const ROUTES: &[Entry] = &[
         methods: Methods::Get,
         metric: Route::Pages,
         handler: sign_in!(step_up::page),
+    },
+    Entry {
+        path: "/.latchkey/step-up/options",
+        methods: Methods::Post,
+        metric: Route::Pages,
+        handler: sign_in!(step_up::options),
+    },
+    Entry {
+        path: "/.latchkey/step-up",
+        methods: Methods::Post,
+        metric: Route::Pages,
+        handler: sign_in!(step_up::finish),
+    },
+    Entry {
+        path: "/.latchkey/account/passkeys",
+        methods: Methods::Post,
+        metric: Route::Pages,
+        handler: sign_in!(passkeys::manage),
+    },
+    Entry {
+        path: "/.latchkey/passkey/register/options",
+        methods: Methods::Post,
+        metric: Route::Pages,
+        handler: sign_in!(passkeys::options),
+    },
+    Entry {
+        path: "/.latchkey/passkey/register",
+        methods: Methods::Post,
+        metric: Route::Pages,
+        handler: sign_in!(passkeys::finish),
+    },
+    Entry {
+        path: "/.latchkey/passkey/login/options",
+        methods: Methods::Post,
+        metric: Route::Pages,
+        handler: sign_in!(passkey_login::options),
+    },
+    Entry {
+        path: "/.latchkey/passkey/login",
+        methods: Methods::Post,
+        metric: Route::Pages,
+        handler: sign_in!(passkey_login::finish),
+    },
+    Entry {
+        path: "/.latchkey/passkey.js",
+        methods: Methods::Get,
+        metric: Route::Pages,
+        handler: sign_in!(ceremony::script),
     },
     Entry {
         path: "/.latchkey/me",

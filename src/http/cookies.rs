@@ -93,7 +93,16 @@ impl Cookies {
         }
     }
 
-    /// Every cookie name latchkey sets: stripped before a request goes upstream.
+    /// The cookie that binds a passkey ceremony's challenge to the browser
+    /// it was handed to (host-only, as long as the challenge lives).
+    pub fn passkey_name(&self) -> &'static str {
+        if self.secure {
+            "__Host-latchkey_passkey"
+        } else {
+            "latchkey_passkey"
+        }
+    }
+
     /// The device cookie: a random value a browser keeps for
     /// [`DEVICE_MAX_AGE`], so a sign-in can tell a browser the person used
     /// before from a new one (no fingerprinting). Sent where the session
@@ -102,7 +111,8 @@ impl Cookies {
         "latchkey_device"
     }
 
-    pub fn own_names(&self) -> [&str; 6] {
+    /// Every cookie name latchkey sets: stripped before a request goes upstream.
+    pub fn own_names(&self) -> [&str; 7] {
         [
             &self.session_name,
             self.csrf_name(),
@@ -110,7 +120,17 @@ impl Cookies {
             self.oauth_name(),
             self.oauth_bind_name(),
             self.device_name(),
+            self.passkey_name(),
         ]
+    }
+
+    /// A passkey ceremony's cookie: host-only, `max_age` the challenge's life.
+    pub fn passkey(&self, token: &str, max_age: Duration) -> String {
+        self.build(self.passkey_name(), token, Some(max_age), false)
+    }
+
+    pub fn clear_passkey(&self) -> String {
+        self.build(self.passkey_name(), "", Some(Duration::ZERO), false)
     }
 
     pub fn device(&self, token: &str) -> String {

@@ -60,6 +60,14 @@ pub enum GateError {
     /// A verified address that the signup policy does not let in.
     #[error("the signup policy does not let this address in")]
     NotAllowed,
+    /// A passkey ceremony refused (`signin::ceremony`): `reason` is the
+    /// audit trail's word for it, `message` the sentence the person reads.
+    #[error("passkey refused: {reason}")]
+    Passkey {
+        status: StatusCode,
+        reason: &'static str,
+        message: String,
+    },
 }
 
 /// Who caused an error: decides the log level and what the client is told.
@@ -89,6 +97,7 @@ impl GateError {
             GateError::ProviderUnavailable(_) => StatusCode::BAD_GATEWAY,
             GateError::OAuthState => StatusCode::BAD_REQUEST,
             GateError::NotAllowed => StatusCode::FORBIDDEN,
+            GateError::Passkey { status, .. } => *status,
         }
     }
 
@@ -101,7 +110,7 @@ impl GateError {
         }
     }
 
-    fn title_and_message(&self) -> (&'static str, &'static str) {
+    fn title_and_message(&self) -> (&'static str, &str) {
         match self {
             GateError::BadPath(_) => ("Bad request", "This address is malformed or ambiguous, so it was refused."),
             GateError::BadHost => ("Bad request", "The request did not say which site it is for."),
@@ -167,6 +176,7 @@ impl GateError {
                 "Not allowed",
                 "This account may not sign in here. Ask whoever runs this site for access.",
             ),
+            GateError::Passkey { message, .. } => ("Passkey not accepted", message),
             GateError::Proxy(_) => (
                 "The application is unavailable",
                 "The application behind this sign-in could not be reached. Try again in a moment.",

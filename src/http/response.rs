@@ -37,6 +37,7 @@ pub const DEFAULT_CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-
 const JSON: &str = "application/json";
 const TEXT: &str = "text/plain; charset=utf-8";
 const HTML: &str = "text/html; charset=utf-8";
+const SCRIPT: &str = "text/javascript; charset=utf-8";
 
 /// What a page's links and forms tell the next site about where they came
 /// from.
@@ -105,6 +106,11 @@ pub fn json_bytes(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> 
 /// A plain-text answer (the admin listener, the HTTP-to-HTTPS redirect).
 pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
     build(status, Some(TEXT), body)
+}
+
+/// A same-origin script (the passkey ceremonies' `passkey.js`).
+pub fn script(body: &'static str) -> Response<Body> {
+    build(StatusCode::OK, Some(SCRIPT), body)
 }
 
 /// A status and nothing else (forward-auth refusals).

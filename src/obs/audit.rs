@@ -1,6 +1,7 @@
 //! The audit trail: one `tracing` event under the target `latchkey::obs::audit`
 //! for every sign-in requested, completed and refused, every sign-out and
-//! every revocation, each with the user id, client IP and user agent. Ops
+//! every revocation, every passkey added, renamed, removed or refused and
+//! every step-up, each with the user id, client IP and user agent. Ops
 //! route that target to its own sink (`LATCHKEY_LOG=latchkey::obs::audit=info`
 //! keeps it even when everything else is quiet).
 //!
@@ -26,6 +27,17 @@ pub enum AuditEvent {
     /// Sessions ended by someone other than their holder (an admin with
     /// `latchkey sessions revoke`, a removed user).
     SessionsRevoked,
+    /// The person registered a passkey on the account page.
+    PasskeyAdded,
+    /// The person renamed one of their passkeys.
+    PasskeyRenamed,
+    /// The person removed one of their passkeys.
+    PasskeyRemoved,
+    /// A session proved a passkey on the step-up page (and was replaced).
+    SteppedUp,
+    /// A passkey ceremony (registration, sign-in, step-up) was refused;
+    /// the reason is a short snake_case word (`challenge`, `cloned_authenticator`...).
+    PasskeyRefused(&'static str),
 }
 
 impl AuditEvent {
@@ -36,6 +48,11 @@ impl AuditEvent {
             AuditEvent::SignInRefused(_) => "sign_in_refused",
             AuditEvent::SignedOut => "signed_out",
             AuditEvent::SessionsRevoked => "sessions_revoked",
+            AuditEvent::PasskeyAdded => "passkey_added",
+            AuditEvent::PasskeyRenamed => "passkey_renamed",
+            AuditEvent::PasskeyRemoved => "passkey_removed",
+            AuditEvent::SteppedUp => "stepped_up",
+            AuditEvent::PasskeyRefused(_) => "passkey_refused",
         }
     }
 }
@@ -64,7 +81,13 @@ pub fn record(metrics: &Metrics, event: AuditEvent, who: Actor<'_>) {
             metrics.sign_in_failed(why);
             Some(why.label())
         }
-        AuditEvent::SignedOut | AuditEvent::SessionsRevoked => None,
+        AuditEvent::PasskeyRefused(why) => Some(why),
+        AuditEvent::SignedOut
+        | AuditEvent::SessionsRevoked
+        | AuditEvent::PasskeyAdded
+        | AuditEvent::PasskeyRenamed
+        | AuditEvent::PasskeyRemoved
+        | AuditEvent::SteppedUp => None,
     };
     tracing::info!(
         target: "latchkey::obs::audit",
@@ -89,6 +112,11 @@ impl fmt::Display for Describe {
             AuditEvent::SignInRefused(_) => "sign-in refused",
             AuditEvent::SignedOut => "signed out",
             AuditEvent::SessionsRevoked => "sessions revoked",
+            AuditEvent::PasskeyAdded => "passkey added",
+            AuditEvent::PasskeyRenamed => "passkey renamed",
+            AuditEvent::PasskeyRemoved => "passkey removed",
+            AuditEvent::SteppedUp => "stepped up with a passkey",
+            AuditEvent::PasskeyRefused(_) => "passkey refused",
         })
     }
 }

@@ -4,7 +4,8 @@
 //! User-Agent, IP, started, last seen, "this one"); `POST
 //! /.latchkey/account/sessions` ends one of them (field `session`, its id
 //! as `latchkey sessions list` shows it) or every one but this (field
-//! `all` = `others`). Ending goes through the store, like `sessions
+//! `all` = `others`). The person's passkeys are listed there too, with
+//! rename and remove (`passkeys`) and "Add a passkey". Ending goes through the store, like `sessions
 //! revoke`, so every instance refuses the session on its next request (the
 //! session cache hears it from Redis); this instance forgets it at once.
 //! Anyone not signed in by a session cookie is sent to sign in.
@@ -14,7 +15,7 @@ use hyper::body::Incoming;
 
 use crate::http::credentials;
 use crate::http::error::GateError;
-use crate::http::pages::{describe_user_agent, Page, SessionRow};
+use crate::http::pages::{describe_user_agent, Page, PasskeyRow, SessionRow};
 use crate::http::request::query_param;
 use crate::http::request::Ctx;
 use crate::identity::session::Identity;
@@ -26,10 +27,10 @@ use crate::store::records::{SessionInfo, TokenHash};
 use crate::store::Store;
 use crate::Body;
 
-const ACCOUNT: &str = "/.latchkey/account";
+pub(super) const ACCOUNT: &str = "/.latchkey/account";
 
 /// The caller's identity when it comes from a session cookie.
-async fn signed_in(
+pub(super) async fn signed_in(
     cx: &SignIn<'_>,
     headers: &http::HeaderMap,
     ctx: &Ctx,
@@ -95,8 +96,30 @@ pub async fn page(
         Some("1") => Some("That session has ended."),
         Some("others") => Some("Every other session has ended."),
         Some("none") => Some("That session had already ended."),
-        _ => None,
+        _ => match query_param(req.uri().query(), "passkey").as_deref() {
+            Some("added") => Some("Your passkey was added. You can sign in with it from now on."),
+            Some("renamed") => Some("The passkey was renamed."),
+            Some("removed") => Some("The passkey was removed. It no longer signs you in."),
+            Some("none") => Some("That passkey was already gone."),
+            _ => None,
+        },
     };
+    let passkeys: Vec<PasskeyRow> = cx
+        .store
+        .list_passkeys(&identity.user.id)
+        .await?
+        .into_iter()
+        .map(|p| PasskeyRow {
+            created: date_time(p.created_at),
+            last_used: if p.last_used == 0 {
+                "never".into()
+            } else {
+                date_time(p.last_used)
+            },
+            id: p.id,
+            name: p.name,
+        })
+        .collect();
     let (csrf, set) = csrf_token(cx, req.headers());
     let how = how_made(identity.amr());
     let mut resp = cx.pages.respond(
@@ -107,6 +130,7 @@ pub async fn page(
             roles: &identity.user.roles,
             how: &how,
             sessions: &rows,
+            passkeys: &passkeys,
             notice,
         },
     );

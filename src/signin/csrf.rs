@@ -1,15 +1,19 @@
 //! CSRF for sign-in's forms: a double-submit token (the CSRF cookie and a
 //! `csrf` field that must match it), and a stated origin (Origin, else
-//! Referer) that must be this host or public_url's. The cookie's
+//! Referer) that must be this host or public_url's; the passkey
+//! ceremonies' JSON POSTs carry the token in an `X-Latchkey-CSRF` header
+//! instead of a field. The cookie's
 //! attributes are http's (`http::cookies`); the token exchange's own rule
 //! (`X-Requested-With` or the token) is `token`'s, built on `same_origin`.
 
+use bytes::Bytes;
 use http::{HeaderMap, Request, Response};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
 use crate::http::cookies;
 use crate::http::error::GateError;
-use crate::http::request::{Ctx, Form};
+use crate::http::request::{header_str, Ctx, Form};
 use crate::identity::secret::Secret;
 use crate::signin::SignIn;
 use crate::Body;
@@ -34,14 +38,14 @@ pub(super) fn set_csrf(cx: &SignIn<'_>, resp: &mut Response<Body>, token: &Secre
 fn check_csrf(
     cx: &SignIn<'_>,
     headers: &HeaderMap,
-    form: &Form,
+    stated: &str,
     ctx: &Ctx,
 ) -> Result<(), GateError> {
     let cookie_tokens: Vec<Secret> = cookies::secrets(headers, cx.cookies.csrf_name()).collect();
     if cookie_tokens.is_empty() {
         return Err(GateError::Csrf("no CSRF cookie"));
     }
-    let form_token = Secret::parse(form.get("csrf")).ok_or(GateError::Csrf("no CSRF field"))?;
+    let form_token = Secret::parse(stated).ok_or(GateError::Csrf("no CSRF field"))?;
     if !cookie_tokens.contains(&form_token) {
         return Err(GateError::Csrf("CSRF token mismatch"));
     }
@@ -65,6 +69,28 @@ pub(super) async fn checked_form(
 ) -> Result<(HeaderMap, Form), GateError> {
     let headers = req.headers().clone();
     let form = Form::read(req, cx.limits.form_body_bytes).await?;
-    check_csrf(cx, &headers, &form, ctx)?;
+    check_csrf(cx, &headers, form.get("csrf"), ctx)?;
     Ok((headers, form))
+}
+
+/// The header a JSON POST states the CSRF token in.
+pub(super) const CSRF_HEADER: &str = "x-latchkey-csrf";
+
+/// A POSTed JSON body (up to `limit` bytes) that passed the CSRF check,
+/// the token stated in [`CSRF_HEADER`], with the request's headers.
+pub(super) async fn checked_json(
+    cx: &SignIn<'_>,
+    req: Request<Incoming>,
+    ctx: &Ctx,
+    limit: usize,
+) -> Result<(HeaderMap, Bytes), GateError> {
+    let headers = req.headers().clone();
+    let body = Limited::new(req.into_body(), limit)
+        .collect()
+        .await
+        .map_err(|_| GateError::BodyTooLarge)?
+        .to_bytes();
+    let stated = header_str(&headers, CSRF_HEADER).unwrap_or_default();
+    check_csrf(cx, &headers, stated, ctx)?;
+    Ok((headers, body))
 }

@@ -1,8 +1,10 @@
 //! The pages and POSTs under `/.latchkey/` that turn a person into a
 //! session and back out again: the sign-in page and its email link + code
 //! (`link`, `verify`), sign-in with a provider (`oauth`), `logout`, `me`, the
-//! account page (`account`), the step-up page (`step_up`), the bearer-token exchange and the
-//! JWKS (`token`); the CSRF check of their forms (`csrf`) and their rate
+//! account page (`account`) and the person's passkeys there (`passkeys`),
+//! the step-up page (`step_up`), sign-in with a passkey (`passkey_login`)
+//! and what the passkey ceremonies share (`ceremony`), the bearer-token
+//! exchange and the JWKS (`token`); the CSRF check of their forms (`csrf`) and their rate
 //! limits (`limits`); mail (`mail`) and the new-device email (`device`).
 //!
 //! Handlers get a [`SignIn`]: references to exactly the parts they use,
@@ -10,6 +12,7 @@
 //! business (no handler here routes); rendering errors is gate's.
 
 pub(crate) mod account;
+pub(crate) mod ceremony;
 pub(crate) mod csrf;
 pub(crate) mod device;
 pub(crate) mod limits;
@@ -18,6 +21,8 @@ pub(crate) mod logout;
 pub mod mail;
 pub(crate) mod me;
 pub mod oauth;
+pub(crate) mod passkey_login;
+pub(crate) mod passkeys;
 pub(crate) mod settings;
 pub(crate) mod step_up;
 pub(crate) mod time_text;

@@ -166,6 +166,23 @@ pub enum OAuthRecord {
         return_to: String,
         bind: String,
     },
+    /// A passkey ceremony in flight (`signin::ceremony`): the challenge
+    /// the browser was handed, used up by the one answer to it, in the
+    /// browser holding the cookie, within five minutes.
+    Passkey {
+        /// `register`, `sign_in` or `step_up`.
+        purpose: String,
+        /// The 32 random bytes, base64url without padding.
+        challenge: String,
+        /// Whose ceremony it is ("" for a sign-in, where the passkey says).
+        user_id: String,
+        /// Unix milliseconds.
+        created_at: u64,
+        /// Already validated return address ("" for none).
+        return_to: String,
+        /// A registration's name for the new passkey.
+        name: String,
+    },
 }
 
 impl fmt::Debug for OAuthRecord {

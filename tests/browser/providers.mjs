@@ -13,57 +13,19 @@
 // Exits non-zero with a message saying what a person would have seen.
 
 import { chromium } from 'playwright-core';
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import assert from 'node:assert/strict';
+import { need, step, echoedHeader, shoot, chromiumArgs } from './common.mjs';
 
 const APP_URL = need('APP_URL');
 const SHOT_DIR = need('SHOT_DIR');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 
-const SIZES = [
-  { name: 'phone', width: 390, height: 844 },
-  { name: 'desktop', width: 1280, height: 800 },
-];
-
-function need(name) {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set (this script is run by tests/it/browser.rs)`);
-  return v;
-}
-
-function step(what) {
-  console.log(`- ${what}`);
-}
-
-async function shot(page, name) {
-  mkdirSync(SHOT_DIR, { recursive: true });
-  for (const s of SIZES) {
-    await page.setViewportSize({ width: s.width, height: s.height });
-    await page.screenshot({ path: join(SHOT_DIR, `${name}-${s.name}.png`), fullPage: true });
-  }
-  await page.setViewportSize({ width: 1280, height: 800 });
-}
-
-async function echoedHeader(page, name) {
-  const cells = page.locator(`tr:has(th:text-is("${name}")) td`);
-  if ((await cells.count()) === 0) return null;
-  return (await cells.first().innerText()).trim();
-}
+const shot = (page, name) => shoot(page, SHOT_DIR, name);
 
 async function main() {
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      '--host-resolver-rules=MAP app.test 127.0.0.1, MAP auth.test 127.0.0.1',
-    ],
+    args: chromiumArgs(['app.test', 'auth.test']),
   });
   const newContext = () =>
     browser.newContext({ javaScriptEnabled: false, viewport: { width: 1280, height: 800 } });

@@ -11,86 +11,23 @@
 // Exits non-zero with a message saying what a person would have seen.
 
 import { chromium } from 'playwright-core';
-import { readdirSync, readFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
+import { need, step, mailbox, linkOf, heading, echoedHeader, shoot, chromiumArgs } from './common.mjs';
 
 const APP_URL = need('APP_URL');
-const MAIL_DIR = need('MAIL_DIR');
+const nextMail = mailbox(need('MAIL_DIR'));
 const SHOT_DIR = need('SHOT_DIR');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const APP_HOST = new URL(APP_URL).hostname;
 
-const SIZES = [
-  { name: 'phone', width: 390, height: 844 },
-  { name: 'desktop', width: 1280, height: 800 },
-];
-
-function need(name) {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set (this script is run by tests/it/browser.rs)`);
-  return v;
-}
-
-function step(what) {
-  console.log(`- ${what}`);
-}
-
-// Saves the page at both widths (and restores the desktop width).
-async function shot(page, name) {
-  mkdirSync(SHOT_DIR, { recursive: true });
-  for (const s of SIZES) {
-    await page.setViewportSize({ width: s.width, height: s.height });
-    await page.screenshot({ path: join(SHOT_DIR, `${name}-${s.name}.png`), fullPage: true });
-  }
-  await page.setViewportSize({ width: 1280, height: 800 });
-}
-
-// The next mail to `to` that has not been read yet.
-const read = new Set();
-async function nextMail(to) {
-  const deadline = Date.now() + 15000;
-  while (Date.now() < deadline) {
-    const files = readdirSync(MAIL_DIR)
-      .filter((f) => f.endsWith('.json'))
-      .sort((a, b) => parseInt(a) - parseInt(b));
-    for (const f of files) {
-      if (read.has(f)) continue;
-      const m = JSON.parse(readFileSync(join(MAIL_DIR, f), 'utf8'));
-      // New-device notices are not sign-in mail.
-      if (m.subject.startsWith('New sign-in to ')) continue;
-      if (m.to.some((t) => t.toLowerCase() === to)) {
-        read.add(f);
-        return m;
-      }
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`no email to ${to} within 15s`);
-}
-
-function linkOf(mail) {
-  const m = mail.text.match(/https?:\/\/\S+\/\.latchkey\/verify\?token=[A-Za-z0-9_-]+/);
-  assert.ok(m, `no sign-in link in the email:\n${mail.text}`);
-  return m[0];
-}
+const shot = (page, name) => shoot(page, SHOT_DIR, name);
 
 function codeOf(mail) {
   const m = mail.text.match(/^\s+(\d{6})\s*$/m);
   assert.ok(m, `no code in the email:\n${mail.text}`);
   return m[1];
-}
-
-async function heading(page) {
-  return (await page.locator('h1').first().textContent()).trim();
-}
-
-// What the echo app showed as the value of header `name` (its page lists
-// every header it received in a table), or null.
-async function echoedHeader(page, name) {
-  const cells = page.locator(`tr:has(th:text-is("${name}")) td`);
-  if ((await cells.count()) === 0) return null;
-  return (await cells.first().innerText()).trim();
 }
 
 // Signs in `page` from the sign-in page it shows, typing like a person.
@@ -112,16 +49,7 @@ async function askForLink(page, email) {
 async function main() {
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      `--host-resolver-rules=MAP ${APP_HOST} 127.0.0.1`,
-    ],
+    args: chromiumArgs([APP_HOST]),
   });
   const newContext = () =>
     browser.newContext({ javaScriptEnabled: false, viewport: { width: 1280, height: 800 } });

@@ -18,6 +18,18 @@ use crate::support::{free_port, require_program};
 /// Runs `tests/browser/{script}` with node and Chromium; panics with its
 /// output (and latchkey's log) unless it succeeds.
 async fn run_script(script: &str, stack: &Stack, env: &[(&str, &std::ffi::OsStr)]) {
+    let app_url = format!("http://{}", stack.host());
+    run_node(script, &app_url, &stack.lk, env).await;
+}
+
+/// Runs `tests/browser/{script}` against latchkey at `app_url` (as
+/// `APP_URL`); panics with its output and latchkey's log unless it succeeds.
+pub async fn run_node(
+    script: &str,
+    app_url: &str,
+    lk: &crate::support::latchkey::Latchkey,
+    env: &[(&str, &std::ffi::OsStr)],
+) {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let node = require_program("node", &[], "apt-get install nodejs npm");
     let chromium = require_program(
@@ -34,7 +46,7 @@ async fn run_script(script: &str, stack: &Stack, env: &[(&str, &std::ffi::OsStr)
     let run = tokio::process::Command::new(node)
         .arg(scripts.join(script))
         .current_dir(&scripts)
-        .env("APP_URL", format!("http://{}", stack.host()))
+        .env("APP_URL", app_url)
         .env("CHROMIUM", chromium)
         .envs(env.iter().copied())
         .kill_on_drop(true)
@@ -49,15 +61,15 @@ async fn run_script(script: &str, stack: &Stack, env: &[(&str, &std::ffi::OsStr)
         out.status.success(),
         "the browser flow {script} failed ({}):\n{stdout}\n{stderr}\n--- latchkey log ---\n{}",
         out.status,
-        stack.lk.log()
+        lk.log()
     );
 }
 
-fn screenshots() -> PathBuf {
+pub fn screenshots() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots")
 }
 
-fn assert_shots(dir: &Path, pages: &[&str]) {
+pub fn assert_shots(dir: &Path, pages: &[&str]) {
     for page in pages {
         for size in ["phone", "desktop"] {
             let file = dir.join(format!("{page}-{size}.png"));

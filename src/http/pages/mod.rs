@@ -14,15 +14,16 @@
 //!
 //! Here: the pages (`Page`), loading them (`Pages::new`), rendering and
 //! answering with them; which files there are and how they are read and
-//! escaped is `templates`'s, the colours derived from the accent
-//! `colours`'s, the new-device email `notice`'s, the one-line summary of
-//! a User-Agent `user_agent`'s. The security headers are `response`'s.
+//! escaped is `templates`'s, the rows some pages list `rows`'s, the
+//! colours derived from the accent `colours`'s, the new-device email
+//! `notice`'s, the one-line summary of a User-Agent `user_agent`'s. The security headers are `response`'s.
 //!
 //! This module only turns values into text and responses. What a page says is
 //! decided by `login` and `gate`; sending the email is `mail`'s job.
 
 mod colours;
 mod notice;
+mod rows;
 mod templates;
 mod user_agent;
 
@@ -39,6 +40,7 @@ use crate::config::BrandingConfig;
 use crate::http::response::{self, Referrer};
 use colours::{Colours, Rgb};
 pub use notice::NewDeviceEmail;
+pub use rows::{PasskeyRow, ProviderButton, SessionRow};
 use templates::{escape_formatter, escape_html, load_dir, BUILTIN};
 pub use user_agent::describe_user_agent;
 
@@ -46,34 +48,6 @@ pub use user_agent::describe_user_agent;
 /// start-up, so this should never be seen).
 const FALLBACK_PAGE: &str = "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\">\
 <title>Error</title><p>Something went wrong while showing this page. Please try again.</p></html>";
-
-/// A provider's button on the sign-in page: a plain link (no JavaScript).
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ProviderButton {
-    /// The label ("Sign in with Corp SSO").
-    pub name: String,
-    /// `oidc`, `google`, `microsoft`, `github`: the icon.
-    pub kind: &'static str,
-    /// `/.latchkey/oauth/{id}/start?rd=...`.
-    pub href: String,
-    /// false until the provider's discovery has succeeded.
-    pub available: bool,
-}
-
-/// One live session on the account page.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct SessionRow {
-    /// Its public id (as `latchkey sessions list` shows it).
-    pub id: String,
-    /// "Firefox on Linux": a summary, never the header's free text.
-    pub browser: String,
-    pub ip: String,
-    /// "2026-12-02 14:05 UTC"
-    pub started: String,
-    pub last_seen: String,
-    /// The session of the request showing the page.
-    pub current: bool,
-}
 
 /// A page latchkey shows. Borrowed values are escaped when rendered.
 #[derive(Debug, Clone, Copy)]
@@ -135,6 +109,10 @@ pub enum Page<'a> {
         /// How this session was made, in words ("an email link").
         how: &'a str,
         sessions: &'a [SessionRow],
+        /// Their passkeys, each with a rename and a remove form (POST
+        /// `/.latchkey/account/passkeys`, fields `id` and `name` or
+        /// `remove` = `1`, and `csrf`).
+        passkeys: &'a [PasskeyRow],
         /// A line to show above the list ("Session ended.").
         notice: Option<&'a str>,
     },
@@ -253,8 +231,9 @@ impl Page<'_> {
                 roles,
                 how,
                 sessions,
+                passkeys,
                 notice,
-            } => context! { csrf, email, roles, how, sessions, notice },
+            } => context! { csrf, email, roles, how, sessions, passkeys, notice },
             Page::StepUp {
                 csrf,
                 email,
@@ -383,7 +362,7 @@ impl Pages {
         let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(css.as_bytes()));
         let csp = format!(
             "default-src 'none'; style-src 'sha256-{hash}'; img-src https: data:; \
-             base-uri 'none'; frame-ancestors 'none'"
+             script-src 'self'; connect-src 'self'; base-uri 'none'; frame-ancestors 'none'"
         );
         let csp = match HeaderValue::from_str(&csp) {
             Ok(v) => v,
@@ -566,6 +545,7 @@ fn sample_pages() -> Vec<Page<'static>> {
             roles: &[],
             how: "an email link",
             sessions: &[],
+            passkeys: &[],
             notice: Some(HOSTILE),
         },
         Page::StepUp {
@@ -609,7 +589,7 @@ mod tests {
         });
         assert!(html.contains("action=\"/.latchkey/login\""));
         assert!(html.contains("name=\"email\""));
-        assert!(html.contains("autocomplete=\"email\""));
+        assert!(html.contains("autocomplete=\"username webauthn\""));
         assert!(html.contains("name=\"csrf\" value=\"tok-123\""));
         assert!(html.contains("name=\"rd\" value=\"/x&quot;&gt;&lt;script&gt;"));
         assert!(html.contains("role=\"alert\""));
@@ -763,6 +743,43 @@ mod tests {
         assert!(html.contains("Too many attempts"));
     }
 
+    const PASSKEY_SCRIPT_TAG: &str = "<script src=\"/.latchkey/passkey.js\" defer></script>";
+
+    #[test]
+    fn the_account_page_lists_passkeys_escaped_with_rename_and_remove_forms() {
+        let rows = [PasskeyRow {
+            id: "Y3JlZA".into(),
+            name: XSS.into(),
+            created: "2026-12-02 14:05 UTC".into(),
+            last_used: "never".into(),
+        }];
+        let html = pages().render(&Page::Account {
+            csrf: "tok",
+            email: "a@b.c",
+            roles: &[],
+            how: "a passkey",
+            sessions: &[],
+            passkeys: &rows,
+            notice: None,
+        });
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{html}"
+        );
+        assert!(!html.contains(XSS));
+        assert_eq!(
+            html.matches("action=\"/.latchkey/account/passkeys\"")
+                .count(),
+            2
+        );
+        assert!(html.contains("name=\"id\" value=\"Y3JlZA\""));
+        assert!(html.contains("name=\"remove\" value=\"1\""));
+        assert!(html.contains("last used never"));
+        // "Add a passkey" waits, hidden, for the script.
+        assert!(html.contains("<form id=\"passkey-add\" class=\"passkey-add\" hidden>"));
+        assert!(html.contains(PASSKEY_SCRIPT_TAG));
+    }
+
     #[test]
     fn every_form_carries_csrf() {
         let p = pages();
@@ -771,7 +788,13 @@ mod tests {
             let forms = html.matches("<form").count();
             let csrf = html.matches("name=\"csrf\"").count();
             assert_eq!(forms, csrf, "{}", page.template());
-            assert!(!html.contains("<script"), "{}", page.template());
+            // No inline script: at most the one same-origin file.
+            assert_eq!(
+                html.matches("<script").count(),
+                html.matches(PASSKEY_SCRIPT_TAG).count(),
+                "{}",
+                page.template()
+            );
         }
     }
 
@@ -797,7 +820,8 @@ mod tests {
             assert!(csp.contains(part), "{csp}");
         }
         assert!(!csp.contains("form-action"), "{csp}");
-        assert!(!csp.contains("script-src"), "{csp}");
+        assert!(csp.contains("script-src 'self';"), "{csp}");
+        assert!(!csp.contains("unsafe"), "{csp}");
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod redis_ha;
 pub mod smtp;
 pub mod tls;
 pub mod traefik;
+pub mod webauthn;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
