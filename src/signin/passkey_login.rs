@@ -32,8 +32,12 @@ pub async fn options(
     req: Request<Incoming>,
     ctx: &Ctx,
 ) -> Result<Response<Body>, GateError> {
+    // Not counted against the redemption limit: autofill asks for options
+    // on every load of the sign-in page, so a busy office behind one
+    // address would run out of email-link redemptions. The answer (the
+    // finish) is counted; an options request only stores a challenge for
+    // five minutes, as a provider's `/start` does.
     let posted = Posted::read(cx, req, ctx).await?;
-    limit(cx, ctx, PerIp::Redemptions).await?;
     let rd = posted.return_address(cx);
     let (challenge, cookie) = ceremony::issue(cx, ctx, Purpose::SignIn, "", &rd, "").await?;
     Ok(ceremony::options(

@@ -615,3 +615,21 @@ async fn the_rp_id_is_the_cookie_domain_when_set_else_the_host() {
         .await;
     assert_eq!(ok_json(&resp)["rpId"], "auth.test");
 }
+
+/// Autofill asks for options on every load of the sign-in page: that must
+/// not use up the client's redemptions, or an office behind one address
+/// could no longer sign in by email link.
+#[tokio::test]
+async fn asking_for_passkey_options_uses_up_no_redemptions() {
+    let stack = Stack::start("[limits]\nverify_per_ip = 3\n").await;
+    let b = stack.browser();
+    for _ in 0..8 {
+        login_options(&stack, &b, "/").await;
+    }
+    sign_in(&stack, &b, "bob@example.com").await;
+    let seen = echoed(&b.get("/", &[("Accept", "application/json")]).await);
+    assert_eq!(
+        echoed_header(&seen, "x-auth-email"),
+        vec!["bob@example.com"]
+    );
+}
