@@ -116,6 +116,7 @@ mod tests {
             },
             session: Some(SessionRef {
                 hash: TokenHash([hash; 32]),
+                created_at: 0,
                 expires_at: u64::MAX,
                 idle_expires_at: u64::MAX,
                 amr: "email".into(),

@@ -119,6 +119,7 @@ impl Identifier<'_> {
             user,
             session: Some(SessionRef {
                 hash,
+                created_at: record.created_at,
                 expires_at: record.expires_at,
                 idle_expires_at: *idle_end,
                 amr: record.amr.clone(),

@@ -20,6 +20,8 @@ pub struct Identity {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRef {
     pub hash: TokenHash,
+    /// Unix milliseconds when the session was made.
+    pub created_at: u64,
     pub expires_at: u64,
     pub idle_expires_at: u64,
     /// How the session was made: `email` or `oidc:ID`.

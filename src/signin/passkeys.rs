@@ -20,6 +20,7 @@ use crate::obs::audit::AuditEvent;
 use crate::signin::account::{signed_in, ACCOUNT};
 use crate::signin::ceremony::{self, clean_name, Posted, Purpose};
 use crate::signin::csrf::checked_form;
+use crate::signin::step_up::PASSKEY;
 use crate::signin::{redirect, SignIn};
 use crate::store::records::PasskeyRecord;
 use crate::store::Store;
@@ -27,6 +28,12 @@ use crate::Body;
 
 /// At most this many passkeys per person.
 const MAX_PASSKEYS: usize = 20;
+
+/// A passkey is added only by a session made this recently (or one that
+/// proved a passkey): a stolen, older session cookie cannot enrol the
+/// thief's own passkey and with it pass `mfa = true` rules (GitHub's "sudo
+/// mode", Authelia's identity check before registering a device).
+pub const FRESH_SIGN_IN: std::time::Duration = std::time::Duration::from_secs(10 * 60);
 
 fn bad_name(cx: &SignIn<'_>, ctx: &Ctx, user_id: &str) -> GateError {
     ceremony::refuse(
@@ -47,6 +54,20 @@ pub async fn options(
 ) -> Result<Response<Body>, GateError> {
     let (posted, identity) = Posted::read_signed_in(cx, req, ctx).await?;
     let user = &identity.user;
+    let made = identity.session.as_ref().map_or(0, |s| s.created_at);
+    let fresh_ms = u64::try_from(FRESH_SIGN_IN.as_millis()).unwrap_or(u64::MAX);
+    if identity.amr() != PASSKEY && made.saturating_add(fresh_ms) < ctx.now {
+        return Err(ceremony::refuse(
+            cx,
+            ctx,
+            &user.id,
+            StatusCode::FORBIDDEN,
+            "sign_in_not_fresh",
+            "To add a passkey, sign in again first: a passkey can be added within 10 minutes \
+             of signing in by email or provider (or after using a passkey). Sign out, sign in, \
+             then come back to this page.",
+        ));
+    }
     let asked: serde_json::Value = serde_json::from_slice(&posted.body).unwrap_or_default();
     let Some(name) = clean_name(asked["name"].as_str().unwrap_or_default()) else {
         return Err(bad_name(cx, ctx, &user.id));

@@ -633,3 +633,55 @@ async fn asking_for_passkey_options_uses_up_no_redemptions() {
         vec!["bob@example.com"]
     );
 }
+
+/// A session for bob straight in the store, made `age_ms` ago by `amr`.
+async fn aged_session(stack: &Stack, amr: &str, age_ms: u64) -> Browser {
+    use latchkey::store::records::SessionRecord;
+    let now = latchkey::unix_ms(std::time::SystemTime::now());
+    let record = SessionRecord {
+        user_id: user_id("bob@example.com"),
+        email: "bob@example.com".into(),
+        created_at: now - age_ms,
+        expires_at: now + 3_600_000,
+        ip: "127.0.0.1".into(),
+        user_agent: "test".into(),
+        amr: amr.into(),
+        extra_roles: Vec::new(),
+    };
+    let t = Secret::generate(&mut rand::rng());
+    store(stack)
+        .await
+        .create_session(&t.hash(), &record, std::time::Duration::from_secs(900), now)
+        .await
+        .unwrap();
+    let b = stack.browser();
+    b.set_cookie("latchkey_session", t.expose());
+    b
+}
+
+/// A stolen session cookie must not enrol the thief's passkey (and with it
+/// pass `mfa = true` rules): only a sign-in of the last 10 minutes, or a
+/// session that proved a passkey, may add one.
+#[tokio::test]
+async fn only_a_fresh_sign_in_or_a_passkey_session_may_add_a_passkey() {
+    let stack = Stack::start("").await;
+    let add = |b: Browser| {
+        let stack = &stack;
+        async move {
+            post(
+                stack,
+                &b,
+                "/.latchkey/passkey/register/options",
+                r#"{"name":"Thief"}"#,
+            )
+            .await
+        }
+    };
+    let stale = add(aged_session(&stack, "email", 11 * 60_000).await).await;
+    refused(&stale, 403, "sign in again");
+    assert_eq!(refusals(&stack, "sign_in_not_fresh"), 1);
+    let recent = add(aged_session(&stack, "email", 9 * 60_000).await).await;
+    assert_eq!(recent.status, 200, "{}", recent.body);
+    let by_passkey = add(aged_session(&stack, "passkey", 3_000_000).await).await;
+    assert_eq!(by_passkey.status, 200, "{}", by_passkey.body);
+}
