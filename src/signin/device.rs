@@ -1,4 +1,5 @@
-//! The new-device email (`login.new_device_email`): each browser keeps a
+//! The new-device email (`login.new_device_email`, which also turns on the
+//! "passkey added" notice, `mail_notice`): each browser keeps a
 //! long-lived, HttpOnly device cookie (a random value, no fingerprinting);
 //! at each sign-in the store notes the pair (user, hash of that value), and
 //! the first time a pair is seen the person gets an email saying when,
@@ -35,25 +36,33 @@ pub(super) async fn note(
         .note_device(&user.id, &device.hash(), DEVICE_MAX_AGE)
         .await?;
     if new {
-        let origin = cx.public_url.origin().ascii_serialization();
-        let account_url = format!("{origin}/.latchkey/account");
-        let when = date_time(ctx.now);
-        let ip = ctx.client.ip.to_string();
-        let (subject, text, html) = cx.pages.new_device_email(&NewDeviceEmail {
-            email: &user.email,
-            when: &when,
-            ip: &ip,
-            user_agent: &ctx.user_agent,
-            account_url: &account_url,
-            site: &ctx.host,
-        });
-        cx.mail.enqueue(Email {
-            to: user.email.clone(),
-            subject,
-            text,
-            html,
-        });
+        mail_notice(cx, ctx, user, None);
         tracing::info!(user_id = %user.id, "sign-in from a new browser; notice mailed");
     }
     Ok(device)
+}
+
+/// Queues a security notice to `user`: a sign-in from a new browser, or
+/// (`passkey`, its name) a passkey just added, with when, IP, browser and
+/// the account page's address.
+pub(super) fn mail_notice(cx: &SignIn<'_>, ctx: &Ctx, user: &User, passkey: Option<&str>) {
+    let origin = cx.public_url.origin().ascii_serialization();
+    let account_url = format!("{origin}/.latchkey/account");
+    let when = date_time(ctx.now);
+    let ip = ctx.client.ip.to_string();
+    let (subject, text, html) = cx.pages.new_device_email(&NewDeviceEmail {
+        email: &user.email,
+        when: &when,
+        ip: &ip,
+        user_agent: &ctx.user_agent,
+        account_url: &account_url,
+        site: &ctx.host,
+        passkey,
+    });
+    cx.mail.enqueue(Email {
+        to: user.email.clone(),
+        subject,
+        text,
+        html,
+    });
 }

@@ -130,6 +130,9 @@ pub async fn finish(
     };
     cx.store.put_passkey(&record).await?;
     cx.audit(ctx, &user_id, AuditEvent::PasskeyAdded);
+    if cx.login.new_device_email {
+        crate::signin::device::mail_notice(cx, ctx, &identity.user, Some(&record.name));
+    }
     tracing::info!(user_id = %user_id, "passkey added");
     let resp = redirect(StatusCode::SEE_OTHER, &format!("{ACCOUNT}?passkey=added"));
     Ok(ceremony::landing(cx, resp))

@@ -685,3 +685,42 @@ async fn only_a_fresh_sign_in_or_a_passkey_session_may_add_a_passkey() {
     let by_passkey = add(aged_session(&stack, "passkey", 3_000_000).await).await;
     assert_eq!(by_passkey.status, 200, "{}", by_passkey.body);
 }
+
+/// Adding a passkey mails the person (read from the real SMTP server), so
+/// one enrolled by someone else does not go unnoticed.
+#[tokio::test]
+async fn adding_a_passkey_mails_the_person_a_notice() {
+    let stack = Stack::start("").await;
+    let (_bob, _key) = with_passkey(&stack, "bob@example.com").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let notice = loop {
+        let found = stack.smtp.notices("bob@example.com").into_iter().find(|m| {
+            m.subject
+                .starts_with("New passkey on your account at app.test")
+        });
+        if let Some(m) = found {
+            break m;
+        }
+        assert!(std::time::Instant::now() < deadline, "no passkey notice");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert!(
+        notice
+            .text
+            .contains(r#"A passkey named "Soft key" was just added"#),
+        "{}",
+        notice.text
+    );
+    assert!(
+        notice.text.contains("IP:      127.0.0.1"),
+        "{}",
+        notice.text
+    );
+    let account = format!("http://auth.test:{}/.latchkey/account", stack.lk.port);
+    assert!(notice.text.contains(&account), "{}", notice.text);
+    assert!(
+        notice.html.contains("<strong>Soft key</strong>"),
+        "{}",
+        notice.html
+    );
+}

@@ -1,8 +1,9 @@
-//! The new-device email: sent after a sign-in from a browser the person
-//! had not used before, saying when, from which IP and browser (a summary
-//! of the User-Agent, never its free text), with a link to the account
-//! page where that session can be ended. Its wording is the templates'
-//! `new_device.txt` and `new_device.html`.
+//! The security notices by email: after a sign-in from a browser the
+//! person had not used before, and after a passkey was added to their
+//! account. Each says when, from which IP and browser (a summary of the
+//! User-Agent, never its free text), with a link to the account page where
+//! that session can be ended or the passkey removed. Their wording is the
+//! templates' `new_device.txt` and `new_device.html`.
 
 use minijinja::context;
 
@@ -21,6 +22,8 @@ pub struct NewDeviceEmail<'a> {
     pub account_url: &'a str,
     /// The host signed in to.
     pub site: &'a str,
+    /// The name of the passkey just added; `None` for a new-browser notice.
+    pub passkey: Option<&'a str>,
 }
 
 pub(super) const SAMPLE_NOTICE: NewDeviceEmail<'static> = NewDeviceEmail {
@@ -30,20 +33,25 @@ pub(super) const SAMPLE_NOTICE: NewDeviceEmail<'static> = NewDeviceEmail {
     user_agent: "<script>",
     account_url: "https://auth.example.com/.latchkey/account",
     site: "auth.example.com",
+    passkey: None,
 };
 
 impl Pages {
     /// The new-device email: (subject, plain text, html). A template error
     /// (start-up checks make it unlikely) gives a plain message.
     pub fn new_device_email(&self, mail: &NewDeviceEmail<'_>) -> (String, String, String) {
-        let subject = format!("New sign-in to {}", mail.site);
+        let subject = self.new_device_subject(mail);
         match self.try_new_device(mail) {
             Ok((text, html)) => (subject, text, html),
             Err(e) => {
                 tracing::error!(error = %e, "could not render the new-device email; sending a plain one");
+                let what = match mail.passkey {
+                    Some(_) => "got a new passkey",
+                    None => "was just signed in on a new browser",
+                };
                 let text = format!(
-                    "Your account was just signed in on a new browser ({}, IP {}, {}).\n\
-                     If it was not you, end that session here: {}\n",
+                    "Your account {what} ({}, IP {}, {}).\n\
+                     If it was not you, see your account page: {}\n",
                     describe_user_agent(mail.user_agent),
                     mail.ip,
                     mail.when,
@@ -51,6 +59,13 @@ impl Pages {
                 );
                 (subject, text.clone(), text)
             }
+        }
+    }
+
+    fn new_device_subject(&self, mail: &NewDeviceEmail<'_>) -> String {
+        match mail.passkey {
+            Some(_) => format!("New passkey on your account at {}", mail.site),
+            None => format!("New sign-in to {}", mail.site),
         }
     }
 
@@ -66,6 +81,8 @@ impl Pages {
             browser => describe_user_agent(mail.user_agent),
             account_url => mail.account_url,
             site => mail.site,
+            passkey => mail.passkey,
+            subject => self.new_device_subject(mail),
             ..self.colours.context()
         };
         let text = self.env.get_template("new_device.txt")?.render(&ctx)?;

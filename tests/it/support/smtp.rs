@@ -170,6 +170,7 @@ impl SmtpSink {
 }
 
 /// A new-device notice (latchkey's "New sign-in to ..." email).
+/// A security notice: a sign-in from a new browser, or a passkey added.
 fn is_notice(m: &Message) -> bool {
-    m.subject.starts_with("New sign-in to ")
+    m.subject.starts_with("New sign-in to ") || m.subject.starts_with("New passkey on ")
 }
