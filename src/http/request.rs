@@ -102,7 +102,7 @@ fn is_trusted(ip: IpAddr, trusted: &[IpNet]) -> bool {
 
 /// A header's value if present, once, and visible ASCII. `name` is best a
 /// `HeaderName` (a constant): a `&str` is parsed on every lookup.
-pub fn header_str<'a>(headers: &'a HeaderMap, name: impl AsHeaderName) -> Option<&'a str> {
+pub fn header_str(headers: &HeaderMap, name: impl AsHeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
