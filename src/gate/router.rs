@@ -243,12 +243,10 @@ fn allow(path: &str) -> Option<String> {
     known.then(|| names.join(", "))
 }
 
-/// `path` is `pattern`, where a `*` segment stands for any one non-empty
-/// segment.
-/// Whether `path` is `pattern`, a `*` (always a whole segment of it)
-/// standing for one non-empty segment. One pass over the bytes that stops
-/// at the first difference: this runs for every route of the table on
-/// every `/.latchkey/` request.
+/// Whether `path` is `pattern`, where a `*` (always a whole segment of it)
+/// stands for any one non-empty segment. One pass over the bytes that stops
+/// at the first difference: this runs for routes of the table on every
+/// `/.latchkey/` request.
 fn matches(pattern: &str, path: &str) -> bool {
     let (want, got) = (pattern.as_bytes(), path.as_bytes());
     let (mut i, mut j) = (0, 0);
@@ -422,8 +420,25 @@ mod tests {
             "/.latchkey/oauth/corp/start/",
             "/.latchkey/oauth/corp",
             "/.latchkey/oauth/corp/startx",
+            "/.latchkey/oauth/",
+            "/.latchkey/oauth/*",
+            "",
         ] {
             assert!(!matches(p, no), "{no}");
+        }
+        assert!(
+            matches(p, "/.latchkey/oauth/*/start"),
+            "a literal * is a segment"
+        );
+        assert!(matches("/.latchkey/auth", "/.latchkey/auth"));
+        for no in [
+            "/.latchkey/auth/",
+            "/.latchkey/aut",
+            "/.latchkey/authx",
+            "/.latchkey/auth/request",
+            "/.latchkey/Auth",
+        ] {
+            assert!(!matches("/.latchkey/auth", no), "{no}");
         }
     }
 }
