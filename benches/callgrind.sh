@@ -6,6 +6,8 @@
 #   LATCHKEY_BIN=/tmp/latchkey-old benches/callgrind.sh   # the same for another build
 #   NOKEYS=1 benches/callgrind.sh                 # without [assertion] keys (nothing signed)
 #   LATCHKEY_LOG=warn benches/callgrind.sh        # without the per-request tracing span
+#   KEEP=/tmp/cg benches/callgrind.sh             # keeps each case's dump as /tmp/cg/CASE.out
+#       (then: callgrind_annotate --inclusive=yes /tmp/cg/forward-auth.out | head -60)
 #
 # Starts redis-server and the bare upstream (benches/tools/loadbench.rs),
 # latchkey under `valgrind --tool=callgrind` (Redis store, an ES256
@@ -20,6 +22,10 @@
 #   proxy         signed-in GET proxied to the bare server
 #   public        anonymous GET of a public path, proxied
 #   sign-in       anonymous browser GET answered with the 302 to sign-in
+#   bare          the forward-auth request sent to the bare hyper server
+#                 (loadbench upstream, also under callgrind): hyper's own
+#                 floor for one keep-alive request, the part of every case
+#                 above that is not latchkey's
 #
 # Needs: valgrind, redis-server, python3.
 set -euo pipefail
@@ -39,7 +45,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$w"; }
 trap cleanup EXIT
 fp() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-rp=$(fp); up=$(fp); lp=$(fp)
+rp=$(fp); up=$(fp); lp=$(fp); bp=$(fp)
 redis-server --bind 127.0.0.1 --port "$rp" --save '' --appendonly no --dir "$w" --logfile "$w/redis.log" &
 pids+=($!)
 "$LB" upstream "127.0.0.1:$up" &
@@ -86,20 +92,26 @@ EOF
 (cd "$w" && exec valgrind --tool=callgrind --callgrind-out-file="$w/cg.out" "$LK" serve --config "$w/lk.toml" 2>"$w/valgrind.log") &
 vg=$!
 pids+=("$vg")
-for _ in $(seq 1 600); do (exec 3<>"/dev/tcp/127.0.0.1/$lp") 2>/dev/null && break; sleep 0.1; done
+(cd "$w" && exec valgrind --tool=callgrind --callgrind-out-file="$w/bare.out" "$LB" upstream "127.0.0.1:$bp" 2>"$w/valgrind-bare.log") &
+vb=$!
+pids+=("$vb")
+for port in "$lp" "$bp"; do
+    for _ in $(seq 1 600); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+done
 sleep 2 # the invalidation channel comes up shortly after start
 
 UA="User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
 FWD=("X-Forwarded-Method: GET" "X-Forwarded-Proto: https" "X-Forwarded-Host: app.bench.test"
      "X-Forwarded-Uri: /dashboard?tab=1" "$UA")
 C="Cookie: theme=dark; latchkey_session=$tok; app_sid=abc123"
-count() { # name path headers..
-    local name=$1 path=$2; shift 2
-    python3 "$w/client.py" "$lp" 50 "$path" "$@"
-    callgrind_control -z "$vg" >/dev/null 2>&1
-    python3 "$w/client.py" "$lp" "$N" "$path" "$@"
-    callgrind_control -d "$vg" >/dev/null 2>&1
-    local f; f=$(ls -t "$w"/cg.out.* | head -1)
+count() { # name path headers.. (of latchkey; PORT, PID and OUT pick another server)
+    local name=$1 path=$2 port=${PORT:-$lp} pid=${PID:-$vg} out=${OUT:-cg.out}; shift 2
+    python3 "$w/client.py" "$port" 50 "$path" "$@"
+    callgrind_control -z "$pid" >/dev/null 2>&1
+    python3 "$w/client.py" "$port" "$N" "$path" "$@"
+    callgrind_control -d "$pid" >/dev/null 2>&1
+    local f; f=$(ls -t "$w/$out".* | head -1)
+    [[ -n "${KEEP:-}" ]] && mkdir -p "$KEEP" && cp "$f" "$KEEP/$name.out"
     printf '%-14s %9d instructions/request\n' "$name" "$(( $(awk '/^(summary|totals):/ { print $2; exit }' "$f") / N ))"
 }
 echo "latchkey $("$LK" --version 2>/dev/null || true) ($LK), N=$N${NOKEYS:+, no [assertion] keys}${LATCHKEY_LOG:+, LATCHKEY_LOG=$LATCHKEY_LOG}"
@@ -108,3 +120,4 @@ count forward-auth /.latchkey/auth "$C" "${FWD[@]}"
 count proxy "/dashboard?tab=1" "Host: app.bench.test" "$C" "$UA"
 count public /public/site.css "Host: app.bench.test" "$UA"
 count sign-in "/dashboard?tab=1" "Host: app.bench.test" "$UA" "Accept: text/html,application/xhtml+xml,*/*;q=0.8"
+PORT=$bp PID=$vb OUT=bare.out count bare /.latchkey/auth "$C" "${FWD[@]}"

@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use crate::app::settings::Settings;
 use crate::identity::assertion_cache::AssertionCache;
+use crate::identity::bearer_cache::BearerCache;
 use crate::identity::cache::SessionCache;
 use crate::obs::clock::Clock;
 use crate::obs::mail_stats::MailStats;
@@ -41,6 +42,9 @@ pub struct App {
     /// Assertions signed recently, reused for a sixth of their life. Not
     /// shared across reloads (new keys or ttl start afresh).
     pub assertions: AssertionCache,
+    /// Bearer tokens whose signature was verified recently. Not shared
+    /// across reloads: a key rotated away takes its tokens with it.
+    pub bearer_cache: BearerCache,
     /// Where "now" comes from (the system clock; tests move a manual one).
     pub clock: Clock,
     /// `[[login.providers]]`, each discovered in the background (`discovery`).
@@ -71,6 +75,7 @@ impl App {
             metrics: Arc::new(Metrics::new()),
             session_cache,
             assertions: AssertionCache::default(),
+            bearer_cache: BearerCache::default(),
             loaded_at_ms: clock.now_ms(),
             clock,
             providers,
@@ -110,6 +115,7 @@ impl App {
                 None => None,
             },
             assertions: AssertionCache::default(),
+            bearer_cache: BearerCache::default(),
             clock: self.clock.clone(),
             providers,
             loaded_at_ms: self.clock.now_ms(),

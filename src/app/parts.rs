@@ -23,6 +23,7 @@ impl App {
             session: &s.session,
             users: &s.users,
             signer: s.signer(),
+            bearer_cache: &self.bearer_cache,
         }
     }
 

@@ -145,11 +145,8 @@ fn context(
         now: app.clock.now_ms(),
         html,
         bearer: credentials::bearer_token(headers).is_some(),
-        user_agent: first_chars(
-            header_str(headers, header::USER_AGENT.as_str()).unwrap_or(""),
-            256,
-        )
-        .to_owned(),
+        user_agent: first_chars(header_str(headers, header::USER_AGENT).unwrap_or(""), 256)
+            .to_owned(),
         request_id: id.as_str().to_owned(),
         method_override: method_override(headers)?,
     })

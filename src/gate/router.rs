@@ -76,8 +76,25 @@ macro_rules! sign_in {
     };
 }
 
-/// Every `/.latchkey/*` route.
+/// Every `/.latchkey/*` route. Forward-auth's first: a front proxy asks
+/// them on every request, and the table is searched in order.
 const ROUTES: &[Entry] = &[
+    Entry {
+        path: "/.latchkey/auth",
+        methods: Methods::Any,
+        metric: Route::Traefik,
+        handler: |app, req, ctx| {
+            Box::pin(async move { forward_auth::handle(app, &req, ctx, Flavor::Traefik).await })
+        },
+    },
+    Entry {
+        path: "/.latchkey/auth/request",
+        methods: Methods::Any,
+        metric: Route::Nginx,
+        handler: |app, req, ctx| {
+            Box::pin(async move { forward_auth::handle(app, &req, ctx, Flavor::Nginx).await })
+        },
+    },
     Entry {
         path: "/.latchkey/login",
         methods: Methods::Get,
@@ -228,28 +245,15 @@ const ROUTES: &[Entry] = &[
         metric: Route::Pages,
         handler: sign_in!(oauth::handoff),
     },
-    Entry {
-        path: "/.latchkey/auth",
-        methods: Methods::Any,
-        metric: Route::Traefik,
-        handler: |app, req, ctx| {
-            Box::pin(async move { forward_auth::handle(app, &req, ctx, Flavor::Traefik).await })
-        },
-    },
-    Entry {
-        path: "/.latchkey/auth/request",
-        methods: Methods::Any,
-        metric: Route::Nginx,
-        handler: |app, req, ctx| {
-            Box::pin(async move { forward_auth::handle(app, &req, ctx, Flavor::Nginx).await })
-        },
-    },
 ];
 
 /// Which front door a (normalized, or raw when it did not normalize) path
 /// is: a table route's label, `Pages` for any other `/.latchkey` path,
 /// else `Proxy`.
 pub fn metric_route(path: &str) -> Route {
+    if !path.starts_with("/.latchkey") {
+        return Route::Proxy; // every route is under /.latchkey/
+    }
     match ROUTES.iter().find(|e| matches(e.path, path)) {
         Some(e) => e.metric,
         None if path == "/.latchkey" || path.starts_with("/.latchkey/") => Route::Pages,
@@ -289,22 +293,30 @@ fn allow(path: &str) -> Option<String> {
     known.then(|| names.join(", "))
 }
 
-/// `path` is `pattern`, where a `*` segment stands for any one non-empty
-/// segment.
+/// Whether `path` is `pattern`, where a `*` (always a whole segment of it)
+/// stands for any one non-empty segment. One pass over the bytes that stops
+/// at the first difference: this runs for routes of the table on every
+/// `/.latchkey/` request.
 fn matches(pattern: &str, path: &str) -> bool {
-    if !pattern.contains('*') {
-        return pattern == path;
-    }
-    let mut want = pattern.split('/');
-    let mut got = path.split('/');
-    loop {
-        match (want.next(), got.next()) {
-            (None, None) => return true,
-            (Some("*"), Some(seg)) if !seg.is_empty() => {}
-            (Some(w), Some(g)) if w == g => {}
-            _ => return false,
+    let (want, got) = (pattern.as_bytes(), path.as_bytes());
+    let (mut i, mut j) = (0, 0);
+    while i < want.len() {
+        if want[i] == b'*' {
+            let start = j;
+            while j < got.len() && got[j] != b'/' {
+                j += 1;
+            }
+            if j == start {
+                return false;
+            }
+        } else if got.get(j) != Some(&want[i]) {
+            return false;
+        } else {
+            j += 1;
         }
+        i += 1;
     }
+    j == got.len()
 }
 
 #[cfg(test)]
@@ -377,6 +389,13 @@ mod tests {
         let mut seen = BTreeSet::new();
         for e in ROUTES {
             assert!(e.path.starts_with("/.latchkey/"), "{}", e.path);
+            assert!(
+                e.path
+                    .split('/')
+                    .all(|seg| seg == "*" || !seg.contains('*')),
+                "{}: a * is a whole segment",
+                e.path
+            );
             assert!(seen.insert((e.path, e.methods as u8)), "{} twice", e.path);
             assert!(
                 e.methods != Methods::Any
@@ -451,8 +470,25 @@ mod tests {
             "/.latchkey/oauth/corp/start/",
             "/.latchkey/oauth/corp",
             "/.latchkey/oauth/corp/startx",
+            "/.latchkey/oauth/",
+            "/.latchkey/oauth/*",
+            "",
         ] {
             assert!(!matches(p, no), "{no}");
+        }
+        assert!(
+            matches(p, "/.latchkey/oauth/*/start"),
+            "a literal * is a segment"
+        );
+        assert!(matches("/.latchkey/auth", "/.latchkey/auth"));
+        for no in [
+            "/.latchkey/auth/",
+            "/.latchkey/aut",
+            "/.latchkey/authx",
+            "/.latchkey/auth/request",
+            "/.latchkey/Auth",
+        ] {
+            assert!(!matches("/.latchkey/auth", no), "{no}");
         }
     }
 }

@@ -11,7 +11,7 @@ use crate::identity::identify::Credentials;
 
 /// The token of an `Authorization: Bearer <token>` header (scheme in any case).
 pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
-    let value = header_str(headers, header::AUTHORIZATION.as_str())?;
+    let value = header_str(headers, header::AUTHORIZATION)?;
     let (scheme, token) = value.trim().split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)

@@ -17,7 +17,7 @@
 use std::borrow::Cow;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 
 /// Every forwarded header latchkey reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +67,22 @@ impl Forwarded {
         }
     }
 
+    /// [`Forwarded::name`] as a `HeaderName`, made at compile time: a map
+    /// lookup by a `&str` parses the name on every call.
+    pub fn header(self) -> HeaderName {
+        const NAMES: [HeaderName; 8] = [
+            HeaderName::from_static("x-forwarded-for"),
+            HeaderName::from_static("x-forwarded-proto"),
+            HeaderName::from_static("x-forwarded-host"),
+            HeaderName::from_static("x-forwarded-method"),
+            HeaderName::from_static("x-forwarded-uri"),
+            HeaderName::from_static("x-original-url"),
+            HeaderName::from_static("x-original-uri"),
+            HeaderName::from_static("x-original-method"),
+        ];
+        NAMES[self as usize].clone()
+    }
+
     pub fn lines(self) -> Lines {
         match self {
             Forwarded::For => Lines::List,
@@ -95,7 +111,7 @@ pub enum ForwardedError {
 /// than read as absent.
 pub fn read(headers: &HeaderMap, which: Forwarded) -> Result<Option<Cow<'_, str>>, ForwardedError> {
     let name = which.name();
-    let mut lines = headers.get_all(name).iter().map(|v| {
+    let mut lines = headers.get_all(which.header()).iter().map(|v| {
         v.to_str()
             .map(str::trim)
             .map_err(|_| ForwardedError::NotAscii(name))
@@ -147,6 +163,16 @@ pub fn hop_address(hop: &str) -> Option<IpAddr> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_header_name_is_its_name() {
+        for which in Forwarded::ALL {
+            assert!(
+                which.header().as_str().eq_ignore_ascii_case(which.name()),
+                "{which:?}"
+            );
+        }
+    }
     use http::{HeaderName, HeaderValue};
 
     fn map(pairs: &[(&str, &[u8])]) -> HeaderMap {

@@ -10,8 +10,8 @@ use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 
 use bytes::Bytes;
-use http::header::{ACCEPT, COOKIE, HOST, ORIGIN, REFERER};
-use http::{HeaderMap, Method, Request};
+use http::header::{AsHeaderName, ACCEPT, COOKIE, HOST, ORIGIN, REFERER};
+use http::{HeaderMap, HeaderName, Method, Request};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use ipnet::IpNet;
@@ -100,8 +100,9 @@ fn is_trusted(ip: IpAddr, trusted: &[IpNet]) -> bool {
     trusted.iter().any(|n| n.contains(&ip))
 }
 
-/// A header's value if present, once, and visible ASCII.
-pub fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+/// A header's value if present, once, and visible ASCII. `name` is best a
+/// `HeaderName` (a constant): a `&str` is parsed on every lookup.
+pub fn header_str(headers: &HeaderMap, name: impl AsHeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -158,11 +159,14 @@ pub fn method_is_canonical(method: &Method) -> bool {
 /// than the request's own (Express `method-override`, Symfony, Google's
 /// APIs, many Java stacks): `X-HTTP-Method-Override`, `X-HTTP-Method`,
 /// `X-Method-Override`.
-pub const METHOD_OVERRIDE_HEADERS: [&str; 3] = [
-    "x-http-method-override",
-    "x-http-method",
-    "x-method-override",
+pub const METHOD_OVERRIDE_HEADERS: [HeaderName; 3] = [
+    HeaderName::from_static("x-http-method-override"),
+    HeaderName::from_static("x-http-method"),
+    HeaderName::from_static("x-method-override"),
 ];
+
+/// `X-Requested-With`: `XMLHttpRequest` from a script.
+const X_REQUESTED_WITH: HeaderName = HeaderName::from_static("x-requested-with");
 
 /// The method a client asks the app to run instead of the request's own,
 /// if any: one value in one of [`METHOD_OVERRIDE_HEADERS`]. Such a request
@@ -171,7 +175,7 @@ pub const METHOD_OVERRIDE_HEADERS: [&str; 3] = [
 /// method, are refused: there is no one method to judge.
 pub fn method_override(headers: &HeaderMap) -> Result<Option<Method>, GateError> {
     let mut found: Option<Method> = None;
-    for name in METHOD_OVERRIDE_HEADERS {
+    for name in &METHOD_OVERRIDE_HEADERS {
         for value in headers.get_all(name) {
             let method = Method::from_bytes(value.as_bytes())
                 .ok()
@@ -204,9 +208,10 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// `Cookie` header line. The headers are read as bytes and split at `;`; a
 /// pair that holds anything but ASCII, or whose value holds anything but
 /// visible ASCII, is skipped (another app under the cookie domain may set
-/// `name=José`), never the whole header. Each pair is parsed by the
-/// `cookie` crate (names and values trimmed, a pair without `=` or without
-/// a name skipped); quotes around a value are dropped.
+/// `name=José`), never the whole header. Each pair is read as the `cookie`
+/// crate's `Cookie::parse` reads one (split at the first `=`, name and
+/// value trimmed, a pair without `=` or without a name skipped), without
+/// building a `Cookie`; quotes around a value are dropped.
 pub fn cookies<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
     cookie_pairs(headers).filter_map(move |pair| readable(pair, name))
 }
@@ -224,13 +229,14 @@ fn readable<'a>(pair: &'a [u8], name: &str) -> Option<&'a str> {
         return None;
     }
     let pair = std::str::from_utf8(pair).ok()?;
-    let parsed = cookie::Cookie::parse(pair).ok()?;
-    if parsed.name_raw()? != name {
+    let (pair_name, value) = pair.split_once('=')?;
+    let pair_name = pair_name.trim();
+    if pair_name.is_empty() || pair_name != name {
         return None;
     }
-    // The value as a slice of the header (`value_trimmed` would borrow the
-    // parsed cookie), without one pair of surrounding quotes.
-    let value = parsed.value_raw()?;
+    // The value as a slice of the header, without one pair of surrounding
+    // quotes.
+    let value = value.trim();
     let value = match value.len() >= 2 && value.starts_with('"') && value.ends_with('"') {
         true => &value[1..value.len() - 1],
         false => value,
@@ -241,10 +247,9 @@ fn readable<'a>(pair: &'a [u8], name: &str) -> Option<&'a str> {
 /// A person's browser navigating (gets pages and redirects), as opposed to
 /// a script or XHR (gets status codes).
 pub fn wants_html(headers: &HeaderMap) -> bool {
-    let xhr = header_str(headers, "x-requested-with")
+    let xhr = header_str(headers, X_REQUESTED_WITH)
         .is_some_and(|v| v.eq_ignore_ascii_case("xmlhttprequest"));
-    let accepts_html =
-        header_str(headers, ACCEPT.as_str()).is_some_and(|v| v.contains("text/html"));
+    let accepts_html = header_str(headers, ACCEPT).is_some_and(|v| v.contains("text/html"));
     accepts_html && !xhr
 }
 
@@ -253,8 +258,8 @@ pub fn wants_html(headers: &HeaderMap) -> bool {
 /// `Referrer-Policy: no-referrer`, and from sandboxed or `data:` documents,
 /// which are cross-site and so never carry the SameSite CSRF cookie).
 pub fn form_origin(headers: &HeaderMap) -> Option<&str> {
-    match header_str(headers, ORIGIN.as_str()) {
-        Some("null") | None => header_str(headers, REFERER.as_str()),
+    match header_str(headers, ORIGIN) {
+        Some("null") | None => header_str(headers, REFERER),
         Some(o) => Some(o),
     }
 }
@@ -445,6 +450,44 @@ mod tests {
             let got: Vec<&str> = cookies(&h, "s").collect();
             assert_eq!(got, *want, "{lines:?}");
             assert_eq!(cookie(&h, "s"), want.first().copied(), "{lines:?}");
+        }
+    }
+
+    /// `readable` reads a pair exactly as `cookie::Cookie::parse` does.
+    #[test]
+    fn pairs_are_read_as_the_cookie_crate_reads_them() {
+        let pairs = [
+            "s=abc",
+            " s = abc ",
+            "s=",
+            "s",
+            "=abc",
+            " =abc",
+            "s==a",
+            "s=a=b",
+            "s=\t",
+            "\ts\t=\tv\t",
+            "s =\"q\"",
+            "x=s=abc",
+            "S=abc",
+            "s=a b",
+        ];
+        for pair in pairs {
+            let crate_reads = cookie::Cookie::parse(pair).ok().and_then(|c| {
+                let value = c.value_raw()?;
+                let value = match value.len() >= 2 && value.starts_with('"') && value.ends_with('"')
+                {
+                    true => &value[1..value.len() - 1],
+                    false => value,
+                };
+                (c.name_raw()? == "s" && value.bytes().all(|b| b.is_ascii_graphic()))
+                    .then(|| value.to_owned())
+            });
+            assert_eq!(
+                readable(pair.as_bytes(), "s").map(str::to_owned),
+                crate_reads,
+                "{pair:?}"
+            );
         }
     }
 

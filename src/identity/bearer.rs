@@ -8,12 +8,14 @@
 //! header is http's (`http::credentials`); the exchange endpoint and the
 //! `WWW-Authenticate` challenge are signin's (`signin::token`).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use crate::identity::assertion::Signer;
+use crate::identity::bearer_cache::{BearerCache, Checked};
 use crate::identity::identify::Identifier;
 use crate::identity::keys::{SignError, Typ};
 use crate::identity::session::Identity;
@@ -104,18 +106,9 @@ impl Identifier<'_> {
         token: &str,
         now: u64,
     ) -> StoreResult<Option<Identity>> {
-        let iss = self.signer.issuer;
-        let claims: AccessClaims = match self.signer.keys.verify(token, Typ::Access, iss, iss) {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::debug!(error = %e, "bearer token refused");
-                return Ok(None);
-            }
-        };
-        if !is_jti(&claims.jti) {
-            tracing::debug!("bearer token refused: malformed jti");
+        let Some(claims) = self.checked(token, now) else {
             return Ok(None);
-        }
+        };
         let Some((record, stored_user)) = self.store.get_token(&claims.jti).await? else {
             tracing::debug!(jti = %claims.jti, "bearer token refused: revoked or expired");
             return Ok(None);
@@ -149,6 +142,36 @@ impl Identifier<'_> {
             session: None,
             token: Some(record),
         }))
+    }
+
+    /// What the token's signature proves (its kind, audience, issuer and
+    /// expiry checked too, and a well-formed jti): from `bearer_cache` when
+    /// it was verified recently, else verified now (and kept). `None` for a
+    /// token that does not hold; the reason goes to the debug log.
+    fn checked(&self, token: &str, now: u64) -> Option<Arc<Checked>> {
+        let key = BearerCache::key(token);
+        if let Some(hit) = self.bearer_cache.get(&key, now) {
+            return Some(hit);
+        }
+        let iss = self.signer.issuer;
+        let claims: AccessClaims = match self.signer.keys.verify(token, Typ::Access, iss, iss) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::debug!(error = %e, "bearer token refused");
+                return None;
+            }
+        };
+        if !is_jti(&claims.jti) {
+            tracing::debug!("bearer token refused: malformed jti");
+            return None;
+        }
+        let checked = Arc::new(Checked {
+            sub: claims.sub,
+            jti: claims.jti,
+            exp: claims.exp,
+        });
+        self.bearer_cache.put(key, checked.clone());
+        Some(checked)
     }
 }
 

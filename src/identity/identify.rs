@@ -22,6 +22,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::identity::assertion::Signer;
+use crate::identity::bearer_cache::BearerCache;
 use crate::identity::cache::{CachedSession, SessionCache};
 use crate::identity::secret::Secret;
 use crate::identity::session::{Identity, SessionRef, SessionSettings};
@@ -45,6 +46,8 @@ pub struct Identifier<'a> {
     /// Users from `[[users]]`, by normalized email.
     pub users: &'a HashMap<String, User>,
     pub signer: Signer<'a>,
+    /// Bearer tokens verified recently (this `App`'s: a reload starts afresh).
+    pub bearer_cache: &'a BearerCache,
 }
 
 impl Identifier<'_> {

@@ -399,29 +399,38 @@ pub fn normalize_host(raw: &str) -> Option<String> {
     if host.is_empty() || host.len() > 253 {
         return None;
     }
-    for label in host.split('.') {
+    // One pass over the labels (this runs on every request): their length
+    // and characters, and whether one is punycode.
+    let mut punycode = false;
+    let mut last: &[u8] = &[];
+    for label in host.as_bytes().split(|b| *b == b'.') {
         if label.is_empty()
             || label.len() > 63
             || !label
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
         {
             return None;
         }
+        punycode |= label
+            .get(..4)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"xn--"));
+        last = label;
     }
     // A name whose last label looks numeric is read as an IPv4 address by
-    // browsers and the URL standard: accept only the plain dotted-quad form.
-    let last = host.rsplit('.').next().unwrap_or(host);
-    let numeric = last.bytes().all(|b| b.is_ascii_digit())
-        || last.get(..2).is_some_and(|p| p.eq_ignore_ascii_case("0x"));
+    // browsers and the URL standard: accept only the plain dotted-quad form
+    // (which `Ipv4Addr` parses only when canonical: no leading zeros, so it
+    // is its own normal form).
+    let numeric = last.iter().all(u8::is_ascii_digit)
+        || last.get(..2).is_some_and(|p| p.eq_ignore_ascii_case(b"0x"));
     if numeric {
-        let addr: Ipv4Addr = host.parse().ok()?;
-        return Some(addr.to_string());
+        let _: Ipv4Addr = host.parse().ok()?;
+        return Some(host.to_owned());
     }
     let host = host.to_ascii_lowercase();
     // A punycode label must decode (`xn--` alone does not): otherwise no URL
     // can name this host, and it could never be a return address.
-    if host.split('.').any(|l| l.starts_with("xn--")) && url::Host::parse(&host).is_err() {
+    if punycode && url::Host::parse(&host).is_err() {
         return None;
     }
     Some(host)
@@ -673,6 +682,9 @@ mod tests {
             ("[zz::1]", None),
             ("[::1%25eth0]", None),
             ("127.1", None),
+            ("127.0.0.01", None),
+            ("010.0.0.1", None),
+            ("0.0.0.0", Some("0.0.0.0")),
             ("0x7f.0.0.1", None),
             ("1.2.3.999", None),
             ("evil.com\0", None),

@@ -112,14 +112,23 @@ impl SignIn<'_> {
 /// The sign-in page's URL at `base` (an origin, or "" for this host) with
 /// a return address.
 pub fn login_url(base: &str, rd: &str) -> String {
-    let rd: String = form_urlencoded::byte_serialize(rd.as_bytes()).collect();
-    format!("{base}/.latchkey/login?rd={rd}")
+    page_url(base, "/.latchkey/login", rd)
 }
 
 /// The step-up page's URL at `base` with a return address.
 pub fn step_up_url(base: &str, rd: &str) -> String {
-    let rd: String = form_urlencoded::byte_serialize(rd.as_bytes()).collect();
-    format!("{base}/.latchkey/step-up?rd={rd}")
+    page_url(base, "/.latchkey/step-up", rd)
+}
+
+/// `{base}{page}?rd={rd, urlencoded}`, written into one String (every
+/// signed-out browser request makes one).
+fn page_url(base: &str, page: &str, rd: &str) -> String {
+    let mut url = String::with_capacity(base.len() + page.len() + 4 + rd.len() * 3 / 2);
+    url.push_str(base);
+    url.push_str(page);
+    url.push_str("?rd=");
+    url.extend(form_urlencoded::byte_serialize(rd.as_bytes()));
+    url
 }
 
 /// The sign-in page's buttons, each keeping the return address.

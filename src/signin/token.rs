@@ -60,7 +60,7 @@ pub async fn exchange(
     if !same_origin(cx, &headers, ctx) {
         return Err(GateError::Csrf("cross-site token request"));
     }
-    let is_form = header_str(&headers, header::CONTENT_TYPE.as_str())
+    let is_form = header_str(&headers, header::CONTENT_TYPE)
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     let form = if is_form {
         Some(Form::read(req, cx.limits.form_body_bytes).await?)

@@ -347,6 +347,54 @@ async fn long_lived_tokens_are_issued_listed_and_revoked_from_the_command_line()
     assert!(String::from_utf8_lossy(&nobody.stderr).contains("no user nobody@example.com"));
 }
 
+/// A token checked once is not checked again by its signature alone
+/// (latchkey keeps what a valid signature proved, for speed), yet nothing
+/// it remembers outlives the store or the keys: a token used over and over,
+/// then revoked, is refused on the very next request; and a reload that
+/// drops the key another one was signed with refuses that one at once,
+/// though it was verified a moment before.
+#[tokio::test]
+async fn a_remembered_token_is_refused_at_once_when_revoked_or_its_key_rotates_away() {
+    let dir = crate::support::temp_dir();
+    let a = write_key(dir.path(), "a", Alg::Es256);
+    let b = write_key(dir.path(), "b", Alg::EdDsa);
+    let both = assertion_toml(&[("a", &a), ("b", &b)], "");
+    let stack = Stack::start(&both).await;
+    let revoked = issue(&stack, "bob@example.com", "1d");
+    let rotated = issue(&stack, "bob@example.com", "1d");
+    for _ in 0..3 {
+        for token in [&revoked, &rotated] {
+            assert_eq!(get(&stack, "/reports", token).await.status, 200);
+        }
+    }
+
+    let jti = claims(&revoked)["jti"].as_str().expect("jti").to_owned();
+    assert!(tokens_cli(&stack, &["revoke", &jti]).status.success());
+    challenged(
+        &browse(&stack, "/reports", &revoked).await,
+        401,
+        "invalid_token",
+    );
+    assert_eq!(get(&stack, "/reports", &rotated).await.status, 200);
+
+    // b alone now: what a signed (`rotated`, just used) no longer holds.
+    let path = stack.lk.config_path();
+    let text = std::fs::read_to_string(&path).expect("config");
+    assert!(text.contains(&both), "{text}");
+    let text = text.replace(&both, &assertion_toml(&[("b", &b)], ""));
+    std::fs::write(&path, text).expect("write config");
+    stack.lk.signal("HUP");
+    stack.lk.wait_for_log(
+        "config reloaded: new requests use it",
+        std::time::Duration::from_secs(10),
+    );
+    challenged(
+        &browse(&stack, "/reports", &rotated).await,
+        401,
+        "invalid_token",
+    );
+}
+
 #[tokio::test]
 async fn roles_come_from_the_user_and_a_removed_user_is_out_at_once() {
     let (stack, _keys) = stack_with_key().await;
