@@ -20,7 +20,10 @@
 //!
 //! The pieces, in the order a request meets them: `client` (`Proxy`,
 //! its response timeout and `Proxy::forward`, which calls the others),
-//! `pool` (the connection pools, the connect timeout), `target`
+//! `send` (plain-HTTP upstreams over latchkey's own connections, and the
+//! one retry), `idle` (their idle connections, one set per runtime worker),
+//! `pool` (hyper-util's pooled client, for HTTPS upstreams and WebSocket
+//! upgrades; the connect timeout), `target`
 //! (the parsed `[[apps]].upstream` and the rewritten target), `hop`
 //! (hop-by-hop headers), `identity` (the identity headers), `cookies`
 //! (latchkey's own cookies), `forwarded` (`X-Forwarded-*`, `X-Real-IP`),
@@ -32,7 +35,9 @@ mod error;
 mod forwarded;
 mod hop;
 mod identity;
+mod idle;
 mod pool;
+mod send;
 mod target;
 mod upgrade;
 
