@@ -189,7 +189,17 @@ pub(super) async fn send(
                         retried = true;
                         req = again;
                     }
-                    _ => return Err(ProxyError::Upstream(Box::new(e.into_error()))),
+                    _ => {
+                        tracing::debug!(
+                            error = %e.error(),
+                            cause = ?std::error::Error::source(e.error()),
+                            reused,
+                            retried,
+                            %upstream,
+                            "upstream request failed; not sent again"
+                        );
+                        return Err(ProxyError::Upstream(Box::new(e.into_error())));
+                    }
                 }
             }
         }

@@ -29,6 +29,7 @@ mod observability;
 mod oidc;
 mod ops;
 mod passkeys;
+mod pooling;
 mod providers;
 mod proxy;
 mod recovery;
