@@ -2,8 +2,9 @@
 //! item 3), against the real binary in proxy mode: 8 tasks, each on its own
 //! kept-alive connection to latchkey, send GETs and POSTs through it to an
 //! upstream that closes pooled connections: at random as requests arrive
-//! (`support::flaky`), in graceful restarts, after `Connection: close`, and
-//! nginx with a keep-alive timeout far shorter than latchkey's. No request
+//! (`support::flaky`), in graceful restarts, after `Connection: close`, past
+//! the keep-alive timeout it announces, and nginx with a keep-alive timeout
+//! far shorter than latchkey's. No request
 //! may fail that nginx in latchkey's place would not fail: every GET gets
 //! its 200, and a POST is never sent twice (the upstream counts each POST's
 //! `X-Test-Id`); a POST fails only when the upstream read it and closed
@@ -395,4 +396,44 @@ async fn nginx_upstream_with_a_one_second_keepalive_fails_no_request() {
     );
     let want = sent.iter().filter(|s| s.method == Method::POST).count();
     assert_eq!(posts.len(), want, "every POST reached nginx");
+}
+
+/// A pause longer than the upstream's announced keep-alive (1 s) before
+/// every 5th request of a task.
+fn past_a_second(task: usize, i: usize) -> Option<Duration> {
+    (i % 5 == 4).then(|| Duration::from_millis(1100 + (task as u64 % 4) * 50))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_announced_keep_alive_timeout_is_honoured() {
+    // The upstream says `Keep-Alive: timeout=1` and drops whatever comes
+    // on a connection idle longer: latchkey must not send there at all
+    // (a POST there would fail, and no retry could save it).
+    let up = Flaky::start(Behaviour {
+        keep_alive: Some(Duration::from_secs(1)),
+        ..Behaviour::default()
+    })
+    .await;
+    let lk = Latchkey::start(|port| config(port, up.addr));
+    let sent = hammer(
+        lk.addr,
+        Plan {
+            each: 25,
+            post_every: 2,
+            pause: past_a_second,
+        },
+    )
+    .await;
+    let late = up.counts.late.load(Ordering::Relaxed);
+    assert_eq!(
+        late, 0,
+        "requests sent on connections idle past the upstream's keep-alive"
+    );
+    let bad: Vec<_> = sent.iter().filter(|s| s.outcome != Ok(200)).collect();
+    assert!(
+        bad.is_empty(),
+        "{} requests failed: {:?}",
+        bad.len(),
+        &bad[..bad.len().min(5)]
+    );
 }

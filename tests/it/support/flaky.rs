@@ -33,6 +33,11 @@ pub struct Behaviour {
     /// and then keep the socket open, reading, for a while: a request that
     /// arrives on it all the same is a violation (counted, not answered).
     pub close_every: Option<usize>,
+    /// Say `Keep-Alive: timeout=N` (whole seconds) on every response, and
+    /// hold to it: a request that arrives on a connection idle longer than
+    /// that is read and not answered, the connection closed (counted in
+    /// `dropped` and `late`).
+    pub keep_alive: Option<std::time::Duration>,
 }
 
 /// What arrived, over every incarnation of the upstream.
@@ -46,6 +51,8 @@ pub struct Counts {
     pub connections: AtomicUsize,
     /// Requests that arrived on a connection after its `Connection: close`.
     pub after_close: AtomicUsize,
+    /// Requests that arrived on a connection idle past `keep_alive`.
+    pub late: AtomicUsize,
     /// How often each POST's `X-Test-Id` arrived.
     pub posts: Mutex<HashMap<String, usize>>,
 }
@@ -186,6 +193,7 @@ async fn serve(
     let _ = stream.set_nodelay(true);
     let mut buf = Vec::new();
     let mut served = 0usize;
+    let mut answered_at = tokio::time::Instant::now();
     loop {
         // Idle between requests: a restart closes the connection now (a
         // new one serves its first request).
@@ -204,7 +212,13 @@ async fn serve(
             *counts.posts.lock().unwrap().entry(id).or_default() += 1;
         }
         served += 1;
-        if served > 1 && rand::random_range(0..100) < behaviour.drop_reused_percent {
+        let late = behaviour
+            .keep_alive
+            .is_some_and(|k| served > 1 && answered_at.elapsed() > k);
+        if late {
+            counts.late.fetch_add(1, Ordering::Relaxed);
+        }
+        if late || served > 1 && rand::random_range(0..100) < behaviour.drop_reused_percent {
             counts.dropped.fetch_add(1, Ordering::Relaxed);
             if head.method == "POST" {
                 counts.dropped_posts.fetch_add(1, Ordering::Relaxed);
@@ -212,14 +226,18 @@ async fn serve(
             return;
         }
         let close = behaviour.close_every.is_some_and(|n| served % n == 0);
-        let response: &[u8] = if close {
-            b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n"
-        } else {
-            b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n"
-        };
-        if stream.write_all(response).await.is_err() {
+        let response = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n{}{}\r\nok\n",
+            if close { "Connection: close\r\n" } else { "" },
+            match behaviour.keep_alive {
+                Some(k) => format!("Keep-Alive: timeout={}\r\n", k.as_secs()),
+                None => String::new(),
+            }
+        );
+        if stream.write_all(response.as_bytes()).await.is_err() {
             return;
         }
+        answered_at = tokio::time::Instant::now();
         counts.answered.fetch_add(1, Ordering::Relaxed);
         if close {
             // Keep the socket open a while: whatever arrives now is a
