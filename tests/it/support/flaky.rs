@@ -225,7 +225,9 @@ async fn serve(
             }
             return;
         }
-        let close = behaviour.close_every.is_some_and(|n| served % n == 0);
+        let close = behaviour
+            .close_every
+            .is_some_and(|n| served.is_multiple_of(n));
         let response = format!(
             "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n{}{}\r\nok\n",
             if close { "Connection: close\r\n" } else { "" },
@@ -243,19 +245,15 @@ async fn serve(
             // Keep the socket open a while: whatever arrives now is a
             // request sent on a connection the upstream said it closes.
             let linger = tokio::time::sleep(std::time::Duration::from_millis(200));
-            tokio::pin!(linger);
-            loop {
-                tokio::select! {
-                    () = &mut linger => return,
-                    got = read_request(&mut stream, &mut buf) => match got {
-                        Some(_) => {
-                            counts.after_close.fetch_add(1, Ordering::Relaxed);
-                            return;
-                        }
-                        None => return,
-                    },
+            tokio::select! {
+                () = linger => {}
+                got = read_request(&mut stream, &mut buf) => {
+                    if got.is_some() {
+                        counts.after_close.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
             }
+            return;
         }
         if *stopped.borrow() {
             return;
