@@ -155,9 +155,13 @@ pub(super) async fn send(
     let mut retried = false;
     loop {
         let reused = if retried { None } else { sets.take(upstream) };
-        let (mut conn, reused) = match reused {
-            Some(conn) => (conn, true),
-            None => (connect(upstream, connect_timeout).await?, false),
+        let (mut conn, home, reused) = match reused {
+            Some((conn, home)) => (conn, home, true),
+            None => (
+                connect(upstream, connect_timeout).await?,
+                sets.here(),
+                false,
+            ),
         };
         if let Err(e) = conn.ready().await {
             if reused {
@@ -172,7 +176,7 @@ pub(super) async fn send(
             None
         };
         match conn.try_send_request(req).await {
-            Ok(resp) => return Ok(returning(resp, conn, sets, upstream)),
+            Ok(resp) => return Ok(returning(resp, conn, home, sets, upstream)),
             Err(mut e) => {
                 let again = match e.take_message() {
                     Some(unsent) => Some(unsent),
@@ -266,10 +270,12 @@ fn reusable(resp: &Response<Incoming>) -> Option<Option<Duration>> {
 fn returning(
     resp: Response<Incoming>,
     conn: SendRequest<UpBody>,
+    home: usize,
     sets: &Arc<IdleSets>,
     upstream: &Authority,
 ) -> Response<Body> {
     let back = reusable(&resp).map(|keep| Back {
+        home,
         sets: sets.clone(),
         upstream: upstream.clone(),
         conn,
@@ -286,6 +292,8 @@ fn returning(
 
 /// A connection on its way back to the idle set.
 struct Back {
+    /// The set it belongs to (`idle`).
+    home: usize,
     sets: Arc<IdleSets>,
     upstream: Authority,
     conn: SendRequest<UpBody>,
@@ -302,7 +310,8 @@ struct Returning {
 impl Returning {
     fn release(&mut self) {
         if let Some(back) = self.back.take() {
-            back.sets.put(&back.upstream, back.conn, back.keep);
+            back.sets
+                .put(back.home, &back.upstream, back.conn, back.keep);
         }
     }
 }
