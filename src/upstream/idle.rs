@@ -29,7 +29,7 @@ use http::uri::Authority;
 use hyper::client::conn::http1::SendRequest;
 use tokio::time::Instant;
 
-use super::send::UpBody;
+use super::up_body::UpBody;
 
 /// At most this many idle connections per upstream in one worker's set;
 /// one more is closed rather than kept.

@@ -21,7 +21,8 @@
 //! The pieces, in the order a request meets them: `client` (`Proxy`,
 //! its response timeout and `Proxy::forward`, which calls the others),
 //! `send` (plain-HTTP upstreams over latchkey's own connections, and the
-//! one retry), `idle` (their idle connections, one set per runtime worker),
+//! one retry), `idle` (their idle connections, one set per runtime worker), `up_body`
+//! (the request body they carry),
 //! `pool` (hyper-util's pooled client, for HTTPS upstreams and WebSocket
 //! upgrades; the connect timeout), `target`
 //! (the parsed `[[apps]].upstream` and the rewritten target), `hop`
@@ -39,6 +40,7 @@ mod idle;
 mod pool;
 mod send;
 mod target;
+mod up_body;
 mod upgrade;
 
 use std::net::IpAddr;

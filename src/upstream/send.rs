@@ -44,45 +44,10 @@ use tokio::net::TcpStream;
 use super::error::ProxyError;
 use super::hop::connection_tokens;
 use super::idle::IdleSets;
+use super::up_body::UpBody;
 use crate::Body;
 
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
-
-/// A request body on its way up: the client's own, or none (a request sent
-/// again).
-pub(super) enum UpBody {
-    Client(Incoming),
-    Empty,
-}
-
-impl HttpBody for UpBody {
-    type Data = Bytes;
-    type Error = hyper::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        match self.get_mut() {
-            UpBody::Client(body) => Pin::new(body).poll_frame(cx),
-            UpBody::Empty => Poll::Ready(None),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        match self {
-            UpBody::Client(body) => body.is_end_stream(),
-            UpBody::Empty => true,
-        }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match self {
-            UpBody::Client(body) => body.size_hint(),
-            UpBody::Empty => SizeHint::with_exact(0),
-        }
-    }
-}
 
 /// What it takes to send a request again that has no body: its head.
 struct Replay {

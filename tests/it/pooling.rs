@@ -137,6 +137,18 @@ fn failed_gets(sent: &[Sent]) -> Vec<&Sent> {
         .collect()
 }
 
+/// Asserts that every request got its 200.
+fn all_answered(sent: &[Sent], lk: &Latchkey) {
+    let bad: Vec<_> = sent.iter().filter(|s| s.outcome != Ok(200)).collect();
+    assert!(
+        bad.is_empty(),
+        "{} requests failed: {:?}\n{}",
+        bad.len(),
+        &bad[..bad.len().min(5)],
+        lk.log()
+    );
+}
+
 /// POST ids the upstream received more than once.
 fn twice(posts: &HashMap<String, usize>) -> Vec<(&String, &usize)> {
     posts.iter().filter(|(_, n)| **n > 1).collect()
@@ -292,14 +304,7 @@ async fn connection_close_answers_are_honoured_under_load() {
         },
     )
     .await;
-    let bad: Vec<_> = sent.iter().filter(|s| s.outcome != Ok(200)).collect();
-    assert!(
-        bad.is_empty(),
-        "{} requests failed: {:?}\n{}",
-        bad.len(),
-        &bad[..bad.len().min(5)],
-        lk.log()
-    );
+    all_answered(&sent, &lk);
     let c = &up.counts;
     assert_eq!(
         c.after_close.load(Ordering::Relaxed),
@@ -372,14 +377,7 @@ async fn nginx_upstream_with_a_one_second_keepalive_fails_no_request() {
         },
     )
     .await;
-    let bad: Vec<_> = sent.iter().filter(|s| s.outcome != Ok(200)).collect();
-    assert!(
-        bad.is_empty(),
-        "{} requests failed: {:?}\n{}",
-        bad.len(),
-        &bad[..bad.len().min(5)],
-        lk.log()
-    );
+    all_answered(&sent, &lk);
     // nginx writes its access log line when the request ends: each POST
     // id once.
     let log = std::fs::read_to_string(dir.path().join("access.log")).unwrap();
@@ -429,11 +427,5 @@ async fn an_announced_keep_alive_timeout_is_honoured() {
         late, 0,
         "requests sent on connections idle past the upstream's keep-alive"
     );
-    let bad: Vec<_> = sent.iter().filter(|s| s.outcome != Ok(200)).collect();
-    assert!(
-        bad.is_empty(),
-        "{} requests failed: {:?}",
-        bad.len(),
-        &bad[..bad.len().min(5)]
-    );
+    all_answered(&sent, &lk);
 }
