@@ -1,9 +1,12 @@
-//! The client side of the reverse proxy: `Proxy`, the process's one pooled
-//! client (`pool`) with its response timeout, and `Proxy::forward`, which
-//! rewrites the request with the other pieces of this folder and streams
-//! both bodies. What may
-//! pass is decided before (`gate`); TLS configs are built by `tls`.
+//! The client side of the reverse proxy: `Proxy`, the process's
+//! connections to upstreams (latchkey's own per-worker idle sets for plain
+//! HTTP, `idle` and `send`; hyper-util's pooled client for HTTPS and
+//! WebSocket upgrades, `pool`) with its response timeout, and
+//! `Proxy::forward`, which rewrites the request with the other pieces of
+//! this folder and streams both bodies. What may pass is decided before
+//! (`gate`); TLS configs are built by `tls`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::header::{HeaderValue, FORWARDED, UPGRADE};
@@ -15,7 +18,9 @@ use super::cookies::strip_cookies;
 use super::error::ProxyError;
 use super::forwarded::set_forwarded;
 use super::hop::{one_value, remove_hop_by_hop};
-use super::pool::{build_client, UpstreamClient, CONNECT_TIMEOUT};
+use super::idle::IdleSets;
+use super::pool::{build_client, UpstreamClient, CONNECT_TIMEOUT, IDLE_TIMEOUT};
+use super::send;
 use super::target::Upstream;
 use super::upgrade;
 use super::Forward;
@@ -23,11 +28,13 @@ use crate::obs::request_id::X_REQUEST_ID;
 use crate::tls::TlsError;
 use crate::Body;
 
-/// The pooled HTTP/1.1 client to every upstream without a CA of its own
-/// (HTTPS ones verified against the public web roots); one per process,
-/// shared by every `App` a config reload makes: clones share the pool.
+/// The connections to every upstream without a CA of its own: latchkey's
+/// own idle sets for plain HTTP, hyper-util's pooled client for HTTPS ones
+/// (verified against the public web roots) and upgrades; one per process,
+/// shared by every `App` a config reload makes: clones share the pools.
 #[derive(Clone)]
 pub struct Proxy {
+    idle: Arc<IdleSets>,
     client: UpstreamClient,
     response_timeout: Duration,
 }
@@ -47,6 +54,7 @@ impl Proxy {
     pub fn new(response_timeout: Duration) -> Result<Proxy, TlsError> {
         let tls = crate::tls::client_config(None)?;
         Ok(Proxy {
+            idle: Arc::new(IdleSets::new(IDLE_TIMEOUT)),
             client: build_client(tls, response_timeout.min(CONNECT_TIMEOUT)),
             response_timeout,
         })
@@ -56,6 +64,7 @@ impl Proxy {
     /// config).
     pub fn with_timeout(&self, response_timeout: Duration) -> Proxy {
         Proxy {
+            idle: self.idle.clone(),
             client: self.client.clone(),
             response_timeout,
         }
@@ -87,8 +96,14 @@ impl Proxy {
         fwd: Forward<'_>,
     ) -> Result<Response<Body>, ProxyError> {
         let upgrade = upgrade::asked(&mut req);
+        // Plain HTTP without an upgrade goes over latchkey's own connections.
+        let own = upgrade.is_none() && !upstream.is_https();
 
-        *req.uri_mut() = upstream.uri_for(fwd.path_and_query)?;
+        *req.uri_mut() = if own {
+            upstream.origin_form(fwd.path_and_query)?
+        } else {
+            upstream.uri_for(fwd.path_and_query)?
+        };
         *req.version_mut() = Version::HTTP_11;
         let headers = req.headers_mut();
         remove_hop_by_hop(headers);
@@ -106,12 +121,26 @@ impl Proxy {
             upgrade::ask(headers);
         }
 
+        if own {
+            let connect_timeout = self.response_timeout.min(CONNECT_TIMEOUT);
+            let sent = send::send(&self.idle, upstream.authority(), connect_timeout, req);
+            let mut resp = match tokio::time::timeout(self.response_timeout, sent).await {
+                Err(_) => return Err(ProxyError::Timeout(self.response_timeout)),
+                Ok(result) => result?,
+            };
+            if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+                return Err(ProxyError::UnaskedUpgrade);
+            }
+            remove_hop_by_hop(resp.headers_mut());
+            return Ok(resp);
+        }
+
         let client = upstream.client.as_ref().unwrap_or(&self.client);
         let mut resp = match tokio::time::timeout(self.response_timeout, client.request(req)).await
         {
             Err(_) => return Err(ProxyError::Timeout(self.response_timeout)),
-            Ok(Err(e)) if e.is_connect() => return Err(ProxyError::Connect(e)),
-            Ok(Err(e)) => return Err(ProxyError::Upstream(e)),
+            Ok(Err(e)) if e.is_connect() => return Err(ProxyError::Connect(Box::new(e))),
+            Ok(Err(e)) => return Err(ProxyError::Upstream(Box::new(e))),
             Ok(Ok(resp)) => resp,
         };
 

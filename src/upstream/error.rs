@@ -6,18 +6,22 @@ use std::time::Duration;
 
 use http::StatusCode;
 
+/// The cause of a failed connection or exchange: hyper's, hyper-util's or
+/// the socket's.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
 /// Why a request could not be forwarded. Each variant knows its status.
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
     /// The upstream refused or did not accept the connection.
     #[error("cannot connect to the upstream")]
-    Connect(#[source] hyper_util::client::legacy::Error),
+    Connect(#[source] Cause),
     /// No response head within the response timeout.
     #[error("the upstream sent no response within {0:?}")]
     Timeout(Duration),
     /// The upstream connection failed otherwise (reset, bad response).
     #[error("the upstream failed")]
-    Upstream(#[source] hyper_util::client::legacy::Error),
+    Upstream(#[source] Cause),
     /// The upstream answered 101 to a request that did not ask to upgrade.
     #[error("the upstream switched protocols unasked")]
     UnaskedUpgrade,

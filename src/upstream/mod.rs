@@ -20,7 +20,11 @@
 //!
 //! The pieces, in the order a request meets them: `client` (`Proxy`,
 //! its response timeout and `Proxy::forward`, which calls the others),
-//! `pool` (the connection pools, the connect timeout), `target`
+//! `send` (plain-HTTP upstreams over latchkey's own connections, and the
+//! one retry), `idle` (their idle connections, one set per runtime worker), `up_body`
+//! (the request body they carry),
+//! `pool` (hyper-util's pooled client, for HTTPS upstreams and WebSocket
+//! upgrades; the connect timeout), `target`
 //! (the parsed `[[apps]].upstream` and the rewritten target), `hop`
 //! (hop-by-hop headers), `identity` (the identity headers), `cookies`
 //! (latchkey's own cookies), `forwarded` (`X-Forwarded-*`, `X-Real-IP`),
@@ -32,8 +36,11 @@ mod error;
 mod forwarded;
 mod hop;
 mod identity;
+mod idle;
 mod pool;
+mod send;
 mod target;
+mod up_body;
 mod upgrade;
 
 use std::net::IpAddr;

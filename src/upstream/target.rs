@@ -70,9 +70,16 @@ impl Upstream {
         Ok(self)
     }
 
-    /// The URI the upstream receives: its authority, the prefix, then
-    /// `path_and_query` (which must start with `/`).
-    pub(super) fn uri_for(&self, path_and_query: &str) -> Result<Uri, ProxyError> {
+    /// `host:port`: where a plain-HTTP upstream is connected to, and the
+    /// key of its idle connections.
+    pub(super) fn authority(&self) -> &Authority {
+        &self.authority
+    }
+
+    /// The target in origin form (what goes on the request line to a
+    /// plain-HTTP upstream over latchkey's own connections): the prefix,
+    /// then `path_and_query` (which must start with `/`).
+    pub(super) fn origin_form(&self, path_and_query: &str) -> Result<Uri, ProxyError> {
         if !path_and_query.starts_with('/') {
             return Err(ProxyError::Target(path_and_query.to_owned()));
         }
@@ -82,10 +89,16 @@ impl Upstream {
             PathAndQuery::try_from([self.prefix.as_str(), path_and_query].concat())
         }
         .map_err(|_| ProxyError::Target(path_and_query.to_owned()))?;
-        let mut parts = http::uri::Parts::default();
+        Ok(Uri::from(pq))
+    }
+
+    /// The URI the upstream receives through hyper-util's client, in
+    /// absolute form (it connects by it): its authority, the prefix, then
+    /// `path_and_query` (which must start with `/`).
+    pub(super) fn uri_for(&self, path_and_query: &str) -> Result<Uri, ProxyError> {
+        let mut parts = self.origin_form(path_and_query)?.into_parts();
         parts.scheme = Some(self.scheme.clone());
         parts.authority = Some(self.authority.clone());
-        parts.path_and_query = Some(pq);
         Uri::from_parts(parts).map_err(|_| ProxyError::Target(path_and_query.to_owned()))
     }
 }
@@ -119,6 +132,12 @@ mod tests {
         for (s, pq, want) in ok {
             let up = Upstream::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"));
             assert_eq!(up.uri_for(pq).unwrap().to_string(), *want, "{s} + {pq}");
+            let origin = up.origin_form(pq).unwrap();
+            assert_eq!(
+                want.strip_prefix(&format!("{}://{}", up.scheme, up.authority())),
+                Some(origin.to_string().as_str()),
+                "{s} + {pq}"
+            );
         }
         let bad: &[(&str, &str)] = &[
             ("ftp://h", "has scheme \"ftp\""),
@@ -143,6 +162,11 @@ mod tests {
         for pq in ["", "*", "x", "http://evil/"] {
             assert_eq!(
                 up.uri_for(pq).unwrap_err().status(),
+                StatusCode::BAD_REQUEST,
+                "{pq:?}"
+            );
+            assert_eq!(
+                up.origin_form(pq).unwrap_err().status(),
                 StatusCode::BAD_REQUEST,
                 "{pq:?}"
             );

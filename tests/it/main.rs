@@ -31,6 +31,7 @@ mod oidc;
 mod ops;
 mod passkey_ceremonies;
 mod passkeys;
+mod pooling;
 mod providers;
 mod proxy;
 mod recovery;

@@ -3,6 +3,7 @@
 //! program is missing (never skipped).
 #![allow(dead_code)]
 
+pub mod flaky;
 pub mod github;
 pub mod http;
 pub mod latchkey;
