@@ -128,6 +128,7 @@ pub(super) async fn send(
                 false,
             ),
         };
+        tracing::trace!(%upstream, reused, retried, "upstream connection");
         if let Err(e) = conn.ready().await {
             if reused {
                 // Found dead before a byte was written: the next one.
