@@ -33,7 +33,6 @@ use crate::identity::session::Identity;
 use crate::obs::audit::AuditEvent;
 use crate::signin::account::signed_in;
 use crate::signin::csrf::checked_json;
-use crate::signin::verify::resolve_user;
 use crate::signin::SignIn;
 use crate::store::records::{OAuthRecord, PasskeyRecord, User};
 use crate::store::Store;
@@ -268,9 +267,10 @@ pub fn unknown_passkey(cx: &SignIn<'_>, ctx: &Ctx, user_id: &str) -> GateError {
 }
 
 /// The assertion `response` to `challenge`, by the stored passkey
-/// `record` of the person with `email`: verified (signature, origin, RP
-/// id, sign count), the person still allowed to sign in, and then the new
-/// sign count and the time of use stored. A refusal changes nothing.
+/// `record`: verified (signature, origin, RP id, sign count), and then
+/// the new sign count and the time of use stored. A refusal changes
+/// nothing. Whose passkey it is, and that they may sign in, the caller
+/// has found (`user_by_id`) before.
 pub async fn prove(
     cx: &SignIn<'_>,
     ctx: &Ctx,
@@ -278,8 +278,7 @@ pub async fn prove(
     challenge: &Challenge,
     response: &AssertionResponse,
     mut record: PasskeyRecord,
-    email: &str,
-) -> Result<User, GateError> {
+) -> Result<(), GateError> {
     let verified = verify_assertion(
         rp,
         &challenge.bytes,
@@ -288,13 +287,10 @@ pub async fn prove(
         record.sign_count,
     )
     .map_err(|e| refused_by_verifier(cx, ctx, &record.user_id, &record.id, &e))?;
-    let Some(user) = resolve_user(cx, email, ctx.now).await? else {
-        return Err(GateError::NotAllowed);
-    };
     record.sign_count = verified.sign_count;
     record.last_used = ctx.now;
     cx.store.put_passkey(&record).await?;
-    Ok(user)
+    Ok(())
 }
 
 /// The user with this id: listed in config, else stored.

@@ -73,10 +73,10 @@ pub async fn finish(
         Some(_) => cx.store.get_passkey(&user_id, &response.id).await?,
         None => None,
     };
-    let (Some(known), Some(record)) = (known, record) else {
+    let (Some(user), Some(record)) = (known, record) else {
         return Err(ceremony::unknown_passkey(cx, ctx, &user_id));
     };
-    let user = ceremony::prove(cx, ctx, &rp, &challenge, &response, record, &known.email).await?;
+    ceremony::prove(cx, ctx, &rp, &challenge, &response, record).await?;
     tracing::info!(user_id = %user.id, "signed in with a passkey");
     let made = NewSession {
         user: &user,

@@ -129,8 +129,12 @@ pub async fn finish(
     let Some(record) = cx.store.get_passkey(&user_id, &response.id).await? else {
         return Err(ceremony::unknown_passkey(cx, ctx, &user_id));
     };
-    let email = &identity.user.email;
-    let user = ceremony::prove(cx, ctx, &rp, &challenge, &response, record, email).await?;
+    // The person as stored or listed, without this session's provider
+    // roles (those go along as extra roles below).
+    let Some(user) = ceremony::user_by_id(cx, &user_id).await? else {
+        return Err(GateError::NotAllowed);
+    };
+    ceremony::prove(cx, ctx, &rp, &challenge, &response, record).await?;
     cx.audit(ctx, &user_id, AuditEvent::SteppedUp);
     // The provider's role_map roles of the old session go along.
     let extra_roles: Vec<String> = identity

@@ -394,7 +394,9 @@ impl Pages {
                 }
             }
         }
-        if let Err(e) = pages.try_new_device(&notice::SAMPLE_NOTICE) {
+        if let Err(e) =
+            pages.try_new_device(&notice::SAMPLE_NOTICE, "New sign-in to auth.example.com")
+        {
             let line = format!("{}: {e}", file_of(e.name()));
             if seen.insert(line.clone()) {
                 problems.push(line);

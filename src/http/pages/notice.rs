@@ -40,8 +40,8 @@ impl Pages {
     /// The new-device email: (subject, plain text, html). A template error
     /// (start-up checks make it unlikely) gives a plain message.
     pub fn new_device_email(&self, mail: &NewDeviceEmail<'_>) -> (String, String, String) {
-        let subject = self.new_device_subject(mail);
-        match self.try_new_device(mail) {
+        let subject = Self::new_device_subject(mail);
+        match self.try_new_device(mail, &subject) {
             Ok((text, html)) => (subject, text, html),
             Err(e) => {
                 tracing::error!(error = %e, "could not render the new-device email; sending a plain one");
@@ -62,7 +62,7 @@ impl Pages {
         }
     }
 
-    fn new_device_subject(&self, mail: &NewDeviceEmail<'_>) -> String {
+    fn new_device_subject(mail: &NewDeviceEmail<'_>) -> String {
         match mail.passkey {
             Some(_) => format!("New passkey on your account at {}", mail.site),
             None => format!("New sign-in to {}", mail.site),
@@ -72,6 +72,7 @@ impl Pages {
     pub(super) fn try_new_device(
         &self,
         mail: &NewDeviceEmail<'_>,
+        subject: &str,
     ) -> Result<(String, String), minijinja::Error> {
         let ctx = context! {
             brand => self.brand.clone(),
@@ -82,7 +83,7 @@ impl Pages {
             account_url => mail.account_url,
             site => mail.site,
             passkey => mail.passkey,
-            subject => self.new_device_subject(mail),
+            subject => subject,
             ..self.colours.context()
         };
         let text = self.env.get_template("new_device.txt")?.render(&ctx)?;
