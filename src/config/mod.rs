@@ -172,7 +172,7 @@ impl Default for SessionConfig {
             idle_timeout: "15m".into(),
             max_lifetime: "12h".into(),
             cache: true,
-            cache_entries: 50_000,
+            cache_entries: 100_000,
             local_cache: None,
         }
     }

@@ -93,16 +93,16 @@ impl Identifier<'_> {
                 else {
                     return Ok(None);
                 };
-                let found = Arc::new(CachedSession { record, idle_end });
+                let found = Arc::new(CachedSession::new(record, idle_end));
                 if let (Some(cache), Some(mark)) = (self.cache, mark) {
                     cache.put_session(mark, &hash, found.clone());
                 }
                 found
             }
         };
-        let CachedSession { record, idle_end } = &*session;
+        let record = &*session;
         // A second round trip only for users kept in the store.
-        let stored_user = match self.users.contains_key(&record.email) {
+        let stored_user = match self.users.contains_key(&*record.email) {
             true => None,
             false => Some(self.stored_user(&record.user_id).await?),
         };
@@ -114,8 +114,8 @@ impl Identifier<'_> {
         };
         // The provider's role_map roles of this sign-in, on top of the user's.
         for role in &record.extra_roles {
-            if !user.roles.contains(role) {
-                user.roles.push(role.clone());
+            if !user.roles.iter().any(|r| **r == **role) {
+                user.roles.push(role.to_string());
             }
         }
         Ok(Some(Identity {
@@ -124,8 +124,8 @@ impl Identifier<'_> {
                 hash,
                 created_at: record.created_at,
                 expires_at: record.expires_at,
-                idle_expires_at: *idle_end,
-                amr: record.amr.clone(),
+                idle_expires_at: record.idle_end,
+                amr: record.amr.to_string(),
             }),
             token: None,
         }))
