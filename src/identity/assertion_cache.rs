@@ -3,23 +3,27 @@
 //! caller asks for the same app many times a second.
 //!
 //! An assertion is reused only for exactly the claims it would be made of
-//! again: the key is the app's host (`aud`), the credential it speaks for
-//! (the session's hash, or the bearer token's id) and every identity field
-//! it carries (user id, email, roles, `amr`). A role change, a new email or
-//! another session therefore never gets an old assertion: it misses, and a
-//! fresh one is signed. Revocations need nothing here: a refused session
-//! never reaches the point where an assertion is made.
+//! again: the key is the app's host (`aud`) and every identity claim it
+//! carries (user id, email, roles, `amr`); only `iat` and `exp` differ. A
+//! role change, a new email or another way of signing in therefore never
+//! gets an old assertion: it misses, and a fresh one is signed. The
+//! assertion names the person, not the session or token (it carries no
+//! session id), so a person's sessions share one per app: 100,000 sessions
+//! of a few people need a few entries, not 100,000. Revocations need
+//! nothing here: a refused session never reaches the point where an
+//! assertion is made.
 //!
 //! It is reused while it is younger than a sixth of `assertion.ttl` (10 s of
 //! the default 60 s; with a ttl under 6 s, only within the second of its
 //! `iat`, when a fresh one would carry the same claims): an app always gets
 //! one with at least five sixths of its life left. The cache is bounded
 //! ([`ENTRIES`]) and belongs to one `App`: a reload (new keys, new ttl)
-//! starts an empty one.
+//! starts an empty one. It keeps each as the header value it is sent as
+//! (checked once), so a reuse costs a reference count, not a copy.
 
-use std::sync::Arc;
 use std::time::Duration;
 
+use http::HeaderValue;
 use quick_cache::sync::Cache;
 
 use crate::identity::assertion::Signer;
@@ -30,7 +34,7 @@ pub const ENTRIES: usize = 4096;
 
 /// Recently signed assertions (see the module doc).
 pub struct AssertionCache {
-    cache: Cache<Vec<u8>, (Arc<str>, u64)>,
+    cache: Cache<Vec<u8>, (HeaderValue, u64)>,
 }
 
 impl Default for AssertionCache {
@@ -52,7 +56,7 @@ impl AssertionCache {
         host: &str,
         ttl: Duration,
         now_ms: u64,
-    ) -> Option<Arc<str>> {
+    ) -> Option<HeaderValue> {
         if signer.keys.is_empty() {
             return None;
         }
@@ -64,7 +68,9 @@ impl AssertionCache {
                 return Some(jwt);
             }
         }
-        let jwt: Arc<str> = signer.assertion(identity, host, ttl, now_ms)?.into();
+        let jwt = signer.assertion(identity, host, ttl, now_ms)?;
+        // base64url and dots: always a valid header value.
+        let jwt = HeaderValue::from_maybe_shared(bytes::Bytes::from(jwt.into_bytes())).ok()?;
         self.cache.insert(key, (jwt.clone(), now_s));
         Some(jwt)
     }
@@ -74,14 +80,8 @@ impl AssertionCache {
 /// spell the same key).
 fn key(identity: &Identity, host: &str) -> Vec<u8> {
     let user = &identity.user;
-    let credential: &[u8] = match (&identity.session, &identity.token) {
-        (Some(s), _) => &s.hash.0,
-        (None, Some(t)) => t.jti.as_bytes(),
-        (None, None) => b"",
-    };
-    let head: [&[u8]; 5] = [
+    let head: [&[u8]; 4] = [
         host.as_bytes(),
-        credential,
         user.id.as_bytes(),
         user.email.as_bytes(),
         identity.amr().as_bytes(),
@@ -106,7 +106,7 @@ mod tests {
     use crate::identity::session::SessionRef;
     use crate::store::records::{TokenHash, User};
 
-    fn identity(roles: &[&str], hash: u8) -> Identity {
+    fn identity(roles: &[&str], hash: u8, amr: &str) -> Identity {
         Identity {
             user: User {
                 id: "u1".into(),
@@ -119,10 +119,15 @@ mod tests {
                 created_at: 0,
                 expires_at: u64::MAX,
                 idle_expires_at: u64::MAX,
-                amr: "email".into(),
+                amr: amr.into(),
             }),
             token: None,
         }
+    }
+
+    /// The same stored value handed out again (not one signed anew).
+    fn same(a: &HeaderValue, b: &HeaderValue) -> bool {
+        a.as_bytes().as_ptr() == b.as_bytes().as_ptr()
     }
 
     #[test]
@@ -137,37 +142,49 @@ mod tests {
         let ttl = Duration::from_secs(60);
         let t0 = 1_000_000_000;
         let a = c
-            .get(signer, &identity(&["admin"], 1), "app", ttl, t0)
+            .get(signer, &identity(&["admin"], 1, "email"), "app", ttl, t0)
             .unwrap();
-        let again = c.get(signer, &identity(&["admin"], 1), "app", ttl, t0 + 9_000);
-        assert!(Arc::ptr_eq(&a, &again.unwrap()), "reused within ttl/6");
+        let again = c.get(
+            signer,
+            &identity(&["admin"], 1, "email"),
+            "app",
+            ttl,
+            t0 + 9_000,
+        );
+        assert!(same(&a, &again.unwrap()), "reused within ttl/6");
+        // Another session of the same person: the same claims, one assertion.
+        let other_session = c.get(signer, &identity(&["admin"], 2, "email"), "app", ttl, t0);
+        assert!(same(&a, &other_session.unwrap()), "shared by sessions");
         for (other, what) in [
             (
-                c.get(signer, &identity(&["member"], 1), "app", ttl, t0),
+                c.get(signer, &identity(&["member"], 1, "email"), "app", ttl, t0),
                 "roles",
             ),
             (
-                c.get(signer, &identity(&["admin"], 2), "app", ttl, t0),
-                "session",
+                c.get(signer, &identity(&["admin"], 1, "passkey"), "app", ttl, t0),
+                "amr",
             ),
             (
-                c.get(signer, &identity(&["admin"], 1), "app2", ttl, t0),
+                c.get(signer, &identity(&["admin"], 1, "email"), "app2", ttl, t0),
                 "host",
             ),
             (
-                c.get(signer, &identity(&["admin"], 1), "app", ttl, t0 + 10_000),
+                c.get(
+                    signer,
+                    &identity(&["admin"], 1, "email"),
+                    "app",
+                    ttl,
+                    t0 + 10_000,
+                ),
                 "age",
             ),
         ] {
-            assert!(
-                !Arc::ptr_eq(&a, &other.unwrap()),
-                "{what} changed: signed anew"
-            );
+            assert!(!same(&a, &other.unwrap()), "{what} changed: signed anew");
         }
         // A split role list is not the same key as a joined one.
         assert_ne!(
-            key(&identity(&["a", "b"], 1), "h"),
-            key(&identity(&["ab"], 1), "h")
+            key(&identity(&["a", "b"], 1, "email"), "h"),
+            key(&identity(&["ab"], 1, "email"), "h")
         );
     }
 }
