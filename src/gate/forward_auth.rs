@@ -214,8 +214,7 @@ pub async fn handle(
             let mut resp = crate::http::response::allow();
             let (who, assertion) = for_app(app, identity.as_ref(), &target.host, ctx.now);
             s.headers.set(resp.headers_mut(), who);
-            s.headers
-                .set_assertion(resp.headers_mut(), assertion.as_deref());
+            s.headers.set_assertion(resp.headers_mut(), assertion);
             Ok((resp, Outcome::Allowed))
         }
         Decision::SignIn | Decision::StepUp => {

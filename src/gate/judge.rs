@@ -5,7 +5,6 @@
 //! `sign_in_first`, `step_up_first` and `forbidden` are the refusals, shared by the proxy and
 //! both forward-auth flavours, which also share `original_url`.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode};
@@ -93,7 +92,7 @@ pub fn for_app<'i>(
     identity: Option<&'i Identity>,
     host: &str,
     now: u64,
-) -> (Who<'i>, Option<Arc<str>>) {
+) -> (Who<'i>, Option<HeaderValue>) {
     let who = identity.map(|i| {
         (
             i.user.id.as_str(),

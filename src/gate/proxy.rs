@@ -71,7 +71,7 @@ pub(super) async fn handle(
                 host: &host,
                 path_and_query: &path_and_query,
                 identity: who,
-                assertion: assertion.as_deref(),
+                assertion: assertion.as_ref(),
                 headers: &s.headers,
                 own_cookies: &s.cookies.own_names(),
                 request_id: &ctx.request_id,

@@ -116,7 +116,7 @@ impl Proxy {
             HeaderValue::from_str(fwd.request_id).map_err(ProxyError::HeaderValue)?,
         );
         fwd.headers.set(headers, fwd.identity);
-        fwd.headers.set_assertion(headers, fwd.assertion);
+        fwd.headers.set_assertion(headers, fwd.assertion.cloned());
         if upgrade.is_some() {
             upgrade::ask(headers);
         }

@@ -151,8 +151,8 @@ impl IdentityHeaders {
 
     /// Sets the assertion header, replacing any present; `None` (anonymous,
     /// or no signing keys) sends it empty, like the other three.
-    pub fn set_assertion(&self, headers: &mut HeaderMap, assertion: Option<&str>) {
-        let value = value_or_empty(&self.assertion, assertion.unwrap_or("").as_bytes());
+    pub fn set_assertion(&self, headers: &mut HeaderMap, assertion: Option<HeaderValue>) {
+        let value = assertion.unwrap_or_else(|| HeaderValue::from_static(""));
         headers.insert(self.assertion.clone(), value);
     }
 }

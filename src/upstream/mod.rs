@@ -45,6 +45,8 @@ mod upgrade;
 
 use std::net::IpAddr;
 
+use http::HeaderValue;
+
 pub use client::Proxy;
 pub use cookies::{strip_cookie, strip_cookies};
 pub use error::ProxyError;
@@ -75,7 +77,7 @@ pub struct Forward<'a> {
     /// `(user id, email, roles)`, or `None` for an anonymous request.
     pub identity: Option<(&'a str, &'a str, &'a [String])>,
     /// The signed identity assertion, when there is one.
-    pub assertion: Option<&'a str>,
+    pub assertion: Option<&'a HeaderValue>,
     pub headers: &'a IdentityHeaders,
     /// latchkey's own cookies (session, CSRF, sign-in attempt): removed from
     /// the forwarded `Cookie` header, so the app never sees them.
