@@ -224,24 +224,39 @@ fn cookie_pairs(headers: &HeaderMap) -> impl Iterator<Item = &[u8]> {
 }
 
 /// The value of one `name=value` pair if it is cookie `name` and readable.
+/// Read as bytes, the name first: a pair of another name (most of them)
+/// costs a search for `=` and a comparison. Whitespace is what `str::trim`
+/// removes from ASCII; a pair holding anything but ASCII never matches (an
+/// ASCII name cannot equal it, and its value fails the visible-ASCII check).
 fn readable<'a>(pair: &'a [u8], name: &str) -> Option<&'a str> {
-    if !pair.is_ascii() {
-        return None;
-    }
-    let pair = std::str::from_utf8(pair).ok()?;
-    let (pair_name, value) = pair.split_once('=')?;
-    let pair_name = pair_name.trim();
-    if pair_name.is_empty() || pair_name != name {
+    let eq = pair.iter().position(|b| *b == b'=')?;
+    let pair_name = trim(&pair[..eq]);
+    if pair_name.is_empty() || pair_name != name.as_bytes() {
         return None;
     }
     // The value as a slice of the header, without one pair of surrounding
     // quotes.
-    let value = value.trim();
-    let value = match value.len() >= 2 && value.starts_with('"') && value.ends_with('"') {
-        true => &value[1..value.len() - 1],
-        false => value,
+    let value = trim(&pair[eq + 1..]);
+    let value = match value {
+        [b'"', inner @ .., b'"'] => inner,
+        v => v,
     };
-    value.bytes().all(|b| b.is_ascii_graphic()).then_some(value)
+    match value.iter().all(u8::is_ascii_graphic) {
+        true => std::str::from_utf8(value).ok(),
+        false => None,
+    }
+}
+
+/// `bytes` without the ASCII whitespace `str::trim` removes (which, unlike
+/// `u8::is_ascii_whitespace`, includes the vertical tab).
+fn trim(bytes: &[u8]) -> &[u8] {
+    let space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r');
+    let start = bytes.iter().position(|b| !space(b)).unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|b| !space(b))
+        .map_or(start, |i| i + 1);
+    &bytes[start..end]
 }
 
 /// A person's browser navigating (gets pages and redirects), as opposed to
@@ -471,6 +486,12 @@ mod tests {
             "x=s=abc",
             "S=abc",
             "s=a b",
+            "\x0bs\x0b=\x0bv\x0b",
+            "\x0cs=v\r",
+            "s=\"\"",
+            "s=\"",
+            "s=\"a",
+            "s=José",
         ];
         for pair in pairs {
             let crate_reads = cookie::Cookie::parse(pair).ok().and_then(|c| {
