@@ -170,7 +170,9 @@ async fn sessions(url: &str, prefix: &str, email: &str, count: &str) -> Result<(
         amr: "email".into(),
         extra_roles: Vec::new(),
     };
-    let idle = Duration::from_secs(3600);
+    // latchkey's default idle_timeout: the idle end slides (and the
+    // session cache reads the session again) as for a session it made.
+    let idle = Duration::from_secs(15 * 60);
     let first = Secret::generate(&mut rand::rng());
     store
         .create_session(&first.hash(), &record, idle, now)
