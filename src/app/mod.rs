@@ -139,10 +139,11 @@ fn session_cache(settings: &Settings, store: &Backend) -> Option<Arc<SessionCach
         return None;
     };
     let cache = Arc::new(SessionCache::new(entries));
-    if !redis.track(cache.clone()) {
+    let Some(slider) = redis.track(cache.clone()) else {
         tracing::info!("session.cache is not used with redis.cluster: every request asks Redis");
         return None;
-    }
+    };
+    cache.slide_with(slider);
     Some(cache)
 }
 

@@ -17,21 +17,27 @@
 //!   answer may predate the change): every insert carries the [`Mark`]
 //!   taken before its store round trip, and is undone if the cache moved on.
 //! - An entry is never served past the session's absolute end or its idle
-//!   end. The idle end still slides: a hit that would move the idle end by
-//!   at least `store::slide_step` is a miss, so the store writes the new
-//!   end (`PEXPIRE`, once per step as without the cache); that write comes
-//!   back as an invalidation, as expected, and the next lookup reads again.
+//!   end. The idle end still slides, once per `store::slide_step` as
+//!   without the cache: a hit that would move the idle end by a step or
+//!   more is [`Lookup::Due`], and [`SessionCache::slide`] writes the new end
+//!   (`PEXPIRE`) over the invalidation channel's own connection, which
+//!   Redis does not tell of its own writes (`NOLOOP`): the entry stays, with
+//!   its new end, and every other instance hears of the slide and forgets
+//!   its copy. `PEXPIRE` answers whether the session still exists, so a
+//!   slide is also a check that it was not revoked meanwhile. Without the
+//!   channel (down, or no answer) a due entry is a miss: the store reads and
+//!   slides.
 //! - A store error is never turned into anything else: a miss goes to the
 //!   store, and its error goes up as before (503, cookie kept).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use quick_cache::sync::Cache;
 
 use crate::store::records::{SessionRecord, TokenHash, User};
-use crate::store::redis::tracking::{CacheSink, Invalidation};
+use crate::store::redis::tracking::{CacheSink, Invalidation, Slider};
 
 /// What the hot path needs of a session, as the store last answered it:
 /// the record without what only pages and the CLI show (the IP and the
@@ -67,6 +73,18 @@ impl CachedSession {
     }
 }
 
+/// What the cache holds for a session.
+#[derive(Debug)]
+pub enum Lookup {
+    /// Live, and its idle end needs no write yet: serve it.
+    Hit(Arc<CachedSession>),
+    /// Live, but its idle end is a slide step or more behind: serve it once
+    /// [`SessionCache::slide`] has moved the end.
+    Due(Arc<CachedSession>),
+    /// Not held, ended, or the channel is down: ask the store.
+    Miss,
+}
+
 /// The cache's state when a store round trip began (see [`SessionCache::mark`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Mark(u64);
@@ -79,6 +97,8 @@ pub struct SessionCache {
     epoch: AtomicU64,
     /// The invalidation channel is up: entries may be served and stored.
     up: AtomicBool,
+    /// Writes a due entry's new idle end over the channel's connection.
+    slider: OnceLock<Slider>,
 }
 
 impl SessionCache {
@@ -91,7 +111,14 @@ impl SessionCache {
             users: Cache::new(entries),
             epoch: AtomicU64::new(0),
             up: AtomicBool::new(false),
+            slider: OnceLock::new(),
         }
+    }
+
+    /// Due entries slide over `slider` from now on (set once, when the
+    /// channel is started; until then they are misses).
+    pub fn slide_with(&self, slider: Slider) {
+        let _ = self.slider.set(slider);
     }
 
     /// Taken before a store round trip whose answer will be stored.
@@ -99,23 +126,52 @@ impl SessionCache {
         Mark(self.epoch.load(Ordering::SeqCst))
     }
 
-    /// The cached session under `hash`, if the channel is up, the session
-    /// has ended neither way, and serving it would not hold its idle end
-    /// back by a slide step or more.
-    pub fn session(
+    /// The cached session under `hash`, if the channel is up and the
+    /// session has ended neither way; [`Lookup::Due`] if serving it would
+    /// hold its idle end back by a slide step or more.
+    pub fn session(&self, hash: &TokenHash, now: u64, idle: Duration) -> Lookup {
+        if !self.up.load(Ordering::SeqCst) {
+            return Lookup::Miss;
+        }
+        let Some(s) = self.sessions.get(&hash.0) else {
+            return Lookup::Miss;
+        };
+        if now >= s.expires_at.min(s.idle_end) {
+            return Lookup::Miss;
+        }
+        match wanted_end(&s, now, idle).saturating_sub(s.idle_end)
+            >= millis(crate::store::slide_step(idle))
+        {
+            true => Lookup::Due(s),
+            false => Lookup::Hit(s),
+        }
+    }
+
+    /// Slides a due entry's idle end to `now + idle` (at most its absolute
+    /// end) and keeps it with that end, unless something moved meanwhile.
+    /// `Some(Some(_))`: slid, serve it; `Some(None)`: the session no longer
+    /// exists (revoked or ended); `None`: no channel to slide over, or no
+    /// answer: ask the store.
+    pub async fn slide(
         &self,
         hash: &TokenHash,
+        s: &CachedSession,
         now: u64,
         idle: Duration,
-    ) -> Option<Arc<CachedSession>> {
-        if !self.up.load(Ordering::SeqCst) {
-            return None;
+    ) -> Option<Option<Arc<CachedSession>>> {
+        let slider = self.slider.get()?;
+        let mark = self.mark();
+        let end = wanted_end(s, now, idle);
+        if !slider.slide(hash, end.saturating_sub(now)).await? {
+            self.forget(hash);
+            return Some(None);
         }
-        let s = self.sessions.get(&hash.0)?;
-        let ends = s.expires_at.min(s.idle_end);
-        let wanted = now.saturating_add(millis(idle)).min(s.expires_at);
-        let due = wanted.saturating_sub(s.idle_end) >= millis(crate::store::slide_step(idle));
-        (now < ends && !due).then_some(s)
+        let slid = Arc::new(CachedSession {
+            idle_end: end,
+            ..s.clone()
+        });
+        self.put_session(mark, hash, slid.clone());
+        Some(Some(slid))
     }
 
     /// The cached stored user `id` (`Some(None)`: known not to be stored).
@@ -199,6 +255,12 @@ impl CacheSink for SessionCache {
     }
 }
 
+/// Where a request at `now` puts the idle end: `idle` on, at most the
+/// absolute end.
+fn wanted_end(s: &CachedSession, now: u64, idle: Duration) -> u64 {
+    now.saturating_add(millis(idle)).min(s.expires_at)
+}
+
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
@@ -209,6 +271,14 @@ mod tests {
     use super::*;
 
     const IDLE: Duration = Duration::from_secs(900);
+
+    fn kind(l: Lookup) -> &'static str {
+        match l {
+            Lookup::Hit(_) => "hit",
+            Lookup::Due(_) => "due",
+            Lookup::Miss => "miss",
+        }
+    }
 
     fn session(idle_end: u64, expires_at: u64) -> CachedSession {
         let record = SessionRecord {
@@ -236,18 +306,21 @@ mod tests {
         let h = TokenHash([7; 32]);
         let now = 1_000_000;
         c.put_session(c.mark(), &h, session(now + 900_000, now + 10_000_000));
-        assert!(c.session(&h, now, IDLE).is_some());
+        assert!(kind(c.session(&h, now, IDLE)) == "hit");
         // 9 s (the slide step of 15 min) later the end is due to move.
-        assert!(c.session(&h, now + 8_999, IDLE).is_some());
-        assert!(c.session(&h, now + 9_000, IDLE).is_none(), "slide due");
+        assert!(kind(c.session(&h, now + 8_999, IDLE)) == "hit");
+        assert!(kind(c.session(&h, now + 9_000, IDLE)) == "due", "slide due");
         c.put_session(c.mark(), &h, session(now + 500, now + 10_000_000));
         assert!(
-            c.session(&h, now + 500, Duration::from_secs(1)).is_none(),
+            kind(c.session(&h, now + 500, Duration::from_secs(1))) == "miss",
             "idle end"
         );
         c.put_session(c.mark(), &h, session(now + 900_000, now + 200));
-        assert!(c.session(&h, now + 100, IDLE).is_some());
-        assert!(c.session(&h, now + 200, IDLE).is_none(), "absolute end");
+        assert!(kind(c.session(&h, now + 100, IDLE)) == "hit");
+        assert!(
+            kind(c.session(&h, now + 200, IDLE)) == "miss",
+            "absolute end"
+        );
     }
 
     #[test]
@@ -257,18 +330,21 @@ mod tests {
         c.put_session(c.mark(), &h, session(now + 900_000, now + 9_000_000));
         c.put_user(c.mark(), "u", None);
         c.invalidate(Invalidation::Session(h));
-        assert!(c.session(&h, now, IDLE).is_none());
+        assert!(kind(c.session(&h, now, IDLE)) == "miss");
         assert!(c.user("u").is_some());
         c.invalidate(Invalidation::User("u"));
         assert!(c.user("u").is_none());
 
         c.put_session(c.mark(), &h, session(now + 900_000, now + 9_000_000));
         c.channel(false);
-        assert!(c.session(&h, now, IDLE).is_none(), "down: nothing served");
+        assert!(
+            kind(c.session(&h, now, IDLE)) == "miss",
+            "down: nothing served"
+        );
         c.put_session(c.mark(), &h, session(now + 900_000, now + 9_000_000));
         c.channel(true);
         assert!(
-            c.session(&h, now, IDLE).is_none(),
+            kind(c.session(&h, now, IDLE)) == "miss",
             "nothing stored while down"
         );
     }
@@ -281,7 +357,7 @@ mod tests {
         // The store answered, then (before the insert) Redis's message came.
         c.invalidate(Invalidation::Session(h));
         c.put_session(mark, &h, session(now + 900_000, now + 9_000_000));
-        assert!(c.session(&h, now, IDLE).is_none());
+        assert!(kind(c.session(&h, now, IDLE)) == "miss");
         let mark = c.mark();
         c.channel(false);
         c.channel(true);

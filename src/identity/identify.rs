@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use crate::identity::assertion::Signer;
 use crate::identity::bearer_cache::BearerCache;
-use crate::identity::cache::{CachedSession, SessionCache};
+use crate::identity::cache::{CachedSession, Lookup, SessionCache};
 use crate::identity::secret::Secret;
 use crate::identity::session::{Identity, SessionRef, SessionSettings};
 use crate::store::records::{TokenHash, User};
@@ -80,13 +80,25 @@ impl Identifier<'_> {
     }
 
     /// The live session under `hash`, joined with its user: from the
-    /// session cache when it holds both, else from the store (and then
-    /// kept in the cache, if nothing changed meanwhile).
+    /// session cache when it holds both (its idle end slid over the cache's
+    /// channel when due), else from the store (and then kept in the cache,
+    /// if nothing changed meanwhile).
     async fn identify_session(&self, hash: TokenHash, now: u64) -> StoreResult<Option<Identity>> {
         let idle = self.session.idle_timeout;
-        let cached = self.cache.and_then(|c| c.session(&hash, now, idle));
+        let cached = match self.cache {
+            Some(cache) => match cache.session(&hash, now, idle) {
+                Lookup::Hit(s) => Some(s),
+                Lookup::Due(s) => match cache.slide(&hash, &s, now, idle).await {
+                    Some(Some(slid)) => Some(slid),
+                    Some(None) => return Ok(None),
+                    None => None,
+                },
+                Lookup::Miss => None,
+            },
+            None => None,
+        };
         let session = match cached {
-            Some(hit) => hit,
+            Some(s) => s,
             None => {
                 let mark = self.cache.map(SessionCache::mark);
                 let Some((record, idle_end)) = self.store.touch_session(&hash, idle, now).await?

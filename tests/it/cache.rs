@@ -313,10 +313,48 @@ async fn the_idle_timeout_still_slides_behind_the_cache() {
         gets < asked,
         "{gets} reads for {asked} requests: the cache answered some"
     );
+    // Each slide went over B's invalidation channel, which Redis does not
+    // tell of its own writes: B kept its entry and read the session again
+    // for none of them (over the data connection, each slide came back as
+    // an invalidation and cost a read).
+    assert!(
+        gets * 4 < slides,
+        "{gets} reads of the session for {slides} slides: a slide cost a read"
+    );
     // Unused, it ends after its idle timeout, cache or not.
     tokio::time::sleep(Duration::from_millis(6_300)).await;
     assert_eq!(status(&p.b, &token, "/reports").await, 401);
     assert_eq!(status(&p.a, &token, "/reports").await, 401);
+}
+
+/// A slide on one instance is heard by the other (Redis leaves out only
+/// the instance that wrote it): A forgets its copy and reads again.
+#[tokio::test]
+async fn a_slide_on_one_instance_is_heard_by_the_other() {
+    let p = pair("[session]\nidle_timeout = \"20s\"\n").await;
+    let bob = p.a.browser();
+    sign_in(&p.a, &bob, "bob@example.com").await;
+    let token = bob.cookie("latchkey_session").unwrap();
+    until_cached(&p.a, &p.url, &token, "/reports", 200).await;
+    until_cached(&p.b, &p.url, &token, "/reports", 200).await;
+    // Past a slide step (200 ms of 20 s), B slides: a write, no read.
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let (gets, slides) = (calls(&p.url, "get"), calls(&p.url, "pexpire"));
+    assert_eq!(status(&p.b, &token, "/reports").await, 200);
+    assert_eq!(calls(&p.url, "pexpire") - slides, 1, "B slid the idle end");
+    assert_eq!(calls(&p.url, "get"), gets, "B kept its entry");
+    // A heard of it: its copy is gone, so it reads the session again
+    // (had it not heard, its own due entry would slide, without a read).
+    let heard = Instant::now() + Duration::from_secs(2);
+    loop {
+        let before = calls(&p.url, "get");
+        assert_eq!(status(&p.a, &token, "/reports").await, 200);
+        if calls(&p.url, "get") > before {
+            break;
+        }
+        assert!(Instant::now() < heard, "A never heard of B's slide");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test]

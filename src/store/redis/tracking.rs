@@ -25,8 +25,15 @@
 //! the sentinels on reconnect). Redis Cluster is not tracked (no channel
 //! would see a resharded slot's writes): [`RedisStore::track`] says so and
 //! the caller answers from Redis alone.
+//!
+//! Tracking is on with `NOLOOP`, and the channel's connection does one
+//! write of its own: sliding a cached session's idle end ([`Slider`]).
+//! Redis then tells every other instance of the slide, but not this one, so
+//! the entry this instance holds stays, with the end it set itself. Over
+//! the data connection the same `PEXPIRE` came back as an invalidation and
+//! cost one more read of the session per slide step.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
@@ -58,6 +65,35 @@ pub enum Invalidation<'a> {
     All,
 }
 
+/// Slides a session's idle end over the channel's own connection (see the
+/// module doc). Only `PEXPIRE` goes this way, and a session's record never
+/// changes once made (it is created, slid, revoked), so the one write this
+/// instance does not hear of is the new end it set and knows.
+#[derive(Clone)]
+pub struct Slider {
+    /// The channel's connection while it is up.
+    conn: Arc<Mutex<Option<MultiplexedConnection>>>,
+    session_prefix: String,
+}
+
+impl Slider {
+    /// Moves the session's idle end to `ttl_ms` from now. `Some(true)`:
+    /// done; `Some(false)`: no such session (revoked or ended meanwhile; a
+    /// `PEXPIRE` never brings one back); `None`: the channel is down or did
+    /// not answer, so the caller asks the store instead.
+    pub async fn slide(&self, hash: &TokenHash, ttl_ms: u64) -> Option<bool> {
+        let mut conn = self.conn.lock().ok()?.clone()?;
+        let key = format!("{}{}", self.session_prefix, hash.to_hex());
+        let slid: i64 = redis::cmd("PEXPIRE")
+            .arg(key)
+            .arg(ttl_ms.max(1))
+            .query_async(&mut conn)
+            .await
+            .ok()?;
+        Some(slid == 1)
+    }
+}
+
 /// What hears the channel: the session cache.
 pub trait CacheSink: Send + Sync + 'static {
     /// Forget what `what` names. Called on the connection's reader, in
@@ -76,21 +112,36 @@ enum Source {
 
 impl RedisStore {
     /// Starts the invalidation channel for `sink` (a task on the current
-    /// tokio runtime, for the life of the process). `false`, and nothing
-    /// started, for Redis Cluster: the sink then never hears `up`.
-    pub fn track(&self, sink: Arc<dyn CacheSink>) -> bool {
+    /// tokio runtime, for the life of the process) and returns what slides
+    /// over it. `None`, and nothing started, for Redis Cluster: the sink
+    /// then never hears `up`.
+    pub fn track(&self, sink: Arc<dyn CacheSink>) -> Option<Slider> {
         let source = match &self.link {
             Link::Node(slot) if slot.is_sentinel() => Source::Sentinel(slot.clone()),
             Link::Node(slot) => Source::Url(slot.clone()),
-            Link::Cluster(_) => return false,
+            Link::Cluster(_) => return None,
         };
         let prefixes = [self.session_prefix(), self.user_prefix()];
-        tokio::spawn(run(source, prefixes, sink));
-        true
+        let slider = Slider {
+            conn: Arc::default(),
+            session_prefix: self.session_prefix(),
+        };
+        tokio::spawn(run(source, prefixes, sink, slider.conn.clone()));
+        Some(slider)
     }
 }
 
-async fn run(source: Source, prefixes: [String; 2], sink: Arc<dyn CacheSink>) {
+async fn run(
+    source: Source,
+    prefixes: [String; 2],
+    sink: Arc<dyn CacheSink>,
+    up: Arc<Mutex<Option<MultiplexedConnection>>>,
+) {
+    let set = |conn: Option<&MultiplexedConnection>| {
+        if let Ok(mut slot) = up.lock() {
+            *slot = conn.cloned();
+        }
+    };
     let mut wait = RETRY_FIRST;
     let mut was_up = false;
     loop {
@@ -98,11 +149,13 @@ async fn run(source: Source, prefixes: [String; 2], sink: Arc<dyn CacheSink>) {
         let dropped = Arc::new(Notify::new());
         match open(&source, &prefixes, &sink, &dropped).await {
             Ok(mut conn) => {
+                set(Some(&conn));
                 sink.channel(true);
                 tracing::info!("session cache: invalidation channel up (cache flushed)");
                 was_up = true;
                 wait = RETRY_FIRST;
                 let why = watch(&mut conn, &source, &dropped).await;
+                set(None);
                 sink.channel(false);
                 tracing::warn!(
                     why,
@@ -165,7 +218,11 @@ async fn open(
         .exec_async(&mut conn)
         .await?;
     let mut tracking = redis::cmd("CLIENT");
-    tracking.arg("TRACKING").arg("on").arg("BCAST");
+    tracking
+        .arg("TRACKING")
+        .arg("on")
+        .arg("BCAST")
+        .arg("NOLOOP");
     for p in prefixes {
         tracking.arg("PREFIX").arg(p);
     }
