@@ -68,9 +68,10 @@ impl Forwarded {
     }
 
     /// [`Forwarded::name`] as a `HeaderName`, made at compile time: a map
-    /// lookup by a `&str` parses the name on every call.
-    pub fn header(self) -> HeaderName {
-        const NAMES: [HeaderName; 8] = [
+    /// lookup by a `&str` parses the name on every call. A `static`, so
+    /// that no call builds (and drops) the whole table.
+    pub fn header(self) -> &'static HeaderName {
+        static NAMES: [HeaderName; 8] = [
             HeaderName::from_static("x-forwarded-for"),
             HeaderName::from_static("x-forwarded-proto"),
             HeaderName::from_static("x-forwarded-host"),
@@ -80,7 +81,7 @@ impl Forwarded {
             HeaderName::from_static("x-original-uri"),
             HeaderName::from_static("x-original-method"),
         ];
-        NAMES[self as usize].clone()
+        &NAMES[self as usize]
     }
 
     pub fn lines(self) -> Lines {

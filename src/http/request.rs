@@ -150,9 +150,11 @@ pub fn forwarded_host(raw: &str, host: &str) -> String {
 /// pass as sent; no decision depends on their case.
 pub fn method_is_canonical(method: &Method) -> bool {
     let m = method.as_str();
-    !KNOWN_METHODS
-        .iter()
-        .any(|known| known.eq_ignore_ascii_case(m) && *known != m)
+    // A method a rule can name, exactly (nearly every request): canonical.
+    KNOWN_METHODS.contains(&m)
+        || !KNOWN_METHODS
+            .iter()
+            .any(|known| known.eq_ignore_ascii_case(m) && *known != m)
 }
 
 /// The headers through which a client asks an app to run another method
