@@ -409,3 +409,4 @@ echo "x bare / x nginx = median of per-round req/s ratios; cpu x = median of per
 for line in "${summary[@]}"; do echo "$line"; done
 echo "start-up to ready (ms, 5 runs): ${startups[*]} -> median $(echo "${startups[*]}" | median)"
 echo "latchkey peak RSS, highest case: $peak MB"
+echo "session cache invalidation channel lost during the run: $(grep -c 'invalidation channel lost' "$work/latchkey.log" || true) times"

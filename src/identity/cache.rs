@@ -85,6 +85,17 @@ pub enum Lookup {
     Miss,
 }
 
+/// What sliding a due entry came to (see [`SessionCache::slide`]).
+#[derive(Debug)]
+pub enum Slid {
+    /// The idle end moved: serve this (kept, unless something moved).
+    Live(Arc<CachedSession>),
+    /// The session no longer exists (revoked or ended meanwhile).
+    Gone,
+    /// No channel to slide over, or no answer: ask the store.
+    AskStore,
+}
+
 /// The cache's state when a store round trip began (see [`SessionCache::mark`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Mark(u64);
@@ -149,29 +160,33 @@ impl SessionCache {
 
     /// Slides a due entry's idle end to `now + idle` (at most its absolute
     /// end) and keeps it with that end, unless something moved meanwhile.
-    /// `Some(Some(_))`: slid, serve it; `Some(None)`: the session no longer
-    /// exists (revoked or ended); `None`: no channel to slide over, or no
-    /// answer: ask the store.
     pub async fn slide(
         &self,
         hash: &TokenHash,
         s: &CachedSession,
         now: u64,
         idle: Duration,
-    ) -> Option<Option<Arc<CachedSession>>> {
-        let slider = self.slider.get()?;
+    ) -> Slid {
+        let Some(slider) = self.slider.get() else {
+            return Slid::AskStore;
+        };
         let mark = self.mark();
         let end = wanted_end(s, now, idle);
-        if !slider.slide(hash, end.saturating_sub(now)).await? {
-            self.forget(hash);
-            return Some(None);
+        match slider.slide(hash, end.saturating_sub(now)).await {
+            None => Slid::AskStore,
+            Some(false) => {
+                self.forget(hash);
+                Slid::Gone
+            }
+            Some(true) => {
+                let slid = Arc::new(CachedSession {
+                    idle_end: end,
+                    ..s.clone()
+                });
+                self.put_session(mark, hash, slid.clone());
+                Slid::Live(slid)
+            }
         }
-        let slid = Arc::new(CachedSession {
-            idle_end: end,
-            ..s.clone()
-        });
-        self.put_session(mark, hash, slid.clone());
-        Some(Some(slid))
     }
 
     /// The cached stored user `id` (`Some(None)`: known not to be stored).

@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use crate::identity::assertion::Signer;
 use crate::identity::bearer_cache::BearerCache;
-use crate::identity::cache::{CachedSession, Lookup, SessionCache};
+use crate::identity::cache::{CachedSession, Lookup, SessionCache, Slid};
 use crate::identity::secret::Secret;
 use crate::identity::session::{Identity, SessionRef, SessionSettings};
 use crate::store::records::{TokenHash, User};
@@ -89,9 +89,9 @@ impl Identifier<'_> {
             Some(cache) => match cache.session(&hash, now, idle) {
                 Lookup::Hit(s) => Some(s),
                 Lookup::Due(s) => match cache.slide(&hash, &s, now, idle).await {
-                    Some(Some(slid)) => Some(slid),
-                    Some(None) => return Ok(None),
-                    None => None,
+                    Slid::Live(slid) => Some(slid),
+                    Slid::Gone => return Ok(None),
+                    Slid::AskStore => None,
                 },
                 Lookup::Miss => None,
             },
