@@ -141,8 +141,9 @@ impl RedisStore {
     }
 
     fn session_key(&self, hash: &str) -> String {
-        format!("{}s:{hash}", self.prefix)
+        session_key(&self.prefix, hash)
     }
+    /// The prefix of every session key (what tracking watches).
     fn session_prefix(&self) -> String {
         format!("{}s:", self.prefix)
     }
@@ -362,4 +363,10 @@ impl Store for RedisStore {
         redis::cmd("PING").query_async::<String>(&mut con).await?;
         Ok(())
     }
+}
+
+/// A session's key under `prefix`: the one spelling, for the store and for
+/// the session cache's slides (`tracking::Slider`).
+pub(super) fn session_key(prefix: &str, hash: &str) -> String {
+    format!("{prefix}s:{hash}")
 }

@@ -73,7 +73,8 @@ pub enum Invalidation<'a> {
 pub struct Slider {
     /// The channel's connection while it is up.
     conn: Arc<Mutex<Option<MultiplexedConnection>>>,
-    session_prefix: String,
+    /// The store's key prefix.
+    prefix: String,
 }
 
 impl Slider {
@@ -83,7 +84,7 @@ impl Slider {
     /// not answer, so the caller asks the store instead.
     pub async fn slide(&self, hash: &TokenHash, ttl_ms: u64) -> Option<bool> {
         let mut conn = self.conn.lock().ok()?.clone()?;
-        let key = format!("{}{}", self.session_prefix, hash.to_hex());
+        let key = super::session_key(&self.prefix, &hash.to_hex());
         let slid: i64 = redis::cmd("PEXPIRE")
             .arg(key)
             .arg(ttl_ms.max(1))
@@ -124,7 +125,7 @@ impl RedisStore {
         let prefixes = [self.session_prefix(), self.user_prefix()];
         let slider = Slider {
             conn: Arc::default(),
-            session_prefix: self.session_prefix(),
+            prefix: self.prefix.clone(),
         };
         tokio::spawn(run(source, prefixes, sink, slider.conn.clone()));
         Some(slider)
