@@ -15,7 +15,10 @@
 //!   everything is forgotten first. A lookup that started before an
 //!   invalidation or a change of the channel's state is not stored (its
 //!   answer may predate the change): every insert carries the [`Mark`]
-//!   taken before its store round trip, and is undone if the cache moved on.
+//!   taken before its store round trip, and is undone if its key (or the
+//!   whole cache) moved on. Keys move in [`SLOTS`] epochs, not one: with
+//!   one, every slide heard from another instance undid every insert in
+//!   flight, and under many sessions misses fed more misses.
 //! - An entry is never served past the session's absolute end or its idle
 //!   end. The idle end still slides, once per `store::slide_step` as
 //!   without the cache: a hit that would move the idle end by a step or
@@ -96,16 +99,28 @@ pub enum Slid {
     AskStore,
 }
 
-/// The cache's state when a store round trip began (see [`SessionCache::mark`]).
+/// How many epochs keys are spread over (a power of two). An invalidation
+/// undoes the inserts in flight of its own slot only, about 1 in 4,096 of
+/// the others; 32 KB.
+pub const SLOTS: usize = 4096;
+
+/// The cache's state when a store round trip began (see
+/// [`SessionCache::mark_session`]): the whole cache's epoch and the key's.
 #[derive(Debug, Clone, Copy)]
-pub struct Mark(u64);
+pub struct Mark {
+    all: u64,
+    slot: usize,
+    key: u64,
+}
 
 pub struct SessionCache {
     sessions: Cache<[u8; 32], Arc<CachedSession>>,
     /// Stored users by id; `None`: no such stored user.
     users: Cache<String, Arc<Option<User>>>,
-    /// Moves on every invalidation and every change of the channel's state.
+    /// Moves on every flush and every change of the channel's state.
     epoch: AtomicU64,
+    /// Moves on every invalidation of a key in the slot (see [`slot_of`]).
+    slots: Box<[AtomicU64]>,
     /// The invalidation channel is up: entries may be served and stored.
     up: AtomicBool,
     /// Writes a due entry's new idle end over the channel's connection.
@@ -121,6 +136,7 @@ impl SessionCache {
             sessions: Cache::new(entries),
             users: Cache::new(entries),
             epoch: AtomicU64::new(0),
+            slots: (0..SLOTS).map(|_| AtomicU64::new(0)).collect(),
             up: AtomicBool::new(false),
             slider: OnceLock::new(),
         }
@@ -132,9 +148,30 @@ impl SessionCache {
         let _ = self.slider.set(slider);
     }
 
-    /// Taken before a store round trip whose answer will be stored.
-    pub fn mark(&self) -> Mark {
-        Mark(self.epoch.load(Ordering::SeqCst))
+    /// Taken before a store round trip whose answer about session `hash`
+    /// will be stored.
+    pub fn mark_session(&self, hash: &TokenHash) -> Mark {
+        self.mark(Key::Session(hash))
+    }
+
+    /// Taken before a store round trip whose answer about user `id` will be
+    /// stored.
+    pub fn mark_user(&self, id: &str) -> Mark {
+        self.mark(Key::User(id))
+    }
+
+    fn mark(&self, key: Key<'_>) -> Mark {
+        let slot = slot_of(key);
+        Mark {
+            all: self.epoch.load(Ordering::SeqCst),
+            slot,
+            key: self.slots[slot].load(Ordering::SeqCst),
+        }
+    }
+
+    /// Moves `key`'s epoch: inserts of it in flight are undone.
+    fn moved(&self, key: Key<'_>) {
+        self.slots[slot_of(key)].fetch_add(1, Ordering::SeqCst);
     }
 
     /// The cached session under `hash`, if the channel is up and the
@@ -170,7 +207,7 @@ impl SessionCache {
         let Some(slider) = self.slider.get() else {
             return Slid::AskStore;
         };
-        let mark = self.mark();
+        let mark = self.mark_session(hash);
         let end = wanted_end(s, now, idle);
         match slider.slide(hash, end.saturating_sub(now)).await {
             None => Slid::AskStore,
@@ -222,7 +259,7 @@ impl SessionCache {
     /// Drops a session (logout on this instance: at once, before Redis's
     /// message comes back).
     pub fn forget(&self, hash: &TokenHash) {
-        self.epoch.fetch_add(1, Ordering::SeqCst);
+        self.moved(Key::Session(hash));
         self.sessions.remove(&hash.0);
     }
 
@@ -235,7 +272,9 @@ impl SessionCache {
     /// after `mark` holds. Checked after inserting, so an invalidation
     /// racing the insert either sees the entry or moves the epoch first.
     fn still(&self, mark: Mark) -> bool {
-        self.up.load(Ordering::SeqCst) && self.epoch.load(Ordering::SeqCst) == mark.0
+        self.up.load(Ordering::SeqCst)
+            && self.epoch.load(Ordering::SeqCst) == mark.all
+            && self.slots[mark.slot].load(Ordering::SeqCst) == mark.key
     }
 
     fn flush(&self) {
@@ -247,12 +286,13 @@ impl SessionCache {
 
 impl CacheSink for SessionCache {
     fn invalidate(&self, what: Invalidation<'_>) {
-        self.epoch.fetch_add(1, Ordering::SeqCst);
         match what {
             Invalidation::Session(hash) => {
+                self.moved(Key::Session(&hash));
                 self.sessions.remove(&hash.0);
             }
             Invalidation::User(id) => {
+                self.moved(Key::User(id));
                 self.users.remove(id);
             }
             Invalidation::All => self.flush(),
@@ -268,6 +308,26 @@ impl CacheSink for SessionCache {
             self.flush();
         }
     }
+}
+
+/// A key whose inserts an invalidation undoes.
+#[derive(Clone, Copy)]
+enum Key<'a> {
+    Session(&'a TokenHash),
+    User(&'a str),
+}
+
+/// `key`'s slot: a session's from its hash (already uniform), a user's
+/// from FNV-1a of its id (ids are short; this runs on inserts and
+/// invalidations only). A collision only undoes an insert needlessly.
+fn slot_of(key: Key<'_>) -> usize {
+    let n = match key {
+        Key::Session(h) => u64::from(u16::from_le_bytes([h.0[0], h.0[1]])),
+        Key::User(id) => id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        }),
+    };
+    (n as usize) & (SLOTS - 1)
 }
 
 /// Where a request at `now` puts the idle end: `idle` on, at most the
@@ -320,17 +380,17 @@ mod tests {
         let c = up();
         let h = TokenHash([7; 32]);
         let now = 1_000_000;
-        c.put_session(c.mark(), &h, session(now + 900_000, now + 10_000_000));
+        c.put_session(c.mark_session(&h), &h, session(now + 900_000, now + 10_000_000));
         assert!(kind(c.session(&h, now, IDLE)) == "hit");
         // 9 s (the slide step of 15 min) later the end is due to move.
         assert!(kind(c.session(&h, now + 8_999, IDLE)) == "hit");
         assert!(kind(c.session(&h, now + 9_000, IDLE)) == "due", "slide due");
-        c.put_session(c.mark(), &h, session(now + 500, now + 10_000_000));
+        c.put_session(c.mark_session(&h), &h, session(now + 500, now + 10_000_000));
         assert!(
             kind(c.session(&h, now + 500, Duration::from_secs(1))) == "miss",
             "idle end"
         );
-        c.put_session(c.mark(), &h, session(now + 900_000, now + 200));
+        c.put_session(c.mark_session(&h), &h, session(now + 900_000, now + 200));
         assert!(kind(c.session(&h, now + 100, IDLE)) == "hit");
         assert!(
             kind(c.session(&h, now + 200, IDLE)) == "miss",
@@ -342,21 +402,21 @@ mod tests {
     fn invalidations_and_a_channel_down_leave_nothing_to_serve() {
         let c = up();
         let (h, now) = (TokenHash([1; 32]), 1_000);
-        c.put_session(c.mark(), &h, session(now + 900_000, now + 9_000_000));
-        c.put_user(c.mark(), "u", None);
+        c.put_session(c.mark_session(&h), &h, session(now + 900_000, now + 9_000_000));
+        c.put_user(c.mark_user("u"), "u", None);
         c.invalidate(Invalidation::Session(h));
         assert!(kind(c.session(&h, now, IDLE)) == "miss");
         assert!(c.user("u").is_some());
         c.invalidate(Invalidation::User("u"));
         assert!(c.user("u").is_none());
 
-        c.put_session(c.mark(), &h, session(now + 900_000, now + 9_000_000));
+        c.put_session(c.mark_session(&h), &h, session(now + 900_000, now + 9_000_000));
         c.channel(false);
         assert!(
             kind(c.session(&h, now, IDLE)) == "miss",
             "down: nothing served"
         );
-        c.put_session(c.mark(), &h, session(now + 900_000, now + 9_000_000));
+        c.put_session(c.mark_session(&h), &h, session(now + 900_000, now + 9_000_000));
         c.channel(true);
         assert!(
             kind(c.session(&h, now, IDLE)) == "miss",
@@ -368,16 +428,35 @@ mod tests {
     fn a_lookup_overtaken_by_an_invalidation_is_not_stored() {
         let c = up();
         let (h, now) = (TokenHash([2; 32]), 1_000);
-        let mark = c.mark();
+        let mark = c.mark_session(&h);
         // The store answered, then (before the insert) Redis's message came.
         c.invalidate(Invalidation::Session(h));
         c.put_session(mark, &h, session(now + 900_000, now + 9_000_000));
         assert!(kind(c.session(&h, now, IDLE)) == "miss");
-        let mark = c.mark();
+        let mark = c.mark_user("u");
         c.channel(false);
         c.channel(true);
         c.put_user(mark, "u", None);
         assert!(c.user("u").is_none(), "a reconnect came between");
+    }
+
+    #[test]
+    fn an_invalidation_of_another_key_leaves_an_insert_in_flight() {
+        let c = up();
+        let (a, b, now) = (TokenHash([3; 32]), TokenHash([4; 32]), 1_000);
+        let (mark_a, mark_u) = (c.mark_session(&a), c.mark_user("u"));
+        // Another instance slid b, and changed user "v", meanwhile.
+        c.invalidate(Invalidation::Session(b));
+        c.invalidate(Invalidation::User("v"));
+        c.put_session(mark_a, &a, session(now + 900_000, now + 9_000_000));
+        c.put_user(mark_u, "u", None);
+        assert!(kind(c.session(&a, now, IDLE)) == "hit");
+        assert!(c.user("u").is_some());
+        // A flush still undoes every insert in flight.
+        let mark_a = c.mark_session(&a);
+        c.invalidate(Invalidation::All);
+        c.put_session(mark_a, &a, session(now + 900_000, now + 9_000_000));
+        assert!(kind(c.session(&a, now, IDLE)) == "miss");
     }
 
     #[test]
@@ -387,7 +466,8 @@ mod tests {
         for i in 0..20_000u32 {
             let mut h = [0u8; 32];
             h[..4].copy_from_slice(&i.to_le_bytes());
-            c.put_session(c.mark(), &TokenHash(h), session(u64::MAX, u64::MAX));
+            let h = TokenHash(h);
+            c.put_session(c.mark_session(&h), &h, session(u64::MAX, u64::MAX));
         }
         assert!(c.len() <= 1_000, "{}", c.len());
         assert!(c.len() >= 500, "{}", c.len());

@@ -100,7 +100,7 @@ impl Identifier<'_> {
         let session = match cached {
             Some(s) => s,
             None => {
-                let mark = self.cache.map(SessionCache::mark);
+                let mark = self.cache.map(|c| c.mark_session(&hash));
                 let Some((record, idle_end)) = self.store.touch_session(&hash, idle, now).await?
                 else {
                     return Ok(None);
@@ -148,7 +148,7 @@ impl Identifier<'_> {
         if let Some(hit) = self.cache.and_then(|c| c.user(id)) {
             return Ok(hit);
         }
-        let mark = self.cache.map(SessionCache::mark);
+        let mark = self.cache.map(|c| c.mark_user(id));
         let user = Arc::new(self.store.get_user(id).await?);
         if let (Some(cache), Some(mark)) = (self.cache, mark) {
             cache.put_user(mark, id, user.clone());
