@@ -369,6 +369,11 @@ mod tests {
         CachedSession::new(record, idle_end)
     }
 
+    /// Stores `s` as a lookup that nothing overtook.
+    fn put(c: &SessionCache, h: &TokenHash, s: CachedSession) {
+        c.put_session(c.mark_session(h), h, s);
+    }
+
     fn up() -> SessionCache {
         let c = SessionCache::new(100);
         c.channel(true);
@@ -380,17 +385,17 @@ mod tests {
         let c = up();
         let h = TokenHash([7; 32]);
         let now = 1_000_000;
-        c.put_session(c.mark_session(&h), &h, session(now + 900_000, now + 10_000_000));
+        put(&c, &h, session(now + 900_000, now + 10_000_000));
         assert!(kind(c.session(&h, now, IDLE)) == "hit");
         // 9 s (the slide step of 15 min) later the end is due to move.
         assert!(kind(c.session(&h, now + 8_999, IDLE)) == "hit");
         assert!(kind(c.session(&h, now + 9_000, IDLE)) == "due", "slide due");
-        c.put_session(c.mark_session(&h), &h, session(now + 500, now + 10_000_000));
+        put(&c, &h, session(now + 500, now + 10_000_000));
         assert!(
             kind(c.session(&h, now + 500, Duration::from_secs(1))) == "miss",
             "idle end"
         );
-        c.put_session(c.mark_session(&h), &h, session(now + 900_000, now + 200));
+        put(&c, &h, session(now + 900_000, now + 200));
         assert!(kind(c.session(&h, now + 100, IDLE)) == "hit");
         assert!(
             kind(c.session(&h, now + 200, IDLE)) == "miss",
@@ -402,7 +407,7 @@ mod tests {
     fn invalidations_and_a_channel_down_leave_nothing_to_serve() {
         let c = up();
         let (h, now) = (TokenHash([1; 32]), 1_000);
-        c.put_session(c.mark_session(&h), &h, session(now + 900_000, now + 9_000_000));
+        put(&c, &h, session(now + 900_000, now + 9_000_000));
         c.put_user(c.mark_user("u"), "u", None);
         c.invalidate(Invalidation::Session(h));
         assert!(kind(c.session(&h, now, IDLE)) == "miss");
@@ -410,13 +415,13 @@ mod tests {
         c.invalidate(Invalidation::User("u"));
         assert!(c.user("u").is_none());
 
-        c.put_session(c.mark_session(&h), &h, session(now + 900_000, now + 9_000_000));
+        put(&c, &h, session(now + 900_000, now + 9_000_000));
         c.channel(false);
         assert!(
             kind(c.session(&h, now, IDLE)) == "miss",
             "down: nothing served"
         );
-        c.put_session(c.mark_session(&h), &h, session(now + 900_000, now + 9_000_000));
+        put(&c, &h, session(now + 900_000, now + 9_000_000));
         c.channel(true);
         assert!(
             kind(c.session(&h, now, IDLE)) == "miss",
@@ -467,7 +472,7 @@ mod tests {
             let mut h = [0u8; 32];
             h[..4].copy_from_slice(&i.to_le_bytes());
             let h = TokenHash(h);
-            c.put_session(c.mark_session(&h), &h, session(u64::MAX, u64::MAX));
+            put(&c, &h, session(u64::MAX, u64::MAX));
         }
         assert!(c.len() <= 1_000, "{}", c.len());
         assert!(c.len() >= 500, "{}", c.len());
