@@ -277,9 +277,16 @@ ticks() { # -> "latchkey N redis N nginx N bare N floors N"
 }
 hz=$(getconf CLK_TCK)
 
-redis_commands() { redis-cli -p "$redis_port" info stats | awk -F: '/^total_commands_processed:/ { print $2 + 0 }'; }
+# Redis's commands so far: all of them, then GET, PTTL and PEXPIRE (what a
+# session lookup and a slide send), as "total,get,pttl,pexpire".
+redis_commands() {
+    redis-cli -p "$redis_port" info all | tr -d '\r' | awk -F'[:=,]' '
+        /^total_commands_processed:/ { t = $2 }
+        /^cmdstat_get:/ { g = $3 } /^cmdstat_pttl:/ { p = $3 } /^cmdstat_pexpire:/ { e = $3 }
+        END { printf "%d,%d,%d,%d\n", t, g, p, e }'
+}
 
-run_wrk() { # target(port) duration [lua] -> "rps p99ms errors cpu_us lk redis nginx bare floors redis_cmds" (µs and commands per request)
+run_wrk() { # target(port) duration [lua] -> "rps p99ms errors cpu_us lk redis nginx bare floors redis_cmds get/pttl/pexpire" (µs and commands per request)
     local out before after cmds_before cmds_after
     local script=()
     [[ -n "${3:-}" ]] && script=(-s "$3")
@@ -293,10 +300,12 @@ run_wrk() { # target(port) duration [lua] -> "rps p99ms errors cpu_us lk redis n
     p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' <<<"$out")")
     n=$(awk '/requests in/ { print $1 }' <<<"$out")
     bad=$(awk '/Non-2xx or 3xx/ { print $NF } /Socket errors/ { gsub(",", ""); print $4 + $6 + $8 + $10 }' <<<"$out" | awk '{ s += $1 } END { print s + 0 }')
-    awk -v b="$before" -v a="$after" -v n="$n" -v hz="$hz" -v head="$rps $p99 $bad" -v cmds="$((cmds_after - cmds_before))" 'BEGIN {
+    awk -v b="$before" -v a="$after" -v n="$n" -v hz="$hz" -v head="$rps $p99 $bad" -v c0="$cmds_before" -v c1="$cmds_after" 'BEGIN {
         split(b, x, " "); split(a, y, " "); tot = 0; parts = ""
         for (i = 2; i <= length(y); i += 2) { us = (y[i] - x[i]) * 1e6 / hz / n; tot += us; parts = parts sprintf(" %.1f", us) }
-        printf "%s %.1f%s %.2f\n", head, tot, parts, cmds / n }'
+        split(c0, p, ","); split(c1, q, ",")
+        printf "%s %.1f%s %.2f %.2f/%.2f/%.2f\n", head, tot, parts, (q[1] - p[1]) / n,
+            (q[2] - p[2]) / n, (q[3] - p[3]) / n, (q[4] - p[4]) / n }'
 }
 
 hwm_reset() { echo 5 >"/proc/$lk_pid/clear_refs" 2>/dev/null || true; echo 5 >"/proc/$lk3_pid/clear_refs" 2>/dev/null || true; }
@@ -332,8 +341,8 @@ bench_case() { # case label [lua [warm-up seconds of latchkey's side]]
         rn+=" $(awk -v a="${A[0]}" -v b="${N[0]}" 'BEGIN { printf "%.3f", a / b }')"
         cb+=" $(awk -v a="${A[3]}" -v b="${B[3]}" 'BEGIN { printf "%.2f", a / b }')"
         cn+=" $(awk -v a="${A[3]}" -v b="${N[3]}" 'BEGIN { printf "%.2f", a / b }')"
-        printf '  %-24s round %d: %-8s %7.0f req/s %5.1f us/req (lk %s redis %s nginx %s bare %s floors %s; redis commands/req %s) | bare %7.0f %5.1f us | nginx %7.0f %5.1f us\n' \
-            "$label" "$r" "$a_name" "${A[0]}" "${A[3]}" "${A[4]}" "${A[5]}" "${A[6]}" "${A[7]}" "${A[8]}" "${A[9]}" \
+        printf '  %-24s round %d: %-8s %7.0f req/s %5.1f us/req (lk %s redis %s nginx %s bare %s floors %s; redis commands/req %s, get/pttl/pexpire %s) | bare %7.0f %5.1f us | nginx %7.0f %5.1f us\n' \
+            "$label" "$r" "$a_name" "${A[0]}" "${A[3]}" "${A[4]}" "${A[5]}" "${A[6]}" "${A[7]}" "${A[8]}" "${A[9]}" "${A[10]}" \
             "${B[0]}" "${B[3]}" "${N[0]}" "${N[3]}" >&2
     done
     local rss=-
