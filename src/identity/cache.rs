@@ -22,19 +22,22 @@
 //! - An entry is never served past the session's absolute end or its idle
 //!   end. The idle end still slides, once per `store::slide_step` as
 //!   without the cache: a hit that would move the idle end by a step or
-//!   more is [`Lookup::Due`], and [`SessionCache::slide`] writes the new end
+//!   more is [`Lookup::Due`], and [`Due::slide`] writes the new end
 //!   (`PEXPIRE`) over the invalidation channel's own connection, which
 //!   Redis does not tell of its own writes (`NOLOOP`): the entry stays, with
 //!   its new end, and every other instance hears of the slide and forgets
 //!   its copy. `PEXPIRE` answers whether the session still exists, so a
-//!   slide is also a check that it was not revoked meanwhile. Without the
+//!   slide is also a check that it was not revoked meanwhile. One request
+//!   slides a due session; others that come while it does (a page's burst
+//!   of requests) are hits, not more slides of the same end. Without the
 //!   channel (down, or no answer) a due entry is a miss: the store reads and
 //!   slides.
 //! - A store error is never turned into anything else: a miss goes to the
 //!   store, and its error goes up as before (503, cookie kept).
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use quick_cache::sync::Cache;
@@ -77,18 +80,27 @@ impl CachedSession {
 }
 
 /// What the cache holds for a session.
-#[derive(Debug)]
-pub enum Lookup {
-    /// Live, and its idle end needs no write yet: serve it.
+pub enum Lookup<'a> {
+    /// Live, and its idle end needs no write yet (or another request is
+    /// writing it): serve it.
     Hit(Arc<CachedSession>),
     /// Live, but its idle end is a slide step or more behind: serve it once
-    /// [`SessionCache::slide`] has moved the end.
-    Due(Arc<CachedSession>),
+    /// [`Due::slide`] has moved the end.
+    Due(Due<'a>),
     /// Not held, ended, or the channel is down: ask the store.
     Miss,
 }
 
-/// What sliding a due entry came to (see [`SessionCache::slide`]).
+/// A due entry, and the one turn to slide it: while it is held, other
+/// lookups of the session are hits. Dropped (slid, or the request gone),
+/// the turn is free again.
+pub struct Due<'a> {
+    cache: &'a SessionCache,
+    hash: TokenHash,
+    session: Arc<CachedSession>,
+}
+
+/// What sliding a due entry came to (see [`Due::slide`]).
 #[derive(Debug)]
 pub enum Slid {
     /// The idle end moved: serve this (kept, unless something moved).
@@ -125,6 +137,8 @@ pub struct SessionCache {
     up: AtomicBool,
     /// Writes a due entry's new idle end over the channel's connection.
     slider: OnceLock<Slider>,
+    /// The sessions a request is sliding now (each held by a [`Due`]).
+    sliding: Mutex<HashSet<[u8; 32]>>,
 }
 
 impl SessionCache {
@@ -139,6 +153,7 @@ impl SessionCache {
             slots: (0..SLOTS).map(|_| AtomicU64::new(0)).collect(),
             up: AtomicBool::new(false),
             slider: OnceLock::new(),
+            sliding: Mutex::new(HashSet::new()),
         }
     }
 
@@ -176,8 +191,9 @@ impl SessionCache {
 
     /// The cached session under `hash`, if the channel is up and the
     /// session has ended neither way; [`Lookup::Due`] if serving it would
-    /// hold its idle end back by a slide step or more.
-    pub fn session(&self, hash: &TokenHash, now: u64, idle: Duration) -> Lookup {
+    /// hold its idle end back by a slide step or more and no other request
+    /// is sliding it.
+    pub fn session(&self, hash: &TokenHash, now: u64, idle: Duration) -> Lookup<'_> {
         if !self.up.load(Ordering::SeqCst) {
             return Lookup::Miss;
         }
@@ -187,43 +203,20 @@ impl SessionCache {
         if now >= s.expires_at.min(s.idle_end) {
             return Lookup::Miss;
         }
-        match wanted_end(&s, now, idle).saturating_sub(s.idle_end)
-            >= millis(crate::store::slide_step(idle))
-        {
-            true => Lookup::Due(s),
+        let due = wanted_end(&s, now, idle).saturating_sub(s.idle_end)
+            >= millis(crate::store::slide_step(idle));
+        match due && self.sliding().insert(hash.0) {
+            true => Lookup::Due(Due {
+                cache: self,
+                hash: *hash,
+                session: s,
+            }),
             false => Lookup::Hit(s),
         }
     }
 
-    /// Slides a due entry's idle end to `now + idle` (at most its absolute
-    /// end) and keeps it with that end, unless something moved meanwhile.
-    pub async fn slide(
-        &self,
-        hash: &TokenHash,
-        s: &CachedSession,
-        now: u64,
-        idle: Duration,
-    ) -> Slid {
-        let Some(slider) = self.slider.get() else {
-            return Slid::AskStore;
-        };
-        let mark = self.mark_session(hash);
-        let end = wanted_end(s, now, idle);
-        match slider.slide(hash, end.saturating_sub(now)).await {
-            None => Slid::AskStore,
-            Some(false) => {
-                self.forget(hash);
-                Slid::Gone
-            }
-            Some(true) => {
-                let slid = Arc::new(CachedSession {
-                    idle_end: end,
-                    ..s.clone()
-                });
-                self.put_session(mark, hash, slid.clone());
-                Slid::Live(slid)
-            }
-        }
+    fn sliding(&self) -> std::sync::MutexGuard<'_, HashSet<[u8; 32]>> {
+        self.sliding.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The cached stored user `id` (`Some(None)`: known not to be stored).
@@ -281,6 +274,41 @@ impl SessionCache {
         self.epoch.fetch_add(1, Ordering::SeqCst);
         self.sessions.clear();
         self.users.clear();
+    }
+}
+
+impl Due<'_> {
+    /// Slides the entry's idle end to `now + idle` (at most its absolute
+    /// end) and keeps it with that end, unless something moved meanwhile.
+    pub async fn slide(self, now: u64, idle: Duration) -> Slid {
+        let (cache, hash) = (self.cache, &self.hash);
+        let Some(slider) = cache.slider.get() else {
+            return Slid::AskStore;
+        };
+        let mark = cache.mark_session(hash);
+        let end = wanted_end(&self.session, now, idle);
+        match slider.slide(hash, end.saturating_sub(now)).await {
+            None => Slid::AskStore,
+            Some(false) => {
+                cache.forget(hash);
+                Slid::Gone
+            }
+            Some(true) => {
+                let slid = Arc::new(CachedSession {
+                    idle_end: end,
+                    ..(*self.session).clone()
+                });
+                cache.put_session(mark, hash, slid.clone());
+                Slid::Live(slid)
+            }
+        }
+        // `self` drops here, after the put: the next lookup finds the new end.
+    }
+}
+
+impl Drop for Due<'_> {
+    fn drop(&mut self) {
+        self.cache.sliding().remove(&self.hash.0);
     }
 }
 
@@ -347,7 +375,7 @@ mod tests {
 
     const IDLE: Duration = Duration::from_secs(900);
 
-    fn kind(l: Lookup) -> &'static str {
+    fn kind(l: Lookup<'_>) -> &'static str {
         match l {
             Lookup::Hit(_) => "hit",
             Lookup::Due(_) => "due",
@@ -443,6 +471,25 @@ mod tests {
         c.channel(true);
         c.put_user(mark, "u", None);
         assert!(c.user("u").is_none(), "a reconnect came between");
+    }
+
+    #[test]
+    fn a_due_session_is_slid_by_one_request_at_a_time() {
+        let c = up();
+        let (h, now) = (TokenHash([5; 32]), 1_000_000);
+        put(&c, &h, session(now + 900_000, now + 10_000_000));
+        let first = c.session(&h, now + 9_000, IDLE);
+        assert!(matches!(first, Lookup::Due(_)));
+        // While the first slides, the rest are served as they are.
+        assert!(kind(c.session(&h, now + 9_001, IDLE)) == "hit");
+        assert!(kind(c.session(&h, now + 9_002, IDLE)) == "hit");
+        // Another session is not held up by it.
+        let other = TokenHash([6; 32]);
+        put(&c, &other, session(now + 900_000, now + 10_000_000));
+        assert!(kind(c.session(&other, now + 9_000, IDLE)) == "due");
+        // The first request gone without sliding: the next one slides.
+        drop(first);
+        assert!(kind(c.session(&h, now + 9_003, IDLE)) == "due");
     }
 
     #[test]

@@ -88,7 +88,7 @@ impl Identifier<'_> {
         let cached = match self.cache {
             Some(cache) => match cache.session(&hash, now, idle) {
                 Lookup::Hit(s) => Some(s),
-                Lookup::Due(s) => match cache.slide(&hash, &s, now, idle).await {
+                Lookup::Due(due) => match due.slide(now, idle).await {
                     Slid::Live(slid) => Some(slid),
                     Slid::Gone => return Ok(None),
                     Slid::AskStore => None,

@@ -2,7 +2,8 @@
 //! real redis-server and two running latchkey instances: a revocation made
 //! anywhere is refused by the other instance within 10 ms; while an
 //! instance's invalidation channel is down it answers nothing from memory
-//! and flushes when it is back; the idle timeout still slides; the cache
+//! and flushes when it is back; the idle timeout still slides, once for a
+//! burst of requests on a due session; the cache
 //! stays within `session.cache_entries`; a Sentinel failover flushes it;
 //! a reused identity assertion always says what the identity headers say.
 //! Whether an answer came from the cache is read off Redis's own command
@@ -325,6 +326,53 @@ async fn the_idle_timeout_still_slides_behind_the_cache() {
     tokio::time::sleep(Duration::from_millis(6_300)).await;
     assert_eq!(status(&p.b, &token, "/reports").await, 401);
     assert_eq!(status(&p.a, &token, "/reports").await, 401);
+}
+
+/// A burst of requests on a due session (a page loading its parts) slides
+/// it once: the first request writes the new end, and the rest, arriving
+/// while it does, are served from the entry as it is.
+#[tokio::test]
+async fn a_burst_on_a_due_session_slides_it_once() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let p = pair("[session]\nidle_timeout = \"20s\"\n").await;
+    let bob = p.a.browser();
+    sign_in(&p.a, &bob, "bob@example.com").await;
+    let token = bob.cookie("latchkey_session").unwrap();
+    until_cached(&p.b, &p.url, &token, "/reports", 200).await;
+    let request = format!(
+        "GET /reports HTTP/1.1\r\nHost: {}\r\nCookie: latchkey_session={token}\r\n\
+         Accept: application/json\r\nConnection: close\r\n\r\n",
+        p.b.host()
+    );
+    for burst in 0..3 {
+        // Past a slide step (200 ms of 20 s): due again.
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        // All connected first, then every request written at once, so that
+        // they reach latchkey together.
+        let mut streams = Vec::new();
+        for _ in 0..32 {
+            streams.push(tokio::net::TcpStream::connect(p.b.lk.addr).await.unwrap());
+        }
+        let (gets, slides) = (calls(&p.url, "get"), calls(&p.url, "pexpire"));
+        for s in &mut streams {
+            s.write_all(request.as_bytes()).await.unwrap();
+        }
+        for s in &mut streams {
+            let mut answer = Vec::new();
+            s.read_to_end(&mut answer).await.unwrap();
+            assert!(
+                answer.starts_with(b"HTTP/1.1 200"),
+                "burst {burst}: {}",
+                String::from_utf8_lossy(&answer)
+            );
+        }
+        assert_eq!(
+            calls(&p.url, "pexpire") - slides,
+            1,
+            "burst {burst}: 32 requests on a due session slid it once"
+        );
+        assert_eq!(calls(&p.url, "get"), gets, "burst {burst}: no read");
+    }
 }
 
 /// A slide on one instance is heard by the other (Redis leaves out only
