@@ -17,8 +17,8 @@
 //!   answer may predate the change): every insert carries the [`Mark`]
 //!   taken before its store round trip, and is undone if its key (or the
 //!   whole cache) moved on. Keys move in [`SLOTS`] epochs, not one: with
-//!   one, every slide heard from another instance undid every insert in
-//!   flight, and under many sessions misses fed more misses.
+//!   one, every slide another instance made undid every insert in flight
+//!   here.
 //! - An entry is never served past the session's absolute end or its idle
 //!   end. The idle end still slides, once per `store::slide_step` as
 //!   without the cache: a hit that would move the idle end by a step or
