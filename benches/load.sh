@@ -30,7 +30,10 @@
 #   proxy-floor   a bare hyper-util proxy to the bare server, no auth
 #
 # Then forward-auth again with $SESSIONS more live sessions in Redis, each
-# request carrying the next of them (round-robin, a wrk Lua script).
+# request carrying the next of them (round-robin, a wrk Lua script), and
+# the same on two instances with the session cache at once (the second
+# started for it), where each instance hears the other's slides: for that
+# case it prints Redis's reads and slides per request.
 #
 # Per case it prints the medians over rounds of req/s, p99 and server-side
 # CPU per request of each side: user+system time (/proc/PID/stat) of every
@@ -408,6 +411,42 @@ EOF
     summary+=("$(awk -v a="$many" -v b="$one" -v n="$SESSIONS" 'BEGIN {
         split(a, x, " "); split(b, y, " ")
         printf "%s sessions round-robin / one session, same script: req/s x %.3f, us/req x %.2f, latchkey+redis us/req x %.2f", n, x[3] / y[3], x[8] / y[8], x[11] / y[11] }')")
+
+    # Two instances on the one Redis, each walking the same sessions (from
+    # opposite ends of the list), half the connections each: every slide
+    # one makes reaches the other as an invalidation, and the other reads
+    # that session again. What to read is Redis's reads per request (one
+    # GET+PTTL per slide heard is the least), not req/s, which has no
+    # baseline here.
+    "$LATCHKEY_BIN" serve --config "$work/latchkey2.toml" 2>"$work/latchkey2.log" &
+    lk2_pid=$!
+    pids+=("$lk2_pid")
+    wait_port "$lk2_port" "the second latchkey"
+    sed 's|^    i = (thread_no.*|    i = math.floor(#reqs / 2)|' "$work/round-robin.lua" >"$work/round-robin2.lua"
+    two_rounds() { # seconds -> "requests get pttl pexpire"
+        local c0 c1 na nb
+        c0=$(redis_commands)
+        wrk -t1 -c$((CONNS / 2)) -d"${1}s" -s "$work/round-robin.lua" "${hdrs[@]}" "http://127.0.0.1:$lk_port$url" >"$work/two-a" &
+        local wa=$!
+        wrk -t1 -c$((CONNS / 2)) -d"${1}s" -s "$work/round-robin2.lua" "${hdrs[@]}" "http://127.0.0.1:$lk2_port$url" >"$work/two-b"
+        wait "$wa"
+        c1=$(redis_commands)
+        na=$(awk '/requests in/ { print $1 }' "$work/two-a"); nb=$(awk '/requests in/ { print $1 }' "$work/two-b")
+        awk -v c0="$c0" -v c1="$c1" -v n=$((na + nb)) 'BEGIN { split(c0, p, ","); split(c1, q, ",")
+            printf "%d %.3f %.3f %.3f\n", n, (q[2] - p[2]) / n, (q[3] - p[3]) / n, (q[4] - p[4]) / n }'
+    }
+    case_args forward-auth
+    two_rounds $((SESSIONS / 12000 + 2)) >/dev/null # warm-up
+    # Rounds of at least 10 s: each covers a whole slide step (9 s) of
+    # every session, whatever its phase.
+    two="" two_s=$((DURATION > 10 ? DURATION : 10))
+    for r in $(seq 1 "$ROUNDS"); do
+        read -r -a T < <(two_rounds "$two_s")
+        printf '  two instances, %s sessions round-robin, round %d: %7.0f req/s in all, Redis per request: GET %s PTTL %s PEXPIRE %s\n' \
+            "$SESSIONS" "$r" "$(awk -v n="${T[0]}" -v d="$two_s" 'BEGIN { print n / d }')" "${T[1]}" "${T[2]}" "${T[3]}" >&2
+        two+=" ${T[1]}/${T[3]}"
+    done
+    summary+=("two instances, $SESSIONS sessions round-robin, Redis GET/PEXPIRE per request by round:$two")
 fi
 
 echo
